@@ -1,0 +1,1 @@
+"""Command line: run, demo and the tools."""

@@ -1,0 +1,134 @@
+"""Reassembly of video frames from RTP packets, tolerant of reordering and loss.
+
+Packets are kept by unwrapped sequence number. A frame is complete when every packet
+from the one after the previous frame up to its marker packet is there. A gap waits
+``max_wait`` seconds for a retransmission (NACK); after that the broken frame is given
+up and reading resumes at the next packet that provably starts a frame, and that frame
+is flagged ``after_loss`` so the caller can ask for a keyframe.
+
+Pure: arrival times are data, nothing here reads a clock or a socket.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from .rtp import sequence_unwrapper, timestamp_unwrapper
+
+
+@dataclass(slots=True)
+class AssembledFrame:
+    rtp_timestamp: int  # 64-bit, unwrapped
+    payloads: list[bytes]  # in sequence order
+    arrival: float  # when its last packet arrived
+    after_loss: bool  # something before this frame was lost: references may be missing
+
+
+@dataclass(slots=True)
+class _Packet:
+    timestamp: int
+    marker: bool
+    payload: bytes
+    arrival: float
+
+
+class FrameAssembler:
+    def __init__(
+        self,
+        starts_frame: Callable[[bytes], bool],
+        max_wait: float = 0.25,
+        max_packets: int = 4096,
+    ) -> None:
+        self._starts_frame = starts_frame
+        self._max_wait = max_wait
+        self._max_packets = max_packets
+        self._seq = sequence_unwrapper()
+        self._ts = timestamp_unwrapper()
+        self._buffer: dict[int, _Packet] = {}
+        self._next: int | None = None  # None: resynchronising, waiting for a frame start
+        self._highest = -(1 << 62)
+        self._gap_since: float | None = None
+        self._after_loss = True  # nothing is known about what came before the first packet
+        self.frames_dropped = 0
+        self.packets_late = 0
+
+    def push(
+        self, sequence: int, timestamp: int, marker: bool, payload: bytes, arrival: float
+    ) -> list[AssembledFrame]:
+        seq = self._seq.unwrap(sequence)
+        if self._next is None:
+            if not self._starts_frame(payload):
+                return []
+            self._next = seq
+        elif seq < self._next or seq in self._buffer:
+            self.packets_late += 1
+            return []
+        self._buffer[seq] = _Packet(self._ts.unwrap(timestamp), marker, payload, arrival)
+        if seq > self._highest:
+            self._highest = seq
+        return self._drain(arrival)
+
+    def _drain(self, now: float) -> list[AssembledFrame]:
+        frames: list[AssembledFrame] = []
+        while self._buffer and self._next is not None:
+            frame = self._take_complete_frame()
+            if isinstance(frame, AssembledFrame):
+                frames.append(frame)
+                continue
+            # ``frame`` is the first missing sequence number. Only a packet beyond it
+            # makes it a gap; otherwise the rest of the frame is simply still on its way.
+            if self._highest <= frame or not self._gap_expired(now):
+                break
+            self._give_up_broken_frame()
+        return frames
+
+    def _take_complete_frame(self) -> AssembledFrame | int:
+        """Pop the frame starting at ``_next`` if all its packets are here, else
+        return the first sequence number that is missing."""
+        assert self._next is not None
+        buffer = self._buffer
+        first = buffer.get(self._next)
+        if first is None:
+            return self._next
+        seq = self._next
+        packet = first
+        while not packet.marker:
+            following = buffer.get(seq + 1)
+            if following is None:
+                return seq + 1
+            if following.timestamp != first.timestamp:
+                break  # a new timestamp without a marker before it: the frame ended at seq
+            seq += 1
+            packet = following
+        payloads = [buffer.pop(s).payload for s in range(self._next, seq + 1)]
+        frame = AssembledFrame(first.timestamp, payloads, packet.arrival, self._after_loss)
+        self._after_loss = False
+        self._next = seq + 1
+        self._gap_since = None
+        return frame
+
+    def _gap_expired(self, now: float) -> bool:
+        if len(self._buffer) > self._max_packets:
+            return True
+        if self._gap_since is None:
+            self._gap_since = now
+        return now - self._gap_since >= self._max_wait
+
+    def _give_up_broken_frame(self) -> None:
+        """Drop the frame with the gap and resume at the next provable frame start."""
+        assert self._next is not None
+        broken = self._buffer.get(self._next)
+        broken_timestamp = broken.timestamp if broken is not None else None
+        self.frames_dropped += 1
+        self._after_loss = True
+        self._gap_since = None
+        for seq in sorted(self._buffer):
+            packet = self._buffer[seq]
+            if seq > self._next and packet.timestamp != broken_timestamp and self._starts_frame(
+                packet.payload
+            ):
+                self._next = seq
+                return
+            del self._buffer[seq]
+        self._next = None  # nothing usable buffered: wait for the next frame start

@@ -1,0 +1,187 @@
+"""H.264 NAL units: RTP payload parsing (RFC 6184) and Annex B framing.
+
+Only the NAL unit *headers* are read, never the slice data: passthrough means the
+payload bytes that arrive are the bytes that get recorded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+NAL_SLICE = 1
+NAL_IDR = 5
+NAL_SEI = 6
+NAL_SPS = 7
+NAL_PPS = 8
+NAL_AUD = 9
+STAP_A = 24
+FU_A = 28
+
+START_CODE = b"\x00\x00\x00\x01"
+
+
+class H264PayloadError(ValueError):
+    """An RTP payload that is not valid H.264 packetization (RFC 6184)."""
+
+
+def nal_type(nal: bytes) -> int:
+    return nal[0] & 0x1F
+
+
+def parse_payload(payload: bytes) -> tuple[list[bytes], bool, bool]:
+    """Split one RTP payload into NAL units.
+
+    Returns ``(nals, starts_nal, ends_nal)``. A single NAL unit or a STAP-A gives whole
+    NAL units (both flags true). An FU-A fragment gives one *piece* of a NAL unit: the
+    first piece carries the reconstructed NAL header, and the flags say whether this
+    piece starts and/or ends its NAL unit, so the caller can join the pieces.
+    """
+    if not payload:
+        raise H264PayloadError("empty H.264 payload")
+    header = payload[0]
+    if header & 0x80:
+        raise H264PayloadError("forbidden_zero_bit set in NAL header")
+    kind = header & 0x1F
+    if 1 <= kind <= 23:
+        return [payload], True, True
+    if kind == STAP_A:
+        return _parse_stap_a(payload), True, True
+    if kind == FU_A:
+        return _parse_fu_a(payload)
+    raise H264PayloadError(f"unsupported H.264 packetization type {kind}")
+
+
+def _parse_stap_a(payload: bytes) -> list[bytes]:
+    nals = []
+    offset = 1
+    end = len(payload)
+    while offset < end:
+        if offset + 2 > end:
+            raise H264PayloadError(f"STAP-A truncated: size field at byte {offset} is cut off")
+        size = (payload[offset] << 8) | payload[offset + 1]
+        offset += 2
+        if size == 0:
+            raise H264PayloadError(f"STAP-A NAL unit of size 0 at byte {offset - 2}")
+        if offset + size > end:
+            raise H264PayloadError(
+                f"STAP-A truncated: NAL unit of {size} bytes at byte {offset}, "
+                f"only {end - offset} left"
+            )
+        nals.append(payload[offset : offset + size])
+        offset += size
+    if not nals:
+        raise H264PayloadError("STAP-A without NAL units")
+    return nals
+
+
+def _parse_fu_a(payload: bytes) -> tuple[list[bytes], bool, bool]:
+    if len(payload) < 3:
+        raise H264PayloadError(f"FU-A truncated: {len(payload)} bytes, need at least 3")
+    indicator, fu_header = payload[0], payload[1]
+    start = bool(fu_header & 0x80)
+    end = bool(fu_header & 0x40)
+    if start and end:
+        raise H264PayloadError("FU-A with both start and end bits set")
+    if start:
+        reconstructed = bytes(((indicator & 0xE0) | (fu_header & 0x1F),))
+        return [reconstructed + payload[2:]], True, end
+    return [payload[2:]], False, end
+
+
+def to_annexb(nals: Iterable[bytes]) -> bytes:
+    """Join NAL units with 4-byte start codes (what MPEG-TS and players expect)."""
+    return b"".join(START_CODE + nal for nal in nals)
+
+
+def split_annexb(data: bytes) -> list[bytes]:
+    """Split an Annex B byte stream into NAL units (3- or 4-byte start codes)."""
+    nals = []
+    start = _next_start(data, 0)
+    if start < 0:
+        return [data] if data else []
+    while start >= 0:
+        begin = start + 3
+        following = _next_start(data, begin)
+        end = len(data) if following < 0 else following
+        # A 4-byte start code is a zero byte followed by a 3-byte one: trim it.
+        nal = data[begin:end]
+        if following >= 0 and nal.endswith(b"\x00"):
+            nal = nal.rstrip(b"\x00")
+        if nal:
+            nals.append(nal)
+        start = following
+    return nals
+
+
+def _next_start(data: bytes, offset: int) -> int:
+    return data.find(b"\x00\x00\x01", offset)
+
+
+def describe_access_unit(nals: Iterable[bytes]) -> tuple[bool, bool, bool]:
+    """``(has_idr, has_sps, has_pps)`` of an access unit's NAL units."""
+    has_idr = has_sps = has_pps = False
+    for nal in nals:
+        kind = nal[0] & 0x1F
+        if kind == NAL_IDR:
+            has_idr = True
+        elif kind == NAL_SPS:
+            has_sps = True
+        elif kind == NAL_PPS:
+            has_pps = True
+    return has_idr, has_sps, has_pps
+
+
+def starts_access_unit(payload: bytes) -> bool:
+    """Whether an RTP payload is provably the first packet of an access unit.
+
+    True for parameter sets, AUD and SEI (they precede the slices of their picture) and
+    for the first slice of a picture (``first_mb_in_slice == 0``, whose ue(v) code is a
+    single 1 bit). Used to resynchronise after packet loss without waiting for a marker.
+    """
+    if len(payload) < 2:
+        return False
+    kind = payload[0] & 0x1F
+    if kind == STAP_A:
+        return len(payload) > 3 and starts_access_unit(payload[3:])
+    if kind == FU_A:
+        if len(payload) < 3 or not payload[1] & 0x80:
+            return False
+        kind = payload[1] & 0x1F
+        first_slice_byte = payload[2]
+    else:
+        first_slice_byte = payload[1]
+    if kind in (NAL_SPS, NAL_PPS, NAL_AUD, NAL_SEI):
+        return True
+    if kind in (NAL_SLICE, NAL_IDR):
+        return bool(first_slice_byte & 0x80)
+    return False
+
+
+def depacketize(payloads: Iterable[bytes]) -> list[bytes]:
+    """Rebuild the NAL units of one access unit from its RTP payloads, in order.
+
+    Raises ``H264PayloadError`` for malformed payloads and for FU-A fragments that do
+    not join up (a piece missing at the start, the middle or the end).
+    """
+    nals: list[bytes] = []
+    fragments: list[bytes] | None = None
+    for payload in payloads:
+        pieces, starts, ends = parse_payload(payload)
+        if starts and ends:
+            if fragments is not None:
+                raise H264PayloadError("FU-A fragment not terminated before the next NAL unit")
+            nals.extend(pieces)
+        elif starts:
+            if fragments is not None:
+                raise H264PayloadError("FU-A start inside another fragmented NAL unit")
+            fragments = pieces
+        else:
+            if fragments is None:
+                raise H264PayloadError("FU-A continuation without its start fragment")
+            fragments.extend(pieces)
+            if ends:
+                nals.append(b"".join(fragments))
+                fragments = None
+    if fragments is not None:
+        raise H264PayloadError("access unit ends inside a fragmented NAL unit")
+    return nals

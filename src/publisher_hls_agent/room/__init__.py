@@ -1,0 +1,1 @@
+"""The LiveKit room client: signalling, aiortc transport and the encoded-media tap."""

@@ -1,0 +1,304 @@
+"""The room client: joins a LiveKit room and receives one participant's media, encoded.
+
+It speaks LiveKit signalling (``signal.py``), answers the server's subscriber offers
+with aiortc, taps raw RTP out of aiortc (``tap.py``) and turns it into access units and
+Opus packets (``tracks.py``) for a ``MediaConsumer``. Nothing is decoded.
+
+A session is one join. When the transport or the signalling fails, or the server asks
+for a reconnect, the session is thrown away and the room joined again from scratch
+(aiortc cannot restart ICE); the consumer sees the tracks end and start again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Iterable
+
+from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from aiortc.sdp import SessionDescription as ParsedSdp
+from aiortc.sdp import candidate_from_sdp
+from livekit.protocol import models, rtc
+
+from ..media.rtp import SenderReport
+from .ice import is_loopback_url, use_loopback_candidates
+from .signal import SignalConnection, SignalError
+from .tap import TapReceiver, tap_transceivers
+from .tracks import H264Reader, MediaConsumer, OpusReader, RemoteTrack
+
+logger = logging.getLogger(__name__)
+
+RECONNECT_DELAYS = (0.5, 1.0, 2.0, 4.0, 8.0)
+
+
+class ParticipantLeft(Exception):  # noqa: N818 - an outcome, not an error
+    """The recorded participant left the room: the session ends normally."""
+
+
+class _Rejoin(Exception):  # noqa: N818
+    """The session broke; join the room again from scratch."""
+
+
+def track_from_info(info: models.TrackInfo) -> RemoteTrack:
+    kind = "video" if info.type == models.TrackType.VIDEO else "audio"
+    mime = info.mime_type or (info.codecs[0].mime_type if info.codecs else "")
+    return RemoteTrack(sid=info.sid, kind=kind, mime_type=mime, width=info.width,
+                       height=info.height)
+
+
+def track_sids_by_mid(offer: rtc.SessionDescription) -> dict[str, str]:
+    """Which track each m-line of a subscriber offer carries, by its mid."""
+    mapping = dict(offer.mid_to_track_id)
+    for media in ParsedSdp.parse(offer.sdp).media:
+        if media.rtp.muxId and media.rtp.muxId not in mapping and media.msid:
+            # LiveKit's msid is "<participant sid>|<track sid> <track sid>"
+            mapping[media.rtp.muxId] = media.msid.split()[-1]
+    return mapping
+
+
+class RoomClient:
+    """Receives the tracks of the participant ``identity``; see the module docstring."""
+
+    def __init__(self, url: str, token: str, identity: str, consumer: MediaConsumer,
+                 *, kinds: Iterable[str] = ("audio", "video")) -> None:
+        self._url = url
+        self._token = token
+        self.identity = identity
+        self._consumer = consumer
+        self._kinds = frozenset(kinds)
+        self._signal: SignalConnection | None = None
+        self._pc: RTCPeerConnection | None = None
+        self._taps: dict[str, TapReceiver] = {}  # by mid
+        self._readers: dict[str, H264Reader | OpusReader] = {}  # by track sid
+        self._tracks: dict[str, RemoteTrack] = {}  # published by the participant, by sid
+        self._participant_sid: str | None = None
+        self._early_candidates: list[rtc.TrickleRequest] = []  # before the first offer
+        self._closing = False
+        self._connected = asyncio.Event()
+        self.sessions = 0
+        use_loopback_candidates(is_loopback_url(url))
+
+    # --- public ------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Receive until the participant leaves or ``close()``; rejoin on failures."""
+        failures = 0
+        while not self._closing:
+            try:
+                await self._run_session()
+                return
+            except ParticipantLeft:
+                return
+            except (_Rejoin, SignalError, ConnectionError) as exc:
+                if self._closing:
+                    return
+                delay = RECONNECT_DELAYS[min(failures, len(RECONNECT_DELAYS) - 1)]
+                failures += 1
+                logger.warning("room session lost (%s); rejoining in %.1f s", exc, delay,
+                               extra={"participant": self.identity})
+                await asyncio.sleep(delay)
+            finally:
+                await self._end_session()
+
+    async def wait_connected(self) -> None:
+        await self._connected.wait()
+
+    async def close(self) -> None:
+        self._closing = True
+        await self._end_session()
+
+    async def request_keyframe(self, track_sid: str | None = None) -> None:
+        """Send a PLI for one video track, or for all of them."""
+        for mid_tap in self._taps.values():
+            reader = mid_tap.sink
+            if isinstance(reader, H264Reader) and track_sid in (None, reader.track.sid):
+                await mid_tap.request_keyframe()
+
+    def sender_report(self, track_sid: str) -> SenderReport | None:
+        reader = self._readers.get(track_sid)
+        return reader.sender_report if reader else None
+
+    def reader(self, track_sid: str) -> H264Reader | OpusReader | None:
+        return self._readers.get(track_sid)
+
+    # --- one session ---------------------------------------------------------------------
+
+    async def _run_session(self) -> None:
+        signal = self._signal = await SignalConnection.connect(self._url, self._token)
+        self.sessions += 1
+        join = signal.join
+        logger.info("joined room %s as %s (server %s)", join.room.name,
+                    join.participant.identity, join.server_version,
+                    extra={"room": join.room.name, "participant": self.identity})
+        # No ICE servers: the SFU's candidates are direct, and STUN servers out on the
+        # internet are unreachable from the closed networks recorders often run in.
+        self._pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        self._pc.on("connectionstatechange", self._on_connection_state)
+        await self._update_participants(join.other_participants)
+        async for response in signal.responses():
+            await self._handle(response)
+        raise _Rejoin("signalling connection closed")
+
+    async def _end_session(self) -> None:
+        self._connected.clear()
+        for sid in list(self._readers):
+            reader = self._readers.pop(sid)
+            reader.on_bye()
+        self._taps.clear()
+        self._tracks.clear()
+        self._early_candidates.clear()
+        pc, self._pc = self._pc, None
+        signal, self._signal = self._signal, None
+        if pc is not None:
+            await pc.close()
+        if signal is not None:
+            await signal.close(leave=True)
+
+    def _on_connection_state(self) -> None:
+        pc = self._pc
+        if pc is None:
+            return
+        state = pc.connectionState
+        logger.debug("subscriber connection %s", state)
+        if state == "connected":
+            self._connected.set()
+        elif state == "failed" and self._signal is not None:
+            # Closing the signalling ends the response loop, which rejoins.
+            asyncio.get_running_loop().create_task(self._signal.close(leave=True))
+
+    async def _handle(self, response: rtc.SignalResponse) -> None:
+        kind = response.WhichOneof("message")
+        if kind == "offer":
+            await self._answer(response.offer)
+        elif kind == "trickle":
+            await self._add_candidate(response.trickle)
+        elif kind == "update":
+            await self._update_participants(response.update.participants)
+        elif kind == "track_unpublished":
+            self._end_track(response.track_unpublished.track_sid)
+        elif kind == "refresh_token":
+            self._token = response.refresh_token
+        elif kind == "leave":
+            action = response.leave.action
+            if action == rtc.LeaveRequest.Action.DISCONNECT:
+                self._closing = True
+                raise ParticipantLeft(f"server closed the session: {response.leave.reason}")
+            raise _Rejoin(f"server asked to reconnect ({response.leave.reason})")
+
+    # --- participants and subscriptions ---------------------------------------------------
+
+    async def _update_participants(self, participants: Iterable[models.ParticipantInfo]) -> None:
+        for info in participants:
+            if info.identity != self.identity:
+                continue
+            if info.state == models.ParticipantInfo.State.DISCONNECTED:
+                raise ParticipantLeft(f"{self.identity} left the room")
+            self._participant_sid = info.sid
+            published = {t.sid: track_from_info(t) for t in info.tracks
+                         if track_from_info(t).kind in self._kinds}
+            for sid in set(self._tracks) - set(published):
+                self._end_track(sid)
+            new = [t for sid, t in published.items() if sid not in self._tracks]
+            self._tracks.update(published)
+            if new:
+                await self._subscribe(new)
+
+    async def _subscribe(self, tracks: list[RemoteTrack]) -> None:
+        assert self._signal is not None and self._participant_sid is not None
+        sids = [t.sid for t in tracks]
+        await self._signal.send(rtc.SignalRequest(subscription=rtc.UpdateSubscription(
+            track_sids=sids, subscribe=True,
+            participant_tracks=[models.ParticipantTracks(
+                participant_sid=self._participant_sid, track_sids=sids)],
+        )))
+        video = [t.sid for t in tracks if t.kind == "video"]
+        if video:
+            # The recording wants the top simulcast layer, whatever any viewer needs.
+            await self._signal.send(rtc.SignalRequest(track_setting=rtc.UpdateTrackSettings(
+                track_sids=video, disabled=False, quality=models.VideoQuality.HIGH)))
+        logger.info("subscribing to %s", ", ".join(f"{t.kind} {t.sid} ({t.mime_type})"
+                                                     for t in tracks),
+                    extra={"participant": self.identity})
+
+    def _end_track(self, sid: str) -> None:
+        self._tracks.pop(sid, None)
+        reader = self._readers.pop(sid, None)
+        if reader is not None:
+            for tap in self._taps.values():
+                if tap.sink is reader:
+                    tap.sink = None
+            reader.on_bye()
+
+    # --- WebRTC ----------------------------------------------------------------------------
+
+    async def _answer(self, offer: rtc.SessionDescription) -> None:
+        pc, signal = self._pc, self._signal
+        assert pc is not None and signal is not None
+        await pc.setRemoteDescription(RTCSessionDescription(sdp=offer.sdp, type="offer"))
+        self._taps = tap_transceivers(pc)
+        early, self._early_candidates = self._early_candidates, []
+        for trickle in early:
+            await self._add_candidate(trickle)
+        for mid, track_sid in track_sids_by_mid(offer).items():
+            tap = self._taps.get(mid)
+            if tap is not None:
+                self._attach(tap, track_sid)
+        await pc.setLocalDescription(await pc.createAnswer())
+        answer = pc.localDescription
+        await signal.send(rtc.SignalRequest(answer=rtc.SessionDescription(
+            type="answer", sdp=answer.sdp, id=offer.id)))
+
+    def _attach(self, tap: TapReceiver, track_sid: str) -> None:
+        """Point a transceiver's packets at the reader of the track it now carries."""
+        track = self._tracks.get(track_sid)
+        if track is None:
+            tap.sink = None  # a track of someone else, or one already unpublished
+            return
+        reader = self._readers.get(track_sid)
+        if reader is None:
+            reader = self._new_reader(track, tap)
+            if reader is None:
+                return
+            self._readers[track_sid] = reader
+            self._consumer.on_track_started(track)
+        tap.sink = reader
+
+    def _new_reader(self, track: RemoteTrack, tap: TapReceiver) -> H264Reader | OpusReader | None:
+        mime = track.mime_type.lower()
+        if mime == "video/h264":
+            return H264Reader(track, self._consumer,
+                              lambda: self._schedule(tap.request_keyframe()))
+        if mime in ("audio/opus", "audio/red"):
+            # A RED track is Opus with redundancy; our answer offers no RED, so the SFU
+            # sends it to us as plain Opus.
+            return OpusReader(track, self._consumer)
+        logger.error("track %s has codec %s, which cannot be recorded yet", track.sid,
+                     track.mime_type, extra={"participant": self.identity})
+        return None
+
+    def _schedule(self, coroutine: object) -> None:
+        task = asyncio.ensure_future(coroutine)  # type: ignore[arg-type]
+        task.add_done_callback(_log_failure)
+
+    async def _add_candidate(self, trickle: rtc.TrickleRequest) -> None:
+        if trickle.target != rtc.SignalTarget.SUBSCRIBER or self._pc is None:
+            return
+        if self._pc.remoteDescription is None:
+            self._early_candidates.append(trickle)
+            return
+        init = json.loads(trickle.candidateInit)
+        line = init.get("candidate", "")
+        if not line:
+            return  # end of candidates
+        candidate = candidate_from_sdp(line.removeprefix("candidate:"))
+        candidate.sdpMid = init.get("sdpMid")
+        candidate.sdpMLineIndex = init.get("sdpMLineIndex")
+        with contextlib.suppress(ValueError):
+            await self._pc.addIceCandidate(candidate)
+
+
+def _log_failure(task: asyncio.Future[object]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        logger.warning("background task failed: %r", task.exception())

@@ -1,0 +1,42 @@
+"""Which local addresses aioice offers as ICE host candidates.
+
+aioice never offers 127.0.0.1. An agent that talks to a LiveKit server on the same
+machine (the demo, the tests, a production agent co-located with its server) should
+use loopback and nothing else, so for a loopback server URL we offer exactly that.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import urllib.parse
+from collections.abc import Callable
+
+import aioice.ice
+
+_original_host_addresses: Callable[[bool, bool], list[str]] = aioice.ice.get_host_addresses
+
+
+def is_loopback_url(url: str) -> bool:
+    host = urllib.parse.urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        try:
+            return ipaddress.ip_address(socket.gethostbyname(host)).is_loopback
+        except OSError:
+            return False
+
+
+def _loopback_only(use_ipv4: bool, use_ipv6: bool) -> list[str]:
+    return ["127.0.0.1"] if use_ipv4 else ["::1"]
+
+
+def use_loopback_candidates(enabled: bool) -> None:
+    """Offer only loopback host candidates (True) or aioice's default (False).
+
+    Process-wide: aioice looks the function up in its module on each gathering.
+    """
+    aioice.ice.get_host_addresses = _loopback_only if enabled else _original_host_addresses
