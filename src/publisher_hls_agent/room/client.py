@@ -15,7 +15,8 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Iterable
+from collections.abc import Coroutine, Iterable
+from typing import Any
 
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.sdp import SessionDescription as ParsedSdp
@@ -33,11 +34,11 @@ logger = logging.getLogger(__name__)
 RECONNECT_DELAYS = (0.5, 1.0, 2.0, 4.0, 8.0)
 
 
-class ParticipantLeft(Exception):  # noqa: N818 - an outcome, not an error
+class ParticipantLeft(Exception):
     """The recorded participant left the room: the session ends normally."""
 
 
-class _Rejoin(Exception):  # noqa: N818
+class _Rejoin(Exception):
     """The session broke; join the room again from scratch."""
 
 
@@ -278,8 +279,8 @@ class RoomClient:
                      track.mime_type, extra={"participant": self.identity})
         return None
 
-    def _schedule(self, coroutine: object) -> None:
-        task = asyncio.ensure_future(coroutine)  # type: ignore[arg-type]
+    def _schedule(self, coroutine: Coroutine[Any, Any, Any]) -> None:
+        task = asyncio.ensure_future(coroutine)
         task.add_done_callback(_log_failure)
 
     async def _add_candidate(self, trickle: rtc.TrickleRequest) -> None:
@@ -299,6 +300,6 @@ class RoomClient:
             await self._pc.addIceCandidate(candidate)
 
 
-def _log_failure(task: asyncio.Future[object]) -> None:
+def _log_failure(task: asyncio.Future[Any]) -> None:
     if not task.cancelled() and task.exception() is not None:
         logger.warning("background task failed: %r", task.exception())

@@ -39,4 +39,5 @@ def use_loopback_candidates(enabled: bool) -> None:
 
     Process-wide: aioice looks the function up in its module on each gathering.
     """
-    aioice.ice.get_host_addresses = _loopback_only if enabled else _original_host_addresses
+    chosen = _loopback_only if enabled else _original_host_addresses
+    aioice.ice.get_host_addresses = chosen  # type: ignore[assignment]

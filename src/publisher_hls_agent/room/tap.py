@@ -115,7 +115,7 @@ class _Reception:
         )
 
 
-class TapReceiver(RTCRtpReceiver):  # type: ignore[misc]
+class TapReceiver(RTCRtpReceiver):
     """An ``RTCRtpReceiver`` that forwards raw RTP to a sink instead of decoding."""
 
     def __init__(self, kind: str, transport: Any) -> None:
@@ -136,7 +136,8 @@ class TapReceiver(RTCRtpReceiver):  # type: ignore[misc]
         # Unlike aiortc's receiver this runs again on every renegotiation: LiveKit reuses
         # an m-line for a new track with a new SSRC, which must be routed here too.
         for codec in parameters.codecs:
-            self._codecs[codec.payloadType] = codec
+            if codec.payloadType is not None:
+                self._codecs[codec.payloadType] = codec
         for encoding in parameters.encodings:
             if encoding.rtx:
                 self._rtx_to_media[encoding.rtx.ssrc] = encoding.ssrc
@@ -183,9 +184,10 @@ class TapReceiver(RTCRtpReceiver):  # type: ignore[misc]
         if codec is None:
             return
         if is_rtx(codec):
-            packet = self._unwrap_retransmission(packet, codec)
-            if packet is None:
+            original = self._unwrap_retransmission(packet, codec)
+            if original is None:
                 return
+            packet = original
         reception = self._reception.get(packet.ssrc)
         if reception is None:
             reception = self._reception[packet.ssrc] = _Reception()
@@ -213,7 +215,9 @@ class TapReceiver(RTCRtpReceiver):  # type: ignore[misc]
     ) -> RtpPacket | None:
         media_ssrc = self._rtx_to_media.get(packet.ssrc)
         apt = codec.parameters.get("apt")
-        if media_ssrc is None or len(packet.payload) < 2 or apt not in self._codecs:
+        if media_ssrc is None or len(packet.payload) < 2 or not isinstance(apt, int) or (
+            apt not in self._codecs
+        ):
             return None
         return unwrap_rtx(packet, payload_type=apt, ssrc=media_ssrc)
 
@@ -243,10 +247,9 @@ class TapReceiver(RTCRtpReceiver):  # type: ignore[misc]
                         await self._send_nack(ssrc, sorted(rx.missing))
 
     async def _send(self, packet: Any) -> None:
-        try:
+        # A transport going away raises; the room client notices that and rejoins.
+        with contextlib.suppress(ConnectionError):
             await self.transport._send_rtp(bytes(packet))
-        except ConnectionError:
-            pass  # the transport is going away; the room client notices and rejoins
 
 
 def tap_transceivers(pc: RTCPeerConnection) -> dict[str, TapReceiver]:
@@ -262,7 +265,7 @@ def tap_transceivers(pc: RTCPeerConnection) -> dict[str, TapReceiver]:
             tap = TapReceiver(transceiver.kind, receiver.transport)
             tap._track = receiver._track
             tap._set_rtcp_ssrc(transceiver.sender._ssrc)
-            transceiver._RTCRtpTransceiver__receiver = tap
+            transceiver._RTCRtpTransceiver__receiver = tap  # type: ignore[attr-defined]
             receiver = tap
         if transceiver.mid is not None:
             taps[transceiver.mid] = receiver

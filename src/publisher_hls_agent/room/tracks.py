@@ -81,7 +81,7 @@ class H264Reader(_Reader):
 
     def on_rtp(self, packet: RtpPacket, arrival: float) -> None:
         self.stats.packets += 1
-        frames = self._assembler.push(packet.sequence_number, packet.timestamp, packet.marker,
+        frames = self._assembler.push(packet.sequence_number, packet.timestamp, bool(packet.marker),
                                       packet.payload, arrival)
         for frame in frames:
             self._emit(frame.payloads, frame.rtp_timestamp, frame.arrival, frame.after_loss)

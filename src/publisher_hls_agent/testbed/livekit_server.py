@@ -104,7 +104,9 @@ def _wait_until_up(http_url: str, process: subprocess.Popen[bytes], log_path: Pa
 
 
 @contextlib.contextmanager
-def running_server(log_dir: Path | None = None, http_port: int | None = None) -> Iterator[LiveKitServer]:
+def running_server(
+    log_dir: Path | None = None, http_port: int | None = None
+) -> Iterator[LiveKitServer]:
     """Start livekit-server on free loopback ports; stop it on exit."""
     binary = find_binary()
     work = Path(tempfile.mkdtemp(prefix="livekit-server-", dir=log_dir))

@@ -1,0 +1,200 @@
+"""Configuration: every environment variable, parsed once into a frozen object.
+
+``Config.from_mapping(os.environ)`` in production, a dict in tests. A missing or
+invalid value raises ``ConfigError`` naming the variable and what it accepts; the value
+itself is never echoed for secrets. Secrets are left out of ``repr``.
+"""
+
+from __future__ import annotations
+
+import urllib.parse
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TypeVar
+
+T = TypeVar("T")
+
+_TRUE = {"true", "1", "yes"}
+_FALSE = {"false", "0", "no"}
+_CANNED_ACLS = {
+    "private", "public-read", "public-read-write", "authenticated-read",
+    "aws-exec-read", "bucket-owner-read", "bucket-owner-full-control",
+}
+
+
+class ConfigError(ValueError):
+    """An environment variable is missing or invalid. ``str()`` is one line for users."""
+
+    def __init__(self, variable: str, problem: str) -> None:
+        super().__init__(f"{variable}: {problem}")
+        self.variable = variable
+
+
+@dataclass(frozen=True)
+class S3Config:
+    endpoint: str  # scheme://host[:port], scheme from S3_USE_SSL unless given
+    bucket: str
+    region: str
+    access_key: str = field(repr=False)
+    secret_key: str = field(repr=False)
+    session_token: str | None = field(repr=False)
+    prefix: str
+    use_ssl: bool
+    force_path_style: bool
+    object_acl: str | None
+    realtime_upload: bool
+
+
+@dataclass(frozen=True)
+class Config:
+    livekit_url: str
+    api_key: str = field(repr=False)
+    api_secret: str = field(repr=False)
+    agent_name: str
+    output_dir: Path
+    auto_activate: bool
+    segment_duration: float
+    max_segments: int
+    keep_opus: bool
+    s3: S3Config | None
+
+    @classmethod
+    def from_mapping(cls, env: Mapping[str, str]) -> Config:
+        reader = _Reader(env)
+        return cls(
+            livekit_url=reader.get("LIVEKIT_URL", "ws://localhost:7880", _livekit_url),
+            api_key=reader.required_secret("LIVEKIT_API_KEY"),
+            api_secret=reader.required_secret("LIVEKIT_API_SECRET"),
+            agent_name=reader.get("AGENT_NAME", "publisher-hls-recorder", _non_empty),
+            output_dir=Path(reader.get("OUTPUT_DIR", "publisher-hls-output", _non_empty)),
+            auto_activate=reader.get("AUTO_ACTIVATE_RECORDING", "false", _boolean),
+            segment_duration=reader.get("HLS_SEGMENT_DURATION", "2", _positive_seconds),
+            max_segments=reader.get("HLS_MAX_SEGMENTS", "0", _non_negative_int),
+            keep_opus=reader.get("KEEP_OPUS", "false", _boolean),
+            s3=_s3_config(reader),
+        )
+
+
+def _s3_config(reader: _Reader) -> S3Config | None:
+    bucket = reader.optional("S3_BUCKET")
+    if bucket is None:
+        return None
+    use_ssl = reader.get("S3_USE_SSL", "false", _boolean)
+    return S3Config(
+        endpoint=_s3_endpoint(reader.required("S3_ENDPOINT", "the S3 endpoint, host[:port] "
+                                              "or http(s)://host[:port]"), use_ssl),
+        bucket=bucket,
+        region=reader.get("S3_REGION", "us-east-1", _non_empty),
+        access_key=reader.required_secret("S3_ACCESS_KEY"),
+        secret_key=reader.required_secret("S3_SECRET_KEY"),
+        session_token=reader.optional("S3_SESSION_TOKEN"),
+        prefix=reader.get("S3_PREFIX", "", _s3_prefix),
+        use_ssl=use_ssl,
+        force_path_style=reader.get("S3_FORCE_PATH_STYLE", "true", _boolean),
+        object_acl=reader.get_optional("S3_OBJECT_ACL", _canned_acl),
+        realtime_upload=reader.get("S3_REALTIME_UPLOAD", "false", _boolean),
+    )
+
+
+class _Reader:
+    """Reads variables, turning parse failures into ``ConfigError`` for that variable."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self._env = env
+
+    def optional(self, name: str) -> str | None:
+        value = self._env.get(name, "").strip()
+        return value or None
+
+    def required(self, name: str, what: str) -> str:
+        value = self.optional(name)
+        if value is None:
+            raise ConfigError(name, f"required ({what})")
+        return value
+
+    def required_secret(self, name: str) -> str:
+        # The value of a secret is never trimmed into or shown in a message.
+        value = self._env.get(name, "")
+        if not value.strip():
+            raise ConfigError(name, "required")
+        return value
+
+    def get(self, name: str, default: str, parse: Callable[[str], T]) -> T:
+        raw = self.optional(name) or default
+        try:
+            return parse(raw)
+        except ValueError as exc:
+            raise ConfigError(name, f"{exc} (got {raw!r})") from None
+
+    def get_optional(self, name: str, parse: Callable[[str], T]) -> T | None:
+        raw = self.optional(name)
+        return None if raw is None else self.get(name, raw, parse)
+
+
+def _boolean(raw: str) -> bool:
+    value = raw.lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ValueError("must be one of true/false/1/0/yes/no")
+
+
+def _positive_seconds(raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError("must be a positive number of seconds") from None
+    if not (0 < value < float("inf")):
+        raise ValueError("must be a positive number of seconds")
+    return value
+
+
+def _non_negative_int(raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError("must be a whole number, 0 or more") from None
+    if value < 0:
+        raise ValueError("must be a whole number, 0 or more")
+    return value
+
+
+def _non_empty(raw: str) -> str:
+    if not raw:
+        raise ValueError("must not be empty")
+    return raw
+
+
+def _livekit_url(raw: str) -> str:
+    parts = urllib.parse.urlsplit(raw)
+    if parts.scheme not in ("ws", "wss", "http", "https") or not parts.hostname:
+        raise ValueError("must be a ws://, wss://, http:// or https:// URL with a host")
+    return raw
+
+
+def _s3_endpoint(raw: str, use_ssl: bool) -> str:
+    scheme = "https" if use_ssl else "http"
+    candidate = raw if "://" in raw else f"{scheme}://{raw}"
+    parts = urllib.parse.urlsplit(candidate)
+    try:
+        parts.port  # noqa: B018 - raises on a port that is not a number
+    except ValueError:
+        parts = parts._replace(netloc="")
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.path not in ("", "/"):
+        raise ConfigError("S3_ENDPOINT", "must be host[:port] or http(s)://host[:port]")
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def _s3_prefix(raw: str) -> str:
+    parts = [p for p in raw.split("/") if p]
+    if any(p in (".", "..") for p in parts):
+        raise ValueError("must not contain '.' or '..' path segments")
+    return "/".join(parts) + "/" if parts else ""
+
+
+def _canned_acl(raw: str) -> str:
+    if raw not in _CANNED_ACLS:
+        raise ValueError("must be a canned ACL: " + ", ".join(sorted(_CANNED_ACLS)))
+    return raw

@@ -1,0 +1,114 @@
+import itertools
+import random
+
+import pytest
+
+from publisher_hls_agent.media import h264
+from publisher_hls_agent.media.assembler import AssembledFrame, FrameAssembler
+
+from .h264_samples import IDR, PPS, SLICE, SPS, packetize
+
+pytestmark = pytest.mark.unit
+
+Packet = tuple[int, int, bool, bytes]
+
+
+def stream(frames: list[list[bytes]], seq0: int = 100, ts0: int = 1000) -> list[Packet]:
+    """RTP packets (seq, timestamp, marker, payload) for access units 3000 ticks apart."""
+    packets = []
+    seq = seq0
+    for index, nals in enumerate(frames):
+        payloads = packetize(nals, mtu=500)
+        for n, payload in enumerate(payloads):
+            packets.append((seq & 0xFFFF, (ts0 + 3000 * index) & 0xFFFFFFFF,
+                            n == len(payloads) - 1, payload))
+            seq += 1
+    return packets
+
+
+def feed(assembler: FrameAssembler, packets: list[Packet], t0: float = 0.0,
+         step: float = 0.001) -> list[AssembledFrame]:
+    out = []
+    for i, (seq, ts, marker, payload) in enumerate(packets):
+        out += assembler.push(seq, ts, marker, payload, t0 + i * step)
+    return out
+
+
+def new() -> FrameAssembler:
+    return FrameAssembler(h264.starts_access_unit, max_wait=0.1)
+
+
+GOP = [[SPS, PPS, IDR]] + [[SLICE]] * 4
+
+
+def test_in_order_frames_come_out_whole() -> None:
+    frames = feed(new(), stream(GOP))
+    assert [h264.depacketize(f.payloads) for f in frames] == GOP
+    offsets = [f.rtp_timestamp - frames[0].rtp_timestamp for f in frames]
+    assert offsets == [0, 3000, 6000, 9000, 12000]
+    assert frames[0].after_loss  # nothing is known about what came before the first frame
+    assert not any(f.after_loss for f in frames[1:])
+
+
+def test_sequence_and_timestamp_wrap() -> None:
+    frames = feed(new(), stream(GOP * 2, seq0=65530, ts0=2**32 - 7000))
+    assert len(frames) == 10
+    stamps = [f.rtp_timestamp for f in frames]
+    assert all(b - a == 3000 for a, b in itertools.pairwise(stamps))
+
+
+def test_reordering_within_the_wait_loses_nothing() -> None:
+    packets = stream(GOP)
+    rng = random.Random(3)
+    shuffled = packets[:]
+    for i in range(1, len(shuffled) - 1, 2):  # swap neighbours, never the first packet
+        if rng.random() < 0.7:
+            shuffled[i], shuffled[i + 1] = shuffled[i + 1], shuffled[i]
+    assembler = new()
+    frames = feed(assembler, shuffled)
+    assert [h264.depacketize(f.payloads) for f in frames] == GOP
+    assert assembler.frames_dropped == 0
+
+
+def test_a_lost_packet_drops_its_frame_after_the_wait_and_flags_the_next() -> None:
+    packets = stream(GOP)
+    lost = next(i for i, p in enumerate(packets) if p[1] == packets[-1][1] - 6000)  # frame 2
+    assembler = new()
+    frames = feed(assembler, packets[:lost] + packets[lost + 1:], step=0.11)
+    got = [f.rtp_timestamp - 1000 for f in frames]
+    assert got == [0, 3000, 9000, 12000]
+    assert [f.after_loss for f in frames] == [True, False, True, False]
+    assert assembler.frames_dropped == 1
+
+
+def test_a_gap_is_not_given_up_before_the_wait() -> None:
+    packets = stream(GOP)
+    lost = len(packets) - 2
+    assembler = new()
+    frames = feed(assembler, packets[:lost] + packets[lost + 1:], step=0.001)
+    assert len(frames) == 3  # frame 3 waits for its retransmission; frame 4 waits behind it
+    retransmitted = assembler.push(*packets[lost], arrival=0.05)
+    assert len(retransmitted) == 2
+    assert not any(f.after_loss for f in retransmitted)
+
+
+def test_late_and_duplicate_packets_are_counted_not_emitted() -> None:
+    packets = stream(GOP)
+    assembler = new()
+    frames = feed(assembler, packets + packets[:3])
+    assert len(frames) == 5
+    assert assembler.packets_late == 3
+
+
+def test_starting_mid_frame_waits_for_a_frame_start() -> None:
+    packets = stream(GOP)
+    first_fragment_after_start = 2  # inside the IDR's FU-A run
+    frames = feed(new(), packets[first_fragment_after_start:])
+    assert [h264.depacketize(f.payloads) for f in frames] == GOP[1:]
+
+
+def test_loss_of_a_marker_packet_still_recovers() -> None:
+    packets = stream([[SLICE]] * 6)
+    del packets[2]  # a whole one-packet frame
+    frames = feed(new(), packets, step=0.06)
+    assert len(frames) == 5

@@ -1,0 +1,130 @@
+import pytest
+
+from publisher_hls_agent.config import Config, ConfigError
+
+pytestmark = pytest.mark.unit
+
+BASE = {"LIVEKIT_API_KEY": "key", "LIVEKIT_API_SECRET": "very-secret-value"}
+S3 = {"S3_BUCKET": "recordings", "S3_ENDPOINT": "minio:9000",
+      "S3_ACCESS_KEY": "AKIAEXAMPLE", "S3_SECRET_KEY": "s3-secret-value"}
+
+
+def config(**env: str) -> Config:
+    return Config.from_mapping({**BASE, **env})
+
+
+def error(**env: str) -> ConfigError:
+    with pytest.raises(ConfigError) as caught:
+        Config.from_mapping(env)
+    return caught.value
+
+
+def test_defaults() -> None:
+    cfg = config()
+    assert cfg.livekit_url == "ws://localhost:7880"
+    assert cfg.agent_name == "publisher-hls-recorder"
+    assert str(cfg.output_dir) == "publisher-hls-output"
+    assert cfg.auto_activate is False
+    assert cfg.segment_duration == 2.0
+    assert cfg.max_segments == 0
+    assert cfg.keep_opus is False
+    assert cfg.s3 is None
+
+
+@pytest.mark.parametrize("name", ["LIVEKIT_API_KEY", "LIVEKIT_API_SECRET"])
+def test_livekit_credentials_are_required(name: str) -> None:
+    env = dict(BASE)
+    del env[name]
+    assert error(**env).variable == name
+    assert error(**{**env, name: "   "}).variable == name
+
+
+@pytest.mark.parametrize("value", ["localhost:7880", "ftp://host", "ws://", "just words"])
+def test_livekit_url_must_be_ws_or_http(value: str) -> None:
+    err = error(**BASE, LIVEKIT_URL=value)
+    assert err.variable == "LIVEKIT_URL"
+    assert "ws://, wss://, http:// or https://" in str(err)
+
+
+@pytest.mark.parametrize("value", ["wss://lk.example.com", "https://lk.example.com/base",
+                                   "http://127.0.0.1:7880"])
+def test_livekit_url_accepts_ws_and_http(value: str) -> None:
+    assert config(LIVEKIT_URL=value).livekit_url == value
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "abc", "nan", "inf", "1e999"])
+def test_segment_duration_must_be_positive(value: str) -> None:
+    err = error(**BASE, HLS_SEGMENT_DURATION=value)
+    assert err.variable == "HLS_SEGMENT_DURATION"
+    assert "positive number" in str(err)
+
+
+def test_segment_duration_accepts_fractions() -> None:
+    assert config(HLS_SEGMENT_DURATION="1.5").segment_duration == 1.5
+
+
+@pytest.mark.parametrize("value", ["-1", "2.5", "many"])
+def test_max_segments_must_be_a_whole_number(value: str) -> None:
+    assert error(**BASE, HLS_MAX_SEGMENTS=value).variable == "HLS_MAX_SEGMENTS"
+
+
+@pytest.mark.parametrize("name", ["AUTO_ACTIVATE_RECORDING", "KEEP_OPUS"])
+@pytest.mark.parametrize(("raw", "value"), [("true", True), ("YES", True), ("1", True),
+                                            ("false", False), ("no", False), ("0", False)])
+def test_booleans(name: str, raw: str, value: bool) -> None:
+    cfg = config(**{name: raw})
+    assert getattr(cfg, {"AUTO_ACTIVATE_RECORDING": "auto_activate",
+                         "KEEP_OPUS": "keep_opus"}[name]) is value
+
+
+@pytest.mark.parametrize("name", ["AUTO_ACTIVATE_RECORDING", "KEEP_OPUS", "S3_USE_SSL",
+                                  "S3_FORCE_PATH_STYLE", "S3_REALTIME_UPLOAD"])
+def test_invalid_booleans(name: str) -> None:
+    err = error(**BASE, **S3, **{name: "maybe"})
+    assert err.variable == name
+    assert "true/false/1/0/yes/no" in str(err)
+
+
+def test_s3_is_off_without_bucket_and_on_with_it() -> None:
+    assert config(S3_ENDPOINT="ignored:9000").s3 is None
+    s3 = config(**S3).s3
+    assert s3 is not None
+    assert s3.endpoint == "http://minio:9000"
+    assert (s3.region, s3.use_ssl, s3.force_path_style, s3.realtime_upload) == (
+        "us-east-1", False, True, False)
+    assert s3.prefix == "" and s3.object_acl is None and s3.session_token is None
+
+
+@pytest.mark.parametrize("name", ["S3_ENDPOINT", "S3_ACCESS_KEY", "S3_SECRET_KEY"])
+def test_s3_requires_endpoint_and_keys(name: str) -> None:
+    env = {**BASE, **S3}
+    del env[name]
+    assert error(**env).variable == name
+
+
+def test_s3_endpoint_forms() -> None:
+    assert config(**S3, S3_USE_SSL="true").s3.endpoint == "https://minio:9000"  # type: ignore[union-attr]
+    assert config(**{**S3, "S3_ENDPOINT": "https://s3.eu-west-1.amazonaws.com"}).s3.endpoint == (  # type: ignore[union-attr]
+        "https://s3.eu-west-1.amazonaws.com")
+    for bad in ("ftp://x", "http://", "host:port", "http://h/path"):
+        assert error(**{**BASE, **S3, "S3_ENDPOINT": bad}).variable == "S3_ENDPOINT"
+
+
+def test_s3_prefix_is_normalised_and_cannot_climb() -> None:
+    assert config(**S3, S3_PREFIX="/a//b").s3.prefix == "a/b/"  # type: ignore[union-attr]
+    assert error(**BASE, **S3, S3_PREFIX="a/../../b").variable == "S3_PREFIX"
+
+
+def test_s3_acl_must_be_canned() -> None:
+    assert config(**S3, S3_OBJECT_ACL="public-read").s3.object_acl == "public-read"  # type: ignore[union-attr]
+    assert error(**BASE, **S3, S3_OBJECT_ACL="everyone").variable == "S3_OBJECT_ACL"
+
+
+def test_secrets_never_appear_in_repr_or_errors() -> None:
+    cfg = config(**S3, S3_SESSION_TOKEN="session-token-value")
+    text = repr(cfg)
+    for secret in ("very-secret-value", "s3-secret-value", "AKIAEXAMPLE", "session-token-value",
+                   "key'"):
+        assert secret not in text
+    err = error(**{**S3, "LIVEKIT_API_KEY": "key"})
+    assert "very-secret-value" not in str(err)

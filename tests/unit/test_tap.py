@@ -1,0 +1,133 @@
+"""The aiortc seam, held to the exact aiortc it is pinned to.
+
+These drive aiortc's own DTLS transport routing (no network: packets are handed to the
+transport as if they had just been decrypted) and would fail if an aiortc upgrade moved
+any internal the tap relies on.
+"""
+
+from __future__ import annotations
+
+import struct
+
+import pytest
+from aiortc import RTCCertificate, RTCIceGatherer, RTCIceTransport, RTCPeerConnection
+from aiortc.rtcdtlstransport import RTCDtlsTransport
+from aiortc.rtcrtpparameters import (
+    RTCRtpCodecParameters,
+    RTCRtpDecodingParameters,
+    RTCRtpReceiveParameters,
+    RTCRtpRtxParameters,
+)
+from aiortc.rtp import RtcpPacket, RtcpSenderInfo, RtcpSrPacket, RtpPacket, wrap_rtx
+
+from publisher_hls_agent.media.rtp import SenderReport
+from publisher_hls_agent.room.tap import TapReceiver, tap_transceivers
+
+pytestmark = pytest.mark.unit
+
+H264 = RTCRtpCodecParameters(mimeType="video/H264", clockRate=90000, payloadType=125)
+RTX = RTCRtpCodecParameters(mimeType="video/rtx", clockRate=90000, payloadType=107,
+                            parameters={"apt": 125})
+MEDIA_SSRC, RTX_SSRC, OWN_SSRC = 1111, 2222, 3333
+
+
+class Sink:
+    def __init__(self) -> None:
+        self.packets: list[tuple[int, int, bytes]] = []
+        self.reports: list[SenderReport] = []
+        self.byes = 0
+
+    def on_rtp(self, packet: RtpPacket, arrival: float) -> None:
+        self.packets.append((packet.ssrc, packet.sequence_number, packet.payload))
+
+    def on_sender_report(self, report: SenderReport) -> None:
+        self.reports.append(report)
+
+    def on_bye(self) -> None:
+        self.byes += 1
+
+
+@pytest.fixture
+async def wired() -> tuple[RTCDtlsTransport, TapReceiver, Sink, list[bytes]]:
+    transport = RTCDtlsTransport(RTCIceTransport(RTCIceGatherer()),
+                                 [RTCCertificate.generateCertificate()])
+    sent: list[bytes] = []
+
+    async def capture(data: bytes) -> None:
+        sent.append(data)
+
+    transport._send_rtp = capture  # type: ignore[method-assign]  # the wire, not the seam
+    tap = TapReceiver("video", transport)
+    tap._set_rtcp_ssrc(OWN_SSRC)
+    sink = Sink()
+    tap.sink = sink
+    await tap.receive(RTCRtpReceiveParameters(
+        codecs=[H264, RTX],
+        encodings=[RTCRtpDecodingParameters(ssrc=MEDIA_SSRC, payloadType=125,
+                                            rtx=RTCRtpRtxParameters(ssrc=RTX_SSRC))]))
+    yield transport, tap, sink, sent
+    await tap.stop()
+
+
+def rtp(seq: int, payload: bytes, ssrc: int = MEDIA_SSRC, pt: int = 125) -> RtpPacket:
+    return RtpPacket(payload_type=pt, sequence_number=seq, timestamp=9000, ssrc=ssrc,
+                     payload=payload)
+
+
+async def test_rtp_is_routed_to_the_sink_untouched(wired) -> None:  # type: ignore[no-untyped-def]
+    transport, _, sink, _ = wired
+    await transport._handle_rtp_data(rtp(10, b"\x65abc").serialize(), arrival_time_ms=0)
+    await transport._handle_rtp_data(rtp(11, b"\x41def").serialize(), arrival_time_ms=0)
+    assert sink.packets == [(MEDIA_SSRC, 10, b"\x65abc"), (MEDIA_SSRC, 11, b"\x41def")]
+
+
+async def test_retransmissions_are_unwrapped(wired) -> None:  # type: ignore[no-untyped-def]
+    transport, _, sink, _ = wired
+    original = rtp(500, b"\x41lost-and-found")
+    retransmission = wrap_rtx(original, payload_type=107, sequence_number=7, ssrc=RTX_SSRC)
+    await transport._handle_rtp_data(retransmission.serialize(), arrival_time_ms=0)
+    assert sink.packets == [(MEDIA_SSRC, 500, b"\x41lost-and-found")]
+
+
+async def test_a_gap_sends_a_nack_for_the_missing_packets(wired) -> None:  # type: ignore[no-untyped-def]
+    transport, _, _, sent = wired
+    for seq in (1, 2, 5):
+        await transport._handle_rtp_data(rtp(seq, b"\x41x").serialize(), arrival_time_ms=0)
+    [nack] = [p for data in sent for p in RtcpPacket.parse(data)]
+    assert (nack.fmt, nack.media_ssrc, nack.lost) == (1, MEDIA_SSRC, [3, 4])
+
+
+async def test_sender_reports_reach_the_sink(wired) -> None:  # type: ignore[no-untyped-def]
+    transport, _, sink, _ = wired
+    await transport._handle_rtp_data(rtp(1, b"\x41x").serialize(), arrival_time_ms=0)
+    report = RtcpSrPacket(ssrc=MEDIA_SSRC, sender_info=RtcpSenderInfo(
+        ntp_timestamp=(3_900_000_000 << 32), rtp_timestamp=123456, packet_count=1,
+        octet_count=3))
+    await transport._handle_rtcp_data(bytes(report))
+    assert [(r.ntp_seconds, r.rtp_timestamp) for r in sink.reports] == [(3_900_000_000, 123456)]
+
+
+async def test_keyframe_request_is_a_pli_for_the_media_ssrc(wired) -> None:  # type: ignore[no-untyped-def]
+    transport, tap, _, sent = wired
+    assert await tap.request_keyframe() is False  # no SSRC seen yet
+    await transport._handle_rtp_data(rtp(1, b"\x41x").serialize(), arrival_time_ms=0)
+    assert await tap.request_keyframe() is True
+    [pli] = RtcpPacket.parse(sent[-1])
+    assert (pli.fmt, pli.ssrc, pli.media_ssrc) == (1, OWN_SSRC, MEDIA_SSRC)
+    assert struct.unpack("!BB", sent[-1][:2])[1] == 206  # payload-specific feedback
+
+
+async def test_tap_replaces_the_decoding_receiver_of_every_transceiver() -> None:
+    pc = RTCPeerConnection()
+    try:
+        pc.addTransceiver("video", direction="recvonly")
+        pc.addTransceiver("audio", direction="recvonly")
+        original = [t.receiver for t in pc.getTransceivers()]
+        tap_transceivers(pc)
+        taps = [t.receiver for t in pc.getTransceivers()]
+        assert all(isinstance(t, TapReceiver) for t in taps)
+        assert [t.transport for t in taps] == [r.transport for r in original]
+        tap_transceivers(pc)  # idempotent
+        assert [t.receiver for t in pc.getTransceivers()] == taps
+    finally:
+        await pc.close()
