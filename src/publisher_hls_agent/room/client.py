@@ -26,7 +26,7 @@ from livekit.protocol import models, rtc
 from ..media.rtp import SenderReport
 from .ice import is_loopback_url, use_loopback_candidates
 from .signal import SignalConnection, SignalError
-from .tap import TapReceiver, tap_transceivers
+from .tap import TapReceiver, start_late_receivers, tap_transceivers
 from .tracks import H264Reader, MediaConsumer, OpusReader, RemoteTrack
 
 logger = logging.getLogger(__name__)
@@ -76,6 +76,7 @@ class RoomClient:
         self._tracks: dict[str, RemoteTrack] = {}  # published by the participant, by sid
         self._participant_sid: str | None = None
         self._early_candidates: list[rtc.TrickleRequest] = []  # before the first offer
+        self._session_tasks: set[asyncio.Future[Any]] = set()
         self._closing = False
         self._connected = asyncio.Event()
         self.sessions = 0
@@ -144,6 +145,8 @@ class RoomClient:
 
     async def _end_session(self) -> None:
         self._connected.clear()
+        for task in list(self._session_tasks):
+            task.cancel()
         for sid in list(self._readers):
             reader = self._readers.pop(sid)
             reader.on_bye()
@@ -250,6 +253,7 @@ class RoomClient:
         answer = pc.localDescription
         await signal.send(rtc.SignalRequest(answer=rtc.SessionDescription(
             type="answer", sdp=answer.sdp, id=offer.id)))
+        self._schedule(start_late_receivers(pc))
 
     def _attach(self, tap: TapReceiver, track_sid: str) -> None:
         """Point a transceiver's packets at the reader of the track it now carries."""
@@ -280,7 +284,10 @@ class RoomClient:
         return None
 
     def _schedule(self, coroutine: Coroutine[Any, Any, Any]) -> None:
+        """Run a session's background work; it is cancelled when the session ends."""
         task = asyncio.ensure_future(coroutine)
+        self._session_tasks.add(task)
+        task.add_done_callback(self._session_tasks.discard)
         task.add_done_callback(_log_failure)
 
     async def _add_candidate(self, trickle: rtc.TrickleRequest) -> None:

@@ -6,8 +6,9 @@ it keeps the receiver's transport registration and RTCP duties (receiver reports
 NACK, PLI, REMB) and hands every RTP packet, as it arrives, to a ``PacketSink``.
 
 This module is pinned to aiortc 1.16.0 (see pyproject.toml): it relies on the
-transceiver keeping its receiver in ``_RTCRtpTransceiver__receiver`` and on the DTLS
-transport calling ``_handle_rtp_packet``/``_handle_rtcp_packet``/``_handle_disconnect``.
+transceiver keeping its receiver in ``_RTCRtpTransceiver__receiver``, on the DTLS
+transport calling ``_handle_rtp_packet``/``_handle_rtcp_packet``/``_handle_disconnect``,
+and on ``RTCPeerConnection.__remoteRtp`` (see ``start_late_receivers``).
 ``tests/unit/test_tap.py`` fails loudly if an upgrade moves any of them.
 """
 
@@ -48,6 +49,7 @@ logger = logging.getLogger(__name__)
 REMB_BITRATE = 50_000_000
 RTCP_INTERVAL = 1.0
 NACK_HISTORY = 256  # sequence numbers a missing packet is still asked for
+DTLS_CONNECT_TIMEOUT = 15.0
 
 
 class PacketSink(Protocol):
@@ -270,3 +272,28 @@ def tap_transceivers(pc: RTCPeerConnection) -> dict[str, TapReceiver]:
         if transceiver.mid is not None:
             taps[transceiver.mid] = receiver
     return taps
+
+
+async def start_late_receivers(pc: RTCPeerConnection) -> None:
+    """Start the taps that aiortc skipped; call after every ``setLocalDescription``.
+
+    aiortc starts a receiver only if its DTLS transport is already connected when the
+    answer is applied. LiveKit sends a second offer (the subscribed tracks) right after
+    the first (data channels only), often while that first handshake is still running:
+    aiortc then never starts the new receivers and their packets are dropped. This waits
+    for the transport and starts them with the parameters aiortc would have used.
+    """
+    remote_rtp = pc._RTCPeerConnection__remoteRtp  # type: ignore[attr-defined]
+    async with asyncio.timeout(DTLS_CONNECT_TIMEOUT):
+        for transceiver in pc.getTransceivers():
+            tap = transceiver.receiver
+            if not isinstance(tap, TapReceiver) or transceiver.currentDirection not in (
+                "recvonly", "sendrecv"
+            ):
+                continue
+            while tap.transport.state != "connected":
+                if tap.transport.state in ("failed", "closed"):
+                    return  # the room client sees the failure and rejoins
+                await asyncio.sleep(0.02)
+            if not tap._registered:
+                await tap.receive(remote_rtp(transceiver))

@@ -1,0 +1,1 @@
+"""HLS: segmenting decisions, playlists and MPEG-TS muxing."""
