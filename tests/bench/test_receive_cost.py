@@ -8,7 +8,6 @@ receives one 720p30 ~2 Mbps H.264 + Opus stream from a real livekit-server.
 from __future__ import annotations
 
 import asyncio
-import subprocess
 import sys
 import time
 
@@ -25,13 +24,12 @@ WARM_UP, MEASURE = 5.0, 20.0
 
 async def test_cpu_per_received_720p30_stream(livekit_server: LiveKitServer) -> None:
     room = "bench-receive"
-    publisher = subprocess.Popen(
-        [sys.executable, "-m", "publisher_hls_agent.testbed.publisher", "--url",
-         livekit_server.url, "--api-key", livekit_server.api_key, "--api-secret",
-         livekit_server.api_secret, "--room", room, "--identity", "bench-publisher",
-         "--width", "1280", "--height", "720", "--fps", "30", "--bitrate", "2000000",
-         "--duration", str(WARM_UP + MEASURE + 10)],
-        stdout=subprocess.DEVNULL)
+    publisher = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "publisher_hls_agent.testbed.publisher", "--url",
+        livekit_server.url, "--api-key", livekit_server.api_key, "--api-secret",
+        livekit_server.api_secret, "--room", room, "--identity", "bench-publisher",
+        "--width", "1280", "--height", "720", "--fps", "30", "--bitrate", "2000000",
+        "--duration", str(WARM_UP + MEASURE + 10), stdout=asyncio.subprocess.DEVNULL)
     consumer = CountingConsumer()
     client = RoomClient(livekit_server.url, token(livekit_server, "bench-recorder", room),
                         "bench-publisher", consumer)
@@ -50,7 +48,7 @@ async def test_cpu_per_received_720p30_stream(livekit_server: LiveKitServer) -> 
         await client.close()
         await task
         publisher.terminate()
-        publisher.wait()
+        await publisher.wait()
     print(f"\nreceive cost, one 720p30 stream: {100 * cpu / wall:.1f} % of one core "
           f"({cpu:.2f} CPU s over {wall:.1f} s); video {rates.get('video', 0):.1f} fps, "
           f"audio {rates.get('audio', 0):.1f} packets/s, {mbps:.2f} Mbit/s")
