@@ -46,7 +46,7 @@ def track_from_info(info: models.TrackInfo) -> RemoteTrack:
     kind = "video" if info.type == models.TrackType.VIDEO else "audio"
     mime = info.mime_type or (info.codecs[0].mime_type if info.codecs else "")
     return RemoteTrack(sid=info.sid, kind=kind, mime_type=mime, width=info.width,
-                       height=info.height)
+                       height=info.height, stereo=info.stereo)
 
 
 def track_sids_by_mid(offer: rtc.SessionDescription) -> dict[str, str]:

@@ -27,6 +27,7 @@ class RemoteTrack:
     mime_type: str  # e.g. "video/H264", "audio/opus"
     width: int = 0
     height: int = 0
+    stereo: bool = False
 
 
 class MediaConsumer(Protocol):
@@ -78,6 +79,10 @@ class H264Reader(_Reader):
     @property
     def frames_dropped(self) -> int:
         return self._assembler.frames_dropped
+
+    @property
+    def packets_late(self) -> int:
+        return self._assembler.packets_late
 
     def on_rtp(self, packet: RtpPacket, arrival: float) -> None:
         self.stats.packets += 1

@@ -1,0 +1,25 @@
+"""``check PATH``: validate a recording (folder or playlist); exit 1 on any violation."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("path", type=Path, help="a recording folder or its playlist.m3u8")
+    parser.add_argument("--live", action="store_true",
+                        help="the recording is still running: do not require EXT-X-ENDLIST")
+
+
+def execute(options: argparse.Namespace) -> int:
+    from ..hls.check import CheckError, check_recording
+
+    try:
+        report = check_recording(options.path, require_end=not options.live)
+    except CheckError as exc:
+        print(f"publisher-hls-agent check: {exc}", file=sys.stderr)
+        return 2
+    print(report.render())
+    return 0 if report.ok else 1

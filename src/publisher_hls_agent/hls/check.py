@@ -1,0 +1,230 @@
+"""``check``: hold a recording to the HLS rules this product promises (DESIGN.md §4).
+
+There is no open-source HLS validator for Linux, so this is ours. It reads the playlist
+and every MPEG-TS segment with ``tsparse`` (no FFmpeg), measures each segment's real
+media span from its timestamps and reports every rule broken:
+
+- every segment starts with PAT then PMT, and its video with SPS + PPS + IDR;
+- every rounded EXTINF <= EXT-X-TARGETDURATION;
+- every EXTINF, the last one included, within one frame of the segment's real duration;
+- timestamps continuous from segment to segment unless EXT-X-DISCONTINUITY says otherwise;
+- the streams of the first segment present in every segment;
+- the playlist ended (EXT-X-ENDLIST), timestamps starting at zero.
+"""
+
+from __future__ import annotations
+
+import itertools
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..media import h264
+from .playlist import rounded_duration
+from .tsparse import Pes, Program, TsError, read_pes
+
+CLOCK = 90000
+VIDEO_TYPES = {0x1B}
+AUDIO_TYPES = {0x0F, 0x06}
+
+
+class CheckError(Exception):
+    """The input is not a recording that can be checked at all."""
+
+
+@dataclass(frozen=True)
+class Entry:
+    uri: str
+    duration: float
+    discontinuity: bool
+
+
+@dataclass
+class MediaPlaylist:
+    target_duration: int | None = None
+    entries: list[Entry] = field(default_factory=list)
+    ended: bool = False
+    init_uri: str | None = None
+
+
+@dataclass
+class SegmentFacts:
+    name: str
+    extinf: float
+    start: float | None = None  # seconds
+    end: float | None = None
+    frame: float = 0.0  # the longest frame duration seen: the tolerance unit
+    streams: set[str] = field(default_factory=set)
+    video_start: str = "-"
+
+    @property
+    def real(self) -> float | None:
+        return None if self.start is None or self.end is None else self.end - self.start
+
+
+@dataclass
+class Report:
+    playlist: Path
+    segments: list[SegmentFacts] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def render(self) -> str:
+        lines = [f"{self.playlist}"]
+        for s in self.segments:
+            real = f"{s.real:.3f}" if s.real is not None else "?"
+            streams = "+".join(sorted(s.streams)) or "no media"
+            lines.append(f"  {s.name}  EXTINF {s.extinf:.3f}  real {real}  [{streams}]  "
+                         f"video starts {s.video_start}")
+        lines += [f"  warning: {w}" for w in self.warnings]
+        lines += [f"  ERROR: {e}" for e in self.errors]
+        lines.append(f"{'OK' if self.ok else 'FAILED'}: {len(self.segments)} segments, "
+                     f"{sum(s.extinf for s in self.segments):.3f} s, "
+                     f"{len(self.errors)} errors, {len(self.warnings)} warnings")
+        return "\n".join(lines)
+
+
+def parse_playlist(text: str) -> MediaPlaylist:
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if not lines or lines[0] != "#EXTM3U":
+        raise CheckError("not an HLS playlist: the first line is not #EXTM3U")
+    playlist = MediaPlaylist()
+    duration: float | None = None
+    discontinuity = False
+    for line in lines[1:]:
+        if line.startswith("#EXT-X-TARGETDURATION:"):
+            playlist.target_duration = int(line.split(":", 1)[1])
+        elif line.startswith("#EXTINF:"):
+            duration = float(line.split(":", 1)[1].split(",")[0])
+        elif line == "#EXT-X-DISCONTINUITY":
+            discontinuity = True
+        elif line == "#EXT-X-ENDLIST":
+            playlist.ended = True
+        elif line.startswith("#EXT-X-MAP:"):
+            playlist.init_uri = line.split('URI="', 1)[1].split('"', 1)[0]
+        elif not line.startswith("#"):
+            if duration is None:
+                raise CheckError(f"segment {line} has no #EXTINF")
+            playlist.entries.append(Entry(line, duration, discontinuity))
+            duration, discontinuity = None, False
+    return playlist
+
+
+def _kind(pes: Pes) -> str | None:
+    if pes.stream_type in VIDEO_TYPES:
+        return "video"
+    if pes.stream_type in AUDIO_TYPES:
+        return "audio"
+    return None
+
+
+def _frame(times: list[int]) -> int:
+    steps = [b - a for a, b in itertools.pairwise(times) if b > a]
+    return int(statistics.median(steps)) if steps else 0
+
+
+def measure_segment(name: str, extinf: float, data: bytes, report: Report) -> SegmentFacts:
+    facts = SegmentFacts(name, extinf)
+    program = Program()
+    times: dict[str, list[int]] = {}
+    first_video: bytes | None = None
+    try:
+        for pes in read_pes(data, program):
+            kind = _kind(pes)
+            if kind is None or pes.pts is None:
+                continue
+            times.setdefault(kind, []).append(pes.pts)
+            if kind == "video" and first_video is None:
+                first_video = pes.data
+    except TsError as exc:
+        report.errors.append(f"{name}: {exc}")
+        return facts
+    if not program.tables_first:
+        report.errors.append(f"{name}: does not start with PAT and PMT")
+    facts.streams = set(times)
+    if first_video is not None:
+        nals = [h264.nal_type(n) for n in h264.split_annexb(first_video) if n]
+        facts.video_start = ",".join(_NAL_NAMES.get(t, str(t)) for t in nals)
+        idr = nals.index(h264.NAL_IDR) if h264.NAL_IDR in nals else -1
+        if idr < 0 or h264.NAL_SPS not in nals[:idr] or h264.NAL_PPS not in nals[:idr]:
+            report.errors.append(f"{name}: video does not start with SPS, PPS and an IDR "
+                                 f"(starts {facts.video_start})")
+    if times:
+        frames = {kind: _frame(sorted(ts)) for kind, ts in times.items()}
+        facts.start = min(min(ts) for ts in times.values()) / CLOCK
+        facts.end = max(max(ts) + frames[kind] for kind, ts in times.items()) / CLOCK
+        facts.frame = max(frames.values()) / CLOCK
+    return facts
+
+
+_NAL_NAMES = {h264.NAL_SPS: "SPS", h264.NAL_PPS: "PPS", h264.NAL_IDR: "IDR",
+              h264.NAL_SEI: "SEI", h264.NAL_AUD: "AUD", h264.NAL_SLICE: "P"}
+
+
+def check_recording(path: Path, *, require_end: bool = True) -> Report:
+    playlist_path = path / "playlist.m3u8" if path.is_dir() else path
+    try:
+        playlist = parse_playlist(playlist_path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise CheckError(f"cannot read {playlist_path}: {exc.strerror}") from exc
+    except ValueError as exc:
+        raise CheckError(f"{playlist_path}: {exc}") from exc
+    report = Report(playlist_path)
+    if playlist.init_uri:
+        report.errors.append("fMP4 playlists (EXT-X-MAP) are not checked yet")
+        return report
+    if playlist.target_duration is None:
+        report.errors.append("no #EXT-X-TARGETDURATION")
+    if require_end and not playlist.ended:
+        report.errors.append("no #EXT-X-ENDLIST: the recording was not finalized")
+    if not playlist.entries:
+        report.errors.append("the playlist names no segment")
+    for entry in playlist.entries:
+        segment = playlist_path.parent / entry.uri
+        try:
+            data = segment.read_bytes()
+        except OSError:
+            report.errors.append(f"{entry.uri}: named in the playlist but missing")
+            continue
+        report.segments.append(measure_segment(entry.uri, entry.duration, data, report))
+    _check_rules(playlist, report)
+    return report
+
+
+def _check_rules(playlist: MediaPlaylist, report: Report) -> None:
+    target = playlist.target_duration
+    first_streams = report.segments[0].streams if report.segments else set()
+    for index, facts in enumerate(report.segments):
+        if target is not None and rounded_duration(facts.extinf) > target:
+            report.errors.append(f"{facts.name}: EXTINF {facts.extinf:.3f} rounds above "
+                                 f"TARGETDURATION {target}")
+        missing = first_streams - facts.streams
+        if missing:
+            report.errors.append(f"{facts.name}: no {' or '.join(sorted(missing))}")
+        if facts.start is None:
+            continue
+        following = report.segments[index + 1] if index + 1 < len(report.segments) else None
+        continuous = following is not None and not playlist.entries[index + 1].discontinuity
+        # A segment's media runs up to where the next one starts; the last one's to the
+        # end of its last frame.
+        end = following.start if continuous and following and following.start is not None \
+            else facts.end
+        assert end is not None
+        real = end - facts.start
+        tolerance = facts.frame + 0.001
+        if abs(real - facts.extinf) > tolerance:
+            report.errors.append(f"{facts.name}: EXTINF {facts.extinf:.3f} but the media "
+                                 f"spans {real:.3f} s (tolerance one frame, {tolerance:.3f})")
+        if continuous and following is not None and following.start is not None and abs(
+                following.start - (facts.start + facts.extinf)) > tolerance:
+            report.errors.append(
+                f"{following.name}: starts at {following.start:.3f}, expected "
+                f"{facts.start + facts.extinf:.3f} (timestamps jump without a DISCONTINUITY)")
+    if report.segments and report.segments[0].start is not None \
+            and report.segments[0].start > 1.0:
+        report.warnings.append(f"timestamps start at {report.segments[0].start:.3f} s, "
+                               "not at zero (`publisher-hls-agent fix` normalizes them)")

@@ -1,0 +1,125 @@
+"""Writes one recording's files: MPEG-TS segments, ``output.ts`` and the playlist.
+
+The caller (the recorder) decides where segments start; this module only turns that
+into files, in an order a reader can rely on: a segment file is complete (written to
+a temp name, then renamed) before the playlist names it, and every playlist write is
+atomic. ``output.ts`` is the same bytes as the segments, back to back: one muxer feeds
+both, so timestamps and continuity counters run on across segment boundaries.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import BinaryIO
+
+from .files import atomic_write
+from .mpegts import Streams, TsMuxer
+from .playlist import Playlist, Segment, render
+
+PLAYLIST_NAME = "playlist.m3u8"
+OUTPUT_NAME = "output.ts"
+CLOCK = 90000
+
+
+def target_duration_for(segment_duration: float) -> int:
+    """EXT-X-TARGETDURATION for a segment length target.
+
+    Segments are cut at the first keyframe once the target has passed, so they run a
+    little over it (the keyframe asked for at the boundary takes a frame or a few to
+    arrive). One second of headroom keeps every rounded EXTINF within the target, which
+    RFC 8216 forbids changing once published.
+    """
+    return max(1, math.ceil(segment_duration)) + 1
+
+
+@dataclass(frozen=True)
+class SegmentRecord:
+    name: str
+    sequence: int
+    start_pts: int  # 90 kHz on the recording timeline
+    duration: float
+    bytes: int
+    discontinuity: bool
+
+
+class TsHlsWriter:
+    def __init__(self, folder: Path, streams: Streams, *, segment_duration: float,
+                 max_segments: int, started_at: datetime,
+                 on_segment: Callable[[SegmentRecord], None] | None = None) -> None:
+        self.folder = folder
+        self._muxer = TsMuxer(streams)
+        self._playlist = Playlist(target_duration=target_duration_for(segment_duration),
+                                  max_segments=max_segments)
+        self._started_at = started_at  # wall clock of pts 0
+        self._on_segment = on_segment
+        self._output: BinaryIO = (folder / OUTPUT_NAME).open("wb")
+        self._buffer = bytearray()
+        self._current: tuple[int, int, bool] | None = None  # (sequence, start pts, discont.)
+        self._next_sequence = 0
+        self.segments: list[SegmentRecord] = []
+        self.closed = False
+
+    @property
+    def segment_start(self) -> int | None:
+        return self._current[1] if self._current else None
+
+    def start_segment(self, pts: int, *, discontinuity: bool = False) -> None:
+        """Close the open segment (ending at ``pts``) and open the next one there."""
+        if self._current is not None:
+            self._close_segment(pts)
+        self._current = (self._next_sequence, pts, discontinuity)
+        self._next_sequence += 1
+        self._emit(self._muxer.tables())
+
+    def write_video(self, annexb: bytes, pts: int, keyframe: bool) -> None:
+        self._emit(self._muxer.video(annexb, pts, pts, keyframe))
+
+    def write_audio(self, adts: bytes, pts: int) -> None:
+        self._emit(self._muxer.audio(adts, pts))
+
+    def finish(self, end_pts: int) -> list[SegmentRecord]:
+        """Close the last segment at ``end_pts``, end the playlist, close files."""
+        if self.closed:
+            return self.segments
+        if self._current is not None:
+            self._close_segment(end_pts)
+        self._playlist = self._playlist.end()
+        atomic_write(self.folder / PLAYLIST_NAME, render(self._playlist).encode())
+        self._output.close()
+        self.closed = True
+        return self.segments
+
+    def abort(self) -> None:
+        """Close files without writing more (the pipeline failed); keeps what is done."""
+        if not self.closed:
+            self._output.close()
+            self.closed = True
+
+    def _emit(self, data: bytes) -> None:
+        self._buffer += data
+        self._output.write(data)
+
+    def _close_segment(self, end_pts: int) -> None:
+        assert self._current is not None
+        sequence, start, discontinuity = self._current
+        name = f"segment{sequence:05d}.ts"
+        atomic_write(self.folder / name, bytes(self._buffer))
+        record = SegmentRecord(name, sequence, start, max(0, end_pts - start) / CLOCK,
+                               len(self._buffer), discontinuity)
+        self._buffer.clear()
+        self._current = None
+        self.segments.append(record)
+        self._playlist, removed = self._playlist.add(Segment(
+            uri=name, duration=record.duration, sequence=sequence,
+            discontinuity=discontinuity,
+            program_date_time=self._started_at + timedelta(seconds=start / CLOCK)))
+        self._output.flush()
+        atomic_write(self.folder / PLAYLIST_NAME, render(self._playlist).encode())
+        for old in removed:  # slid out of the window: output.ts still has it
+            (self.folder / old.uri).unlink(missing_ok=True)
+        if self._on_segment is not None:
+            self._on_segment(record)

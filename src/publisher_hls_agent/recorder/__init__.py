@@ -1,0 +1,1 @@
+"""One participant's recording: state machine, pre-buffer, timeline and segmenting."""

@@ -1,0 +1,222 @@
+"""A running recording: timestamped media in, HLS files out.
+
+Created by the recorder at the first keyframe. It places each access unit and audio
+packet on the recording timeline, transcodes Opus to AAC, merges the streams in
+presentation order, decides the segment boundaries and hands bytes to the writer.
+H.264 is never decoded: a keyframe only gets the last SPS/PPS put in front when it came
+without them, so that every segment can start decoding on its own.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from ..hls.aac import AacFrame, OpusToAac
+from ..hls.writer import CLOCK, TsHlsWriter
+from ..media import h264
+from ..media.units import AccessUnit, AudioPacket
+from .interleave import Interleaver
+from .segmenting import SegmentPolicy
+from .timeline import TrackClock, TrackTimeline, track_timeline
+
+logger = logging.getLogger(__name__)
+
+INTERLEAVE_DELAY = CLOCK // 2
+STALL = CLOCK * 7 // 10  # video this far behind audio has stopped: freeze the picture
+AAC_TICKS = 1024 * 15 // 8  # one AAC frame in 90 kHz ticks
+
+
+@dataclass
+class PipelineStats:
+    video_frames: int = 0
+    audio_frames: int = 0
+    frozen_frames: int = 0  # repeated keyframes written while the camera sent nothing
+    dropped_frames: int = 0  # not decodable (after loss, before a keyframe) or late
+    parameter_sets_added: int = 0
+    keyframe_requests: int = 0
+    discontinuities: int = 0
+    resolutions: list[str] = field(default_factory=list)
+
+
+class RecordingPipeline:
+    def __init__(self, writer: TsHlsWriter, *, has_video: bool, has_audio: bool,
+                 segment_duration: float, audio_channels: int,
+                 request_keyframe: Callable[[], None]) -> None:
+        self.writer = writer
+        self.has_video, self.has_audio = has_video, has_audio
+        self._request_keyframe = request_keyframe
+        self._policy = SegmentPolicy(target=round(segment_duration * CLOCK), retry=CLOCK)
+        streams = [s for s, on in (("video", has_video), ("audio", has_audio)) if on]
+        self._mixer: Interleaver[AccessUnit | AacFrame] = Interleaver(streams,
+                                                                     INTERLEAVE_DELAY)
+        self._aac = OpusToAac(audio_channels) if has_audio else None
+        self.video_timeline: TrackTimeline | None = None
+        self.audio_timeline: TrackTimeline | None = None
+        self._sps: bytes | None = None
+        self._pps: bytes | None = None
+        self._last_keyframe: bytes | None = None
+        self._last_video_pts: int | None = None  # written
+        self._last_video_step = 3000
+        self._last_audio_pts: int | None = None  # written, 90 kHz
+        self._waiting_for_keyframe = False  # after loss or a freeze
+        self._pending_discontinuity = False
+        self.stats = PipelineStats()
+
+    # --- timelines ---------------------------------------------------------------------
+
+    def set_video_timeline(self, keyframe_rtp: int) -> None:
+        """The first keyframe is t=0 (or, for a republished track, lands where its clock
+        says and starts a discontinuity)."""
+        self.video_timeline = TrackTimeline(-keyframe_rtp)
+
+    def place_video(self, clock: TrackClock, origin_seconds: float) -> None:
+        self.video_timeline = track_timeline(clock, origin_seconds)
+        self._waiting_for_keyframe = True
+        self._pending_discontinuity = True
+
+    def place_audio(self, clock: TrackClock, origin_seconds: float, *, restart: bool) -> None:
+        self.audio_timeline = track_timeline(clock, origin_seconds)
+        if restart:
+            self._pending_discontinuity = True
+
+    # --- input -------------------------------------------------------------------------
+
+    def video(self, unit: AccessUnit) -> None:
+        if self.video_timeline is None:
+            return
+        pts = self.video_timeline.pts(unit.rtp_timestamp)
+        if self._waiting_for_keyframe or unit.after_loss:
+            if not unit.keyframe:
+                self.stats.dropped_frames += 1
+                self._waiting_for_keyframe = True
+                return
+            self._waiting_for_keyframe = False
+        if pts < 0 or (self._last_video_pts is not None and pts <= self._last_video_pts):
+            self.stats.dropped_frames += 1
+            return
+        for stream, when, item in self._mixer.push("video", pts, unit):
+            self._release(stream, when, item)
+
+    def audio(self, packet: AudioPacket) -> None:
+        if self._aac is None or self.audio_timeline is None:
+            return
+        pts48 = self.audio_timeline.pts(packet.rtp_timestamp)
+        if pts48 + 960 <= 0:
+            return  # entirely before t=0
+        for frame in self._aac.push(packet.data, pts48):
+            self._push_audio(frame)
+
+    def finish(self) -> int:
+        """Flush everything; return the end of the media (90 kHz) for the last EXTINF."""
+        if self._aac is not None:
+            for frame in self._aac.flush():
+                self._push_audio(frame)
+        for stream, when, item in self._mixer.flush():
+            self._release(stream, when, item)
+        ends = []
+        if self._last_video_pts is not None:
+            ends.append(self._last_video_pts + self._last_video_step)
+        if self._last_audio_pts is not None:
+            ends.append(self._last_audio_pts + AAC_TICKS)
+        return max(ends, default=0)
+
+    def _push_audio(self, frame: AacFrame) -> None:
+        if frame.pts < 0:
+            return  # AAC priming before t=0: t=0 is the first keyframe, nothing earlier
+        for stream, when, item in self._mixer.push("audio", frame.pts * 15 // 8, frame):
+            self._release(stream, when, item)
+
+    # --- output, in presentation order --------------------------------------------------
+
+    def _release(self, stream: str, pts: int, item: AccessUnit | AacFrame) -> None:
+        if isinstance(item, AccessUnit):
+            self._write_video(item, pts)
+        else:
+            self._write_audio(item, pts)
+
+    def _write_video(self, unit: AccessUnit, pts: int) -> None:
+        data = unit.data
+        if unit.keyframe:
+            data = self._with_parameter_sets(unit)
+            changed = self._note_parameter_sets(data)
+            decision = (self._policy.force_cut(pts) if changed or self._pending_discontinuity
+                        else self._policy.on_video(pts, True))
+            open_segment = self.writer.segment_start is not None
+            discontinuity = self._pending_discontinuity or (changed and open_segment)
+            if decision.cut:
+                self._cut(pts, discontinuity)
+            self._last_keyframe = data
+        else:
+            decision = self._policy.on_video(pts, False)
+            if decision.request_keyframe:
+                self.stats.keyframe_requests += 1
+                self._request_keyframe()
+        if self.writer.segment_start is None:
+            return  # nothing is written before the first keyframe
+        if self._last_video_pts is not None:
+            self._last_video_step = max(1, pts - self._last_video_pts)
+        self.writer.write_video(data, pts, unit.keyframe)
+        self._last_video_pts = pts
+        self.stats.video_frames += 1
+
+    def _write_audio(self, frame: AacFrame, pts: int) -> None:
+        if not self.has_video:
+            if self._policy.on_audio_only(pts).cut:
+                self._cut(pts, self._pending_discontinuity)
+        elif self._video_stalled(pts) and self._policy.due(pts):
+            self._freeze_frame(pts)
+        if self.writer.segment_start is None:
+            return
+        self.writer.write_audio(frame.adts, pts)
+        self._last_audio_pts = pts
+        self.stats.audio_frames += 1
+
+    def _video_stalled(self, audio_pts: int) -> bool:
+        return (self._last_keyframe is not None and self._last_video_pts is not None
+                and audio_pts - self._last_video_pts > STALL)
+
+    def _freeze_frame(self, pts: int) -> None:
+        """The camera sent nothing: repeat the last keyframe, re-timed, to start the
+        segment, so the picture freezes instead of vanishing. Real video resumes only
+        at a real keyframe, which is asked for now."""
+        assert self._last_keyframe is not None
+        self._policy.force_cut(pts)
+        self._cut(pts, self._pending_discontinuity)
+        self.writer.write_video(self._last_keyframe, pts, True)
+        self._last_video_pts = pts
+        self.stats.frozen_frames += 1
+        self._waiting_for_keyframe = True
+        self.stats.keyframe_requests += 1
+        self._request_keyframe()
+
+    def _cut(self, pts: int, discontinuity: bool) -> None:
+        self.writer.start_segment(pts, discontinuity=discontinuity)
+        if discontinuity:
+            self.stats.discontinuities += 1
+        self._pending_discontinuity = False
+
+    # --- parameter sets ----------------------------------------------------------------
+
+    def _with_parameter_sets(self, unit: AccessUnit) -> bytes:
+        if unit.has_parameter_sets or self._sps is None or self._pps is None:
+            return unit.data
+        self.stats.parameter_sets_added += 1
+        return h264.to_annexb([self._sps, self._pps]) + unit.data
+
+    def _note_parameter_sets(self, data: bytes) -> bool:
+        """Remember SPS/PPS; True when the SPS changed (a new resolution or profile).
+
+        libwebrtc repeats identical SPS/PPS before every IDR: only different bytes are
+        a change.
+        """
+        changed = False
+        for nal in h264.split_annexb(data):
+            kind = h264.nal_type(nal)
+            if kind == h264.NAL_SPS:
+                changed = self._sps is not None and nal != self._sps
+                self._sps = nal
+            elif kind == h264.NAL_PPS:
+                self._pps = nal
+        return changed

@@ -1,0 +1,323 @@
+"""One participant's recording: the state machine between the room client and HLS.
+
+Connecting → Buffering → HandshakeReady → RecordingPending → Recording → Finalizing →
+Done (see ``state.py``). Before activation the recorder keeps a pre-buffer: the video
+since the latest keyframe and the audio of that span. Activation asks for a keyframe and
+recording starts on it; if none comes within ``KEYFRAME_WAIT``, it starts from the
+buffered one instead, so a publisher with a long keyframe interval that ignores PLIs
+still starts at once, on a keyframe, with its audio.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from ..hls.files import atomic_write
+from ..hls.mpegts import Streams
+from ..hls.names import create_recording_folder
+from ..hls.writer import CLOCK, TsHlsWriter
+from ..media.rtp import SenderReport
+from ..media.units import AccessUnit, AudioPacket
+from ..room.tracks import RemoteTrack
+from .pipeline import RecordingPipeline
+from .prebuffer import PreBuffer
+from .state import Lifecycle, State
+from .timeline import (
+    AUDIO_RATE,
+    VIDEO_RATE,
+    TrackClock,
+    clock_from_arrival,
+    clock_from_report,
+)
+
+logger = logging.getLogger(__name__)
+
+KEYFRAME_WAIT = 1.0  # after activation, before falling back to the buffered keyframe
+TRACK_WAIT = 3.0  # auto activation waits this long for every expected track
+NTP_TO_UNIX = 2_208_988_800
+SUMMARY_NAME = "recording.json"
+
+
+@dataclass(frozen=True)
+class RecorderOptions:
+    output_dir: Path
+    segment_duration: float = 2.0
+    max_segments: int = 0
+    auto_activate: bool = False
+    expected_kinds: frozenset[str] = frozenset({"audio", "video"})
+
+
+class Recorder:
+    """A ``MediaConsumer``; see the module docstring."""
+
+    def __init__(self, room: str, participant: str, options: RecorderOptions, *,
+                 request_keyframe: Callable[[], None],
+                 sender_report: Callable[[str], SenderReport | None]) -> None:
+        self.room, self.participant = room, participant
+        self.options = options
+        self._request_keyframe = request_keyframe
+        self._sender_report = sender_report
+        self.lifecycle = Lifecycle()
+        self.tracks: dict[str, RemoteTrack] = {}  # live tracks by sid
+        self._video_sid: str | None = None
+        self._audio_sid: str | None = None
+        self._prebuffer = PreBuffer()
+        self._pipeline: RecordingPipeline | None = None
+        self._origin: tuple[float, float | None] | None = None  # (arrival, ntp) of t=0
+        # An audio track whose timeline is set by its next packet: "first" or "republished"
+        self._audio_clock_pending: str | None = None
+        self._timers: list[asyncio.TimerHandle] = []
+        self.folder: Path | None = None
+        self.started_at: datetime | None = None
+        self.summary: dict[str, Any] | None = None
+        self._log = logging.LoggerAdapter(logger, {"room": room, "participant": participant})
+
+    @property
+    def state(self) -> State:
+        return self.lifecycle.state
+
+    # --- MediaConsumer -----------------------------------------------------------------
+
+    def on_track_started(self, track: RemoteTrack) -> None:
+        if self.state in (State.FINALIZING, State.DONE):
+            return
+        self.tracks[track.sid] = track
+        if track.kind == "video":
+            republished = self._video_sid is not None and self._video_sid != track.sid
+            self._video_sid = track.sid
+            self._request_keyframe()
+            if republished and self._pipeline is not None:
+                self._replace_video_track()
+        else:
+            republished = self._audio_sid is not None and self._audio_sid != track.sid
+            self._audio_sid = track.sid
+            if republished and self._pipeline is not None:
+                self._audio_clock_pending = "republished"
+        if self.state is State.CONNECTING:
+            self.lifecycle.to(State.BUFFERING)
+            if self.options.auto_activate:
+                self._later(TRACK_WAIT, self.activate)
+        if self.options.auto_activate and self._all_expected_tracks():
+            self.activate()
+
+    def on_track_ended(self, track_sid: str) -> None:
+        self.tracks.pop(track_sid, None)
+
+    def on_video(self, track_sid: str, unit: AccessUnit) -> None:
+        if track_sid != self._video_sid:
+            return
+        state = self.state
+        if state is State.RECORDING:
+            assert self._pipeline is not None
+            if self._pipeline.video_timeline is None:
+                self._place_republished_video(unit)
+            self._pipeline.video(unit)
+            return
+        if unit.keyframe and unit.has_parameter_sets and state is State.BUFFERING:
+            self.lifecycle.to(State.HANDSHAKE_READY)
+        if state is State.RECORDING_PENDING and unit.keyframe:
+            self._start(unit, buffered=[])
+            return
+        self._prebuffer.add_video(unit)
+
+    def on_audio(self, track_sid: str, packet: AudioPacket) -> None:
+        if track_sid != self._audio_sid:
+            return
+        if self.state is State.RECORDING:
+            assert self._pipeline is not None
+            if self._audio_clock_pending:
+                self._place_audio(packet, restart=self._audio_clock_pending == "republished")
+            self._pipeline.audio(packet)
+        elif self.state is State.RECORDING_PENDING and self._video_sid is None:
+            self._start_audio_only(packet)
+        elif self.state not in (State.FINALIZING, State.DONE):
+            self._prebuffer.add_audio(packet)
+
+    # --- control -----------------------------------------------------------------------
+
+    def activate(self) -> None:
+        """Start recording at the next keyframe (see the module docstring)."""
+        if self.state not in (State.BUFFERING, State.HANDSHAKE_READY):
+            return
+        self.lifecycle.to(State.RECORDING_PENDING)
+        self._log.info("recording activated; waiting for a keyframe")
+        self._request_keyframe()
+        self._later(KEYFRAME_WAIT, self._start_from_prebuffer)
+
+    def finalize(self, reason: str = "stopped",
+                 extra: dict[str, Any] | None = None) -> dict[str, Any] | None:
+        """Close the last segment with its true duration, end the playlist, write
+        ``recording.json``. Returns the summary (None if nothing was recorded)."""
+        if self.state in (State.FINALIZING, State.DONE):
+            return self.summary
+        for timer in self._timers:
+            timer.cancel()
+        self.lifecycle.to(State.FINALIZING)
+        if self._pipeline is not None:
+            end = self._pipeline.finish()
+            self._pipeline.writer.finish(end)
+            self.summary = self._summary(reason, end, extra or {})
+            assert self.folder is not None
+            atomic_write(self.folder / SUMMARY_NAME,
+                         (json.dumps(self.summary, indent=2) + "\n").encode())
+            self._log.info("recording finalized (%s): %d segments, %.1f s in %s", reason,
+                           len(self.summary["segments"]), self.summary["duration"], self.folder)
+        self.lifecycle.to(State.DONE)
+        return self.summary
+
+    # --- starting ----------------------------------------------------------------------
+
+    def _all_expected_tracks(self) -> bool:
+        kinds = {t.kind for t in self.tracks.values()}
+        return self.options.expected_kinds <= kinds
+
+    def _later(self, delay: float, callback: Callable[[], None]) -> None:
+        self._timers.append(asyncio.get_running_loop().call_later(delay, callback))
+
+    def _start_from_prebuffer(self) -> None:
+        if self.state is not State.RECORDING_PENDING:
+            return
+        keyframe = self._prebuffer.keyframe
+        if keyframe is not None:
+            self._log.info("no keyframe came within %.1f s; starting from the buffered one",
+                           KEYFRAME_WAIT)
+            buffered = list(self._prebuffer.video)[1:]
+            self._start(keyframe, buffered)
+
+    def _clock(self, sid: str, rtp: int, arrival: float, rate: int,
+               use_reports: bool) -> TrackClock:
+        report = self._sender_report(sid) if use_reports else None
+        if report is not None:
+            return clock_from_report(report, rtp, rate)
+        return clock_from_arrival(rtp, arrival, rate)
+
+    def _reports_for_all_tracks(self) -> bool:
+        sids = [s for s in (self._video_sid, self._audio_sid) if s is not None]
+        return all(self._sender_report(s) is not None for s in sids)
+
+    def _start(self, keyframe: AccessUnit, buffered: Iterable[AccessUnit]) -> None:
+        assert self._video_sid is not None
+        use_reports = self._reports_for_all_tracks()
+        video_clock = self._clock(self._video_sid, keyframe.rtp_timestamp, keyframe.arrival,
+                                  VIDEO_RATE, use_reports)
+        origin = video_clock.seconds_at(keyframe.rtp_timestamp)
+        self._begin(keyframe.arrival, origin if use_reports else None)
+        assert self._pipeline is not None
+        self._pipeline.set_video_timeline(keyframe.rtp_timestamp)
+        if self._audio_sid is not None and self._prebuffer.audio:
+            first = self._prebuffer.audio[0]
+            self._pipeline.place_audio(self._clock(self._audio_sid, first.rtp_timestamp,
+                                                   first.arrival, AUDIO_RATE, use_reports),
+                                       origin, restart=False)
+        elif self._audio_sid is not None:
+            self._audio_clock_pending = "first"
+        self._pipeline.video(keyframe)
+        for unit in buffered:
+            self._pipeline.video(unit)
+        for packet in self._prebuffer.audio:
+            self._pipeline.audio(packet)
+        self._prebuffer = PreBuffer()
+
+    def _start_audio_only(self, packet: AudioPacket) -> None:
+        self._begin(packet.arrival, None)
+        assert self._pipeline is not None
+        self._pipeline.place_audio(clock_from_arrival(packet.rtp_timestamp, packet.arrival,
+                                                      AUDIO_RATE), packet.arrival, restart=False)
+        self._pipeline.audio(packet)
+        self._prebuffer = PreBuffer()
+
+    def _begin(self, arrival: float, ntp_origin: float | None) -> None:
+        """Create the folder, the writer and the pipeline; t=0 is ``arrival``."""
+        if ntp_origin is not None:
+            self.started_at = datetime.fromtimestamp(ntp_origin - NTP_TO_UNIX, UTC)
+        else:
+            self.started_at = datetime.fromtimestamp(time.time() - (time.monotonic() - arrival),
+                                                     UTC)
+        self._origin = (arrival, ntp_origin)
+        self.folder = create_recording_folder(self.options.output_dir, self.room,
+                                              self.participant, self.started_at)
+        has_video = self._video_sid is not None
+        has_audio = self._audio_sid is not None
+        writer = TsHlsWriter(self.folder, Streams(video=has_video, audio=has_audio),
+                             segment_duration=self.options.segment_duration,
+                             max_segments=self.options.max_segments,
+                             started_at=self.started_at)
+        audio = self.tracks.get(self._audio_sid or "")
+        self._pipeline = RecordingPipeline(
+            writer, has_video=has_video, has_audio=has_audio,
+            segment_duration=self.options.segment_duration,
+            audio_channels=2 if audio is not None and audio.stereo else 1,
+            request_keyframe=self._request_keyframe)
+        self.lifecycle.to(State.RECORDING)
+        self._log.info("recording into %s", self.folder)
+
+    # --- tracks that come back ----------------------------------------------------------
+
+    def _origin_seconds(self, use_reports: bool) -> float:
+        assert self._origin is not None
+        arrival, ntp = self._origin
+        return ntp if use_reports and ntp is not None else arrival
+
+    def _place_audio(self, packet: AudioPacket, restart: bool) -> None:
+        assert self._pipeline is not None and self._audio_sid is not None and self._origin
+        use_reports = self._origin[1] is not None and self._sender_report(self._audio_sid)
+        clock = self._clock(self._audio_sid, packet.rtp_timestamp, packet.arrival, AUDIO_RATE,
+                            bool(use_reports))
+        self._pipeline.place_audio(clock, self._origin_seconds(bool(use_reports)),
+                                   restart=restart)
+        self._audio_clock_pending = None
+
+    def _replace_video_track(self) -> None:
+        assert self._pipeline is not None
+        self._pipeline.video_timeline = None  # placed at the new track's first keyframe
+
+    def _place_republished_video(self, unit: AccessUnit) -> None:
+        assert self._pipeline is not None and self._video_sid is not None and self._origin
+        if not unit.keyframe:
+            return
+        use_reports = bool(self._origin[1] is not None and self._sender_report(self._video_sid))
+        clock = self._clock(self._video_sid, unit.rtp_timestamp, unit.arrival, VIDEO_RATE,
+                            use_reports)
+        self._pipeline.place_video(clock, self._origin_seconds(use_reports))
+
+    # --- summary -------------------------------------------------------------------------
+
+    def _summary(self, reason: str, end: int, extra: dict[str, Any]) -> dict[str, Any]:
+        assert self._pipeline is not None and self.started_at is not None
+        video = self.tracks.get(self._video_sid or "")
+        audio = self.tracks.get(self._audio_sid or "")
+        stats = self._pipeline.stats
+        return {
+            "room": self.room,
+            "participant": self.participant,
+            "folder": str(self.folder),
+            "ended_because": reason,
+            "started_at": self.started_at.isoformat(timespec="milliseconds"),
+            "ended_at": datetime.now(UTC).isoformat(timespec="milliseconds"),
+            "duration": round(end / CLOCK, 3),
+            "video": None if self._video_sid is None else {
+                "codec": "h264", "passthrough": True, "transcoded": False,
+                "width": video.width if video else None,
+                "height": video.height if video else None,
+            },
+            "audio": None if self._audio_sid is None else {
+                "codec": "aac", "source_codec": "opus", "channels": 2 if audio and
+                audio.stereo else 1,
+            },
+            "segments": [{"name": s.name, "duration": round(s.duration, 6), "bytes": s.bytes,
+                          "discontinuity": s.discontinuity}
+                         for s in self._pipeline.writer.segments],
+            "frames": {"video": stats.video_frames, "audio": stats.audio_frames,
+                       "frozen": stats.frozen_frames, "dropped": stats.dropped_frames,
+                       "parameter_sets_added": stats.parameter_sets_added},
+            "keyframe_requests": stats.keyframe_requests,
+            **extra,
+        }

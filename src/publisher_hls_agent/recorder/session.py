@@ -1,0 +1,62 @@
+"""A recording session: a room client feeding a recorder, for one participant."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from ..media.rtp import SenderReport
+from ..room.client import RoomClient
+from ..room.tracks import H264Reader, OpusReader
+from .recorder import Recorder, RecorderOptions
+
+logger = logging.getLogger(__name__)
+
+
+class RecordingSession:
+    def __init__(self, url: str, token: str, room: str, identity: str,
+                 options: RecorderOptions) -> None:
+        self.recorder = Recorder(room, identity, options,
+                                 request_keyframe=self._request_keyframe,
+                                 sender_report=self._sender_report)
+        self.client = RoomClient(url, token, identity, self.recorder)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._stop_reason = "participant left"
+
+    def activate(self) -> None:
+        self.recorder.activate()
+
+    async def run(self) -> dict[str, Any] | None:
+        """Record until the participant leaves or ``stop()``; return the summary."""
+        try:
+            await self.client.run()
+        finally:
+            summary = self.recorder.finalize(self._stop_reason, self._receive_stats())
+            await self.client.close()
+            for task in self._tasks:
+                task.cancel()
+        return summary
+
+    async def stop(self, reason: str = "stopped") -> None:
+        self._stop_reason = reason
+        await self.client.close()
+
+    def _receive_stats(self) -> dict[str, Any]:
+        lost = late = 0
+        for sid in self.recorder.tracks:
+            reader = self.client.reader(sid)
+            if isinstance(reader, H264Reader):
+                lost += reader.frames_dropped + reader.stats.broken_frames
+                late += reader.packets_late
+            elif isinstance(reader, OpusReader):
+                late += reader.late_packets
+        return {"receive": {"video_frames_lost": lost, "packets_late": late}}
+
+    def _request_keyframe(self) -> None:
+        task = asyncio.get_running_loop().create_task(self.client.request_keyframe())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _sender_report(self, track_sid: str) -> SenderReport | None:
+        return self.client.sender_report(track_sid)

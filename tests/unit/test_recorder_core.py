@@ -1,0 +1,131 @@
+"""Pure parts of the recorder: lifecycle, timeline, segmenting, interleaving, playlist."""
+
+from datetime import UTC, datetime
+
+import pytest
+
+from publisher_hls_agent.hls.playlist import Playlist, Segment, render, rounded_duration
+from publisher_hls_agent.hls.writer import target_duration_for
+from publisher_hls_agent.media.rtp import SenderReport
+from publisher_hls_agent.recorder.interleave import Interleaver
+from publisher_hls_agent.recorder.segmenting import SegmentPolicy
+from publisher_hls_agent.recorder.state import IllegalTransition, Lifecycle, State
+from publisher_hls_agent.recorder.timeline import (
+    clock_from_arrival,
+    clock_from_report,
+    track_timeline,
+    unwrap_near,
+)
+
+pytestmark = pytest.mark.unit
+S = 90000
+
+
+def test_lifecycle_follows_the_documented_path_and_refuses_shortcuts() -> None:
+    life = Lifecycle()
+    for state in (State.BUFFERING, State.HANDSHAKE_READY, State.RECORDING_PENDING,
+                  State.RECORDING, State.FINALIZING, State.DONE):
+        life.to(state)
+    assert life.state is State.DONE
+    with pytest.raises(IllegalTransition, match="done -> recording"):
+        life.to(State.RECORDING)
+    fresh = Lifecycle()
+    with pytest.raises(IllegalTransition, match="connecting -> recording"):
+        fresh.to(State.RECORDING)
+
+
+def test_unwrap_near_picks_the_nearest_cycle() -> None:
+    assert unwrap_near(10, (5 << 32) + 20) == (5 << 32) + 10
+    assert unwrap_near(0xFFFFFFF0, (5 << 32) + 5) == (4 << 32) + 0xFFFFFFF0
+    assert unwrap_near(5, (5 << 32) + 0xFFFFFFF0) == (6 << 32) + 5
+
+
+def test_sender_reports_line_audio_up_with_video() -> None:
+    # Video keyframe at RTP 1_000_000 (90 kHz), which the sender stamped NTP 100.0 s.
+    video = clock_from_report(SenderReport(100.0, 1_000_000, 0.0), 1_000_000, 90000)
+    # Audio: RTP 5_000 (48 kHz) was NTP 99.5 s.
+    audio = clock_from_report(SenderReport(99.5, 5_000, 0.0), 5_000, 48000)
+    origin = video.seconds_at(1_000_000)
+    v, a = track_timeline(video, origin), track_timeline(audio, origin)
+    assert v.pts(1_000_000) == 0 and v.pts(1_003_000) == 3000
+    # Audio sampled at NTP 100.0 s is 0.5 s after RTP 5_000: 24_000 ticks later.
+    assert a.pts(5_000 + 24_000) == 0
+    assert a.pts(5_000 + 24_000 + 960) == 960
+
+
+def test_sender_report_across_the_rtp_wrap() -> None:
+    reference = (1 << 32) + 100  # unwrapped timestamps just past a wrap
+    clock = clock_from_report(SenderReport(50.0, 0xFFFFFF00, 0.0), reference, 90000)
+    assert clock.rtp == 0xFFFFFF00
+    assert clock.seconds_at(reference) == pytest.approx(50.0 + (reference - 0xFFFFFF00) / 90000)
+
+
+def test_arrival_fallback() -> None:
+    clock = clock_from_arrival(1000, 12.5, 48000)
+    timeline = track_timeline(clock, 12.0)
+    assert timeline.pts(1000) == 24000
+
+
+def test_segments_cut_on_the_first_keyframe_after_the_target() -> None:
+    policy = SegmentPolicy(target=2 * S, retry=S)
+    assert policy.on_video(0, keyframe=False).cut is False  # nothing before a keyframe
+    assert policy.on_video(3000, keyframe=True).cut is True
+    assert policy.on_video(S, keyframe=True).cut is False  # too early
+    request = policy.on_video(3000 + 2 * S, keyframe=False)
+    assert request.request_keyframe and not request.cut
+    assert not policy.on_video(3000 + 2 * S + 3000, keyframe=False).request_keyframe
+    assert policy.on_video(3000 + 3 * S, keyframe=False).request_keyframe  # retry
+    assert policy.on_video(3000 + 3 * S + 3000, keyframe=True).cut
+
+
+def test_audio_only_cuts_on_time() -> None:
+    policy = SegmentPolicy(target=2 * S, retry=S)
+    assert policy.on_audio_only(0).cut
+    assert not policy.on_audio_only(2 * S - 1).cut
+    assert policy.on_audio_only(2 * S).cut
+
+
+def test_interleaver_orders_streams_and_does_not_wait_for_a_stopped_one() -> None:
+    mixer: Interleaver[str] = Interleaver(["audio", "video"], max_delay=S // 2)
+    assert mixer.push("video", 0, "v0") == []  # audio not heard from yet
+    assert mixer.push("audio", 100, "a0") == [("video", 0, "v0")]
+    assert mixer.push("video", 3000, "v1") == [("audio", 100, "a0")]
+    # Video stops: audio alone is released once it runs max_delay ahead.
+    out = []
+    for i in range(1, 40):
+        out += mixer.push("audio", 100 + 1920 * i, f"a{i}")
+    assert out[:2] == [("audio", 2020, "a1"), ("video", 3000, "v1")]
+    released = [pts for _, pts, _ in out]
+    assert released == sorted(released) and released[-1] <= 100 + 1920 * 39 - S // 2
+    assert [item for _, _, item in mixer.flush()][-1] == "a39"
+
+
+def test_playlist_event_window_and_end() -> None:
+    when = datetime(2026, 1, 1, tzinfo=UTC)
+    playlist = Playlist(target_duration=3)
+    for i in range(3):
+        playlist, removed = playlist.add(Segment(f"s{i}.ts", 2.1, i, discontinuity=i == 2,
+                                                 program_date_time=when))
+        assert removed == []
+    text = render(playlist.end())
+    assert text.startswith("#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:3\n"
+                           "#EXT-X-PLAYLIST-TYPE:EVENT\n#EXT-X-MEDIA-SEQUENCE:0\n")
+    assert "#EXT-X-PROGRAM-DATE-TIME:2026-01-01T00:00:00.000Z\n#EXTINF:2.100000,\ns0.ts" in text
+    assert "#EXT-X-DISCONTINUITY\n#EXT-X-PROGRAM-DATE-TIME" in text
+    assert text.endswith("s2.ts\n#EXT-X-ENDLIST\n")
+
+    window = Playlist(target_duration=3, max_segments=2)
+    for i in range(4):
+        window, removed = window.add(Segment(f"s{i}.ts", 2.0, i, discontinuity=i == 1))
+    assert [s.uri for s in window.segments] == ["s2.ts", "s3.ts"]
+    text = render(window)
+    assert "PLAYLIST-TYPE" not in text
+    assert "#EXT-X-MEDIA-SEQUENCE:2\n#EXT-X-DISCONTINUITY-SEQUENCE:1\n" in text
+    with pytest.raises(ValueError, match="ended"):
+        window.end().add(Segment("x.ts", 1.0, 9))
+
+
+@pytest.mark.parametrize("target", [1, 1.5, 2, 4, 6, 10])
+def test_target_duration_leaves_room_for_late_keyframes(target: float) -> None:
+    assert rounded_duration(target + 0.49) <= target_duration_for(target)
+    assert rounded_duration(2.5) == 3 and rounded_duration(2.49) == 2
