@@ -10,16 +10,50 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
+from dataclasses import dataclass, field
 
 import pytest
 
+from publisher_hls_agent.media.units import AccessUnit, AudioPacket
 from publisher_hls_agent.room.client import RoomClient
-from publisher_hls_agent.testbed.demo import CountingConsumer, token
+from publisher_hls_agent.room.tracks import RemoteTrack
+from publisher_hls_agent.testbed.demo import token
 from publisher_hls_agent.testbed.livekit_server import LiveKitServer
 
 pytestmark = pytest.mark.bench
 
 WARM_UP, MEASURE = 5.0, 20.0
+
+
+@dataclass
+class TrackCount:
+    track: RemoteTrack
+    units: int = 0
+    bytes: int = 0
+
+
+@dataclass
+class CountingConsumer:
+    """Counts what arrives and does nothing else: the receive path alone."""
+
+    tracks: dict[str, TrackCount] = field(default_factory=dict)
+
+    def on_track_started(self, track: RemoteTrack) -> None:
+        self.tracks[track.sid] = TrackCount(track)
+
+    def on_video(self, track_sid: str, unit: AccessUnit) -> None:
+        self._count(track_sid, len(unit.data))
+
+    def on_audio(self, track_sid: str, packet: AudioPacket) -> None:
+        self._count(track_sid, len(packet.data))
+
+    def on_track_ended(self, track_sid: str) -> None:
+        pass
+
+    def _count(self, track_sid: str, size: int) -> None:
+        count = self.tracks[track_sid]
+        count.units += 1
+        count.bytes += size
 
 
 async def test_cpu_per_received_720p30_stream(livekit_server: LiveKitServer) -> None:

@@ -66,7 +66,8 @@ class Recorder:
         self._request_keyframe = request_keyframe
         self._sender_report = sender_report
         self.lifecycle = Lifecycle()
-        self.tracks: dict[str, RemoteTrack] = {}  # live tracks by sid
+        self.tracks: dict[str, RemoteTrack] = {}  # every track seen, by sid
+        self._live: set[str] = set()
         self._video_sid: str | None = None
         self._audio_sid: str | None = None
         self._prebuffer = PreBuffer()
@@ -90,6 +91,7 @@ class Recorder:
         if self.state in (State.FINALIZING, State.DONE):
             return
         self.tracks[track.sid] = track
+        self._live.add(track.sid)
         if track.kind == "video":
             republished = self._video_sid is not None and self._video_sid != track.sid
             self._video_sid = track.sid
@@ -109,7 +111,7 @@ class Recorder:
             self.activate()
 
     def on_track_ended(self, track_sid: str) -> None:
-        self.tracks.pop(track_sid, None)
+        self._live.discard(track_sid)
 
     def on_video(self, track_sid: str, unit: AccessUnit) -> None:
         if track_sid != self._video_sid:
@@ -176,7 +178,7 @@ class Recorder:
     # --- starting ----------------------------------------------------------------------
 
     def _all_expected_tracks(self) -> bool:
-        kinds = {t.kind for t in self.tracks.values()}
+        kinds = {self.tracks[sid].kind for sid in self._live}
         return self.options.expected_kinds <= kinds
 
     def _later(self, delay: float, callback: Callable[[], None]) -> None:
