@@ -68,36 +68,42 @@ def test_arrival_fallback() -> None:
 
 def test_segments_cut_on_the_first_keyframe_after_the_target() -> None:
     policy = SegmentPolicy(target=2 * S, retry=S)
-    assert policy.on_video(0, keyframe=False).cut is False  # nothing before a keyframe
-    assert policy.on_video(3000, keyframe=True).cut is True
-    assert policy.on_video(S, keyframe=True).cut is False  # too early
-    request = policy.on_video(3000 + 2 * S, keyframe=False)
-    assert request.request_keyframe and not request.cut
-    assert not policy.on_video(3000 + 2 * S + 3000, keyframe=False).request_keyframe
-    assert policy.on_video(3000 + 3 * S, keyframe=False).request_keyframe  # retry
-    assert policy.on_video(3000 + 3 * S + 3000, keyframe=True).cut
+    assert policy.on_video(0, keyframe=False) is False  # nothing before a keyframe
+    assert policy.on_video(3000, keyframe=True) is True
+    assert policy.on_video(S, keyframe=True) is False  # too early
+    assert not policy.wants_keyframe(3000 + 2 * S - 1)
+    assert policy.wants_keyframe(3000 + 2 * S)
+    assert not policy.wants_keyframe(3000 + 2 * S + 3000)  # asked already
+    assert policy.on_video(3000 + 2 * S + 3000, keyframe=False) is False
+    assert policy.wants_keyframe(3000 + 3 * S)  # retry after a second without one
+    assert policy.on_video(3000 + 3 * S + 3000, keyframe=True)
+    assert not policy.wants_keyframe(3000 + 3 * S + 6000)  # a new segment asks anew
 
 
 def test_audio_only_cuts_on_time() -> None:
     policy = SegmentPolicy(target=2 * S, retry=S)
-    assert policy.on_audio_only(0).cut
-    assert not policy.on_audio_only(2 * S - 1).cut
-    assert policy.on_audio_only(2 * S).cut
+    assert policy.on_audio_only(0)
+    assert not policy.on_audio_only(2 * S - 1)
+    assert policy.on_audio_only(2 * S)
 
 
-def test_interleaver_orders_streams_and_does_not_wait_for_a_stopped_one() -> None:
-    mixer: Interleaver[str] = Interleaver(["audio", "video"], max_delay=S // 2)
-    assert mixer.push("video", 0, "v0") == []  # audio not heard from yet
-    assert mixer.push("audio", 100, "a0") == [("video", 0, "v0")]
-    assert mixer.push("video", 3000, "v1") == [("audio", 100, "a0")]
-    # Video stops: audio alone is released once it runs max_delay ahead.
-    out = []
-    for i in range(1, 40):
-        out += mixer.push("audio", 100 + 1920 * i, f"a{i}")
-    assert out[:2] == [("audio", 2020, "a1"), ("video", 3000, "v1")]
+def test_interleaver_waits_for_a_late_stream_but_not_for_a_stopped_one() -> None:
+    mixer: Interleaver[str] = Interleaver(["audio", "video"], max_wait=1.0)
+    assert mixer.push("video", 0, "v0", now=0.0) == []  # audio not heard from yet
+    assert mixer.push("audio", 100, "a0", now=0.01) == [("video", 0, "v0")]
+    assert mixer.push("video", 3000, "v1", now=0.02) == [("audio", 100, "a0")]
+    # Video lags (a paced keyframe): audio far ahead in pts is still held back.
+    held = [mixer.push("audio", 100 + 1920 * i, f"a{i}", now=0.02 + 0.02 * i)
+            for i in range(1, 40)]
+    assert [item for batch in held for _, _, item in batch] == ["a1", "v1"]
+    late_keyframe = mixer.push("video", 6000, "v2", now=0.9)
+    assert [item for _, _, item in late_keyframe] == ["a2", "a3", "v2"]
+    # Video stops: after max_wait without a packet, audio goes on alone.
+    out = mixer.push("audio", 100 + 1920 * 40, "a40", now=2.0)
     released = [pts for _, pts, _ in out]
-    assert released == sorted(released) and released[-1] <= 100 + 1920 * 39 - S // 2
-    assert [item for _, _, item in mixer.flush()][-1] == "a39"
+    assert released == sorted(released)
+    assert [item for _, _, item in out] == [f"a{i}" for i in range(4, 41)]
+    assert mixer.flush() == []
 
 
 def test_playlist_event_window_and_end() -> None:

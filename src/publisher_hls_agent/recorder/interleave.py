@@ -1,10 +1,10 @@
 """Merges audio and video into one presentation-time order before muxing. Pure.
 
-Audio and video arrive with different delays. Written as they come, an audio frame
-from just before a segment boundary could land after the boundary's keyframe, in the
-next segment. So items wait here until every live stream has reached their time, or
-until they are ``max_delay`` older than the newest item (a stream that stopped must
-not hold the others back).
+Audio and video arrive with different delays: a large keyframe is paced out over a few
+hundred milliseconds while audio keeps coming. Written as they come, audio from after
+a segment boundary would land in the segment before it. So each item waits here until
+every stream still sending has reached its time. A stream that has sent nothing for
+``max_wait`` seconds (of arrival time) is taken as stopped and holds nobody back.
 """
 
 from __future__ import annotations
@@ -17,19 +17,22 @@ T = TypeVar("T")
 
 
 class Interleaver(Generic[T]):
-    def __init__(self, streams: list[str], max_delay: int) -> None:
-        self._last: dict[str, int | None] = dict.fromkeys(streams)
-        self._max_delay = max_delay
+    def __init__(self, streams: list[str], max_wait: float) -> None:
+        self._last_pts: dict[str, int | None] = dict.fromkeys(streams)
+        self._last_arrival: dict[str, float | None] = dict.fromkeys(streams)
+        self._max_wait = max_wait
         self._heap: list[tuple[int, int, str, T]] = []
         self._order = itertools.count()
-        self._newest: int | None = None
+        self._since: float | None = None  # the first push: streams silent since are stopped
 
-    def push(self, stream: str, pts: int, item: T) -> list[tuple[str, int, T]]:
+    def push(self, stream: str, pts: int, item: T, now: float) -> list[tuple[str, int, T]]:
         heapq.heappush(self._heap, (pts, next(self._order), stream, item))
-        self._last[stream] = pts
-        if self._newest is None or pts > self._newest:
-            self._newest = pts
-        return self._release()
+        if self._since is None:
+            self._since = now
+        last = self._last_pts[stream]
+        self._last_pts[stream] = pts if last is None else max(last, pts)
+        self._last_arrival[stream] = now
+        return self._release(now)
 
     def flush(self) -> list[tuple[str, int, T]]:
         out = []
@@ -38,14 +41,19 @@ class Interleaver(Generic[T]):
             out.append((stream, pts, item))
         return out
 
-    def _release(self) -> list[tuple[str, int, T]]:
-        assert self._newest is not None
-        horizon = self._newest - self._max_delay
-        lasts = [last for last in self._last.values() if last is not None and last >= horizon]
-        ready = min(lasts) if len(lasts) == len(self._last) else horizon
-        ready = max(ready, horizon)
+    def _release(self, now: float) -> list[tuple[str, int, T]]:
+        assert self._since is not None
+        reached = []
+        for stream, last in self._last_pts.items():
+            arrival = self._last_arrival[stream]
+            if now - (arrival if arrival is not None else self._since) > self._max_wait:
+                continue  # stopped: do not wait for it
+            if last is None:
+                return []  # not heard from yet, but not given up on either
+            reached.append(last)
+        ready = min(reached) if reached else None
         out = []
-        while self._heap and self._heap[0][0] <= ready:
+        while self._heap and (ready is None or self._heap[0][0] <= ready):
             pts, _, stream, item = heapq.heappop(self._heap)
             out.append((stream, pts, item))
         return out

@@ -23,7 +23,7 @@ from .timeline import TrackClock, TrackTimeline, track_timeline
 
 logger = logging.getLogger(__name__)
 
-INTERLEAVE_DELAY = CLOCK // 2
+INTERLEAVE_WAIT = 1.0  # seconds without a packet before a stream counts as stopped
 STALL = CLOCK * 7 // 10  # video this far behind audio has stopped: freeze the picture
 AAC_TICKS = 1024 * 15 // 8  # one AAC frame in 90 kHz ticks
 
@@ -50,7 +50,7 @@ class RecordingPipeline:
         self._policy = SegmentPolicy(target=round(segment_duration * CLOCK), retry=CLOCK)
         streams = [s for s, on in (("video", has_video), ("audio", has_audio)) if on]
         self._mixer: Interleaver[AccessUnit | AacFrame] = Interleaver(streams,
-                                                                     INTERLEAVE_DELAY)
+                                                                     INTERLEAVE_WAIT)
         self._aac = OpusToAac(audio_channels) if has_audio else None
         self.video_timeline: TrackTimeline | None = None
         self.audio_timeline: TrackTimeline | None = None
@@ -96,7 +96,10 @@ class RecordingPipeline:
         if pts < 0 or (self._last_video_pts is not None and pts <= self._last_video_pts):
             self.stats.dropped_frames += 1
             return
-        for stream, when, item in self._mixer.push("video", pts, unit):
+        if not unit.keyframe and self._policy.wants_keyframe(pts):
+            self.stats.keyframe_requests += 1
+            self._request_keyframe()
+        for stream, when, item in self._mixer.push("video", pts, unit, unit.arrival):
             self._release(stream, when, item)
 
     def audio(self, packet: AudioPacket) -> None:
@@ -106,13 +109,13 @@ class RecordingPipeline:
         if pts48 + 960 <= 0:
             return  # entirely before t=0
         for frame in self._aac.push(packet.data, pts48):
-            self._push_audio(frame)
+            self._push_audio(frame, packet.arrival)
 
     def finish(self) -> int:
         """Flush everything; return the end of the media (90 kHz) for the last EXTINF."""
         if self._aac is not None:
             for frame in self._aac.flush():
-                self._push_audio(frame)
+                self._push_audio(frame, float("inf"))
         for stream, when, item in self._mixer.flush():
             self._release(stream, when, item)
         ends = []
@@ -122,10 +125,11 @@ class RecordingPipeline:
             ends.append(self._last_audio_pts + AAC_TICKS)
         return max(ends, default=0)
 
-    def _push_audio(self, frame: AacFrame) -> None:
+    def _push_audio(self, frame: AacFrame, arrival: float) -> None:
         if frame.pts < 0:
             return  # AAC priming before t=0: t=0 is the first keyframe, nothing earlier
-        for stream, when, item in self._mixer.push("audio", frame.pts * 15 // 8, frame):
+        for stream, when, item in self._mixer.push("audio", frame.pts * 15 // 8, frame,
+                                                   arrival):
             self._release(stream, when, item)
 
     # --- output, in presentation order --------------------------------------------------
@@ -141,18 +145,13 @@ class RecordingPipeline:
         if unit.keyframe:
             data = self._with_parameter_sets(unit)
             changed = self._note_parameter_sets(data)
-            decision = (self._policy.force_cut(pts) if changed or self._pending_discontinuity
-                        else self._policy.on_video(pts, True))
+            cut = (self._policy.force_cut(pts) if changed or self._pending_discontinuity
+                   else self._policy.on_video(pts, True))
             open_segment = self.writer.segment_start is not None
             discontinuity = self._pending_discontinuity or (changed and open_segment)
-            if decision.cut:
+            if cut:
                 self._cut(pts, discontinuity)
             self._last_keyframe = data
-        else:
-            decision = self._policy.on_video(pts, False)
-            if decision.request_keyframe:
-                self.stats.keyframe_requests += 1
-                self._request_keyframe()
         if self.writer.segment_start is None:
             return  # nothing is written before the first keyframe
         if self._last_video_pts is not None:
@@ -163,7 +162,7 @@ class RecordingPipeline:
 
     def _write_audio(self, frame: AacFrame, pts: int) -> None:
         if not self.has_video:
-            if self._policy.on_audio_only(pts).cut:
+            if self._policy.on_audio_only(pts):
                 self._cut(pts, self._pending_discontinuity)
         elif self._video_stalled(pts) and self._policy.due(pts):
             self._freeze_frame(pts)

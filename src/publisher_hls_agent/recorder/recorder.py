@@ -35,6 +35,7 @@ from .timeline import (
     VIDEO_RATE,
     TrackClock,
     clock_from_arrival,
+    clock_from_arrivals,
     clock_from_report,
 )
 
@@ -194,12 +195,13 @@ class Recorder:
             buffered = list(self._prebuffer.video)[1:]
             self._start(keyframe, buffered)
 
-    def _clock(self, sid: str, rtp: int, arrival: float, rate: int,
+    def _clock(self, sid: str, samples: list[tuple[int, float]], rate: int,
                use_reports: bool) -> TrackClock:
+        """A track's clock from its sender report, or else from arrival times."""
         report = self._sender_report(sid) if use_reports else None
         if report is not None:
-            return clock_from_report(report, rtp, rate)
-        return clock_from_arrival(rtp, arrival, rate)
+            return clock_from_report(report, samples[0][0], rate)
+        return clock_from_arrivals(samples, rate)
 
     def _reports_for_all_tracks(self) -> bool:
         sids = [s for s in (self._video_sid, self._audio_sid) if s is not None]
@@ -208,17 +210,20 @@ class Recorder:
     def _start(self, keyframe: AccessUnit, buffered: Iterable[AccessUnit]) -> None:
         assert self._video_sid is not None
         use_reports = self._reports_for_all_tracks()
-        video_clock = self._clock(self._video_sid, keyframe.rtp_timestamp, keyframe.arrival,
-                                  VIDEO_RATE, use_reports)
+        video_samples = [(u.rtp_timestamp, u.arrival)
+                         for u in (keyframe, *self._prebuffer.video)]
+        video_clock = self._clock(self._video_sid, video_samples, VIDEO_RATE, use_reports)
         origin = video_clock.seconds_at(keyframe.rtp_timestamp)
         self._begin(keyframe.arrival, origin if use_reports else None)
         assert self._pipeline is not None
         self._pipeline.set_video_timeline(keyframe.rtp_timestamp)
         if self._audio_sid is not None and self._prebuffer.audio:
-            first = self._prebuffer.audio[0]
-            self._pipeline.place_audio(self._clock(self._audio_sid, first.rtp_timestamp,
-                                                   first.arrival, AUDIO_RATE, use_reports),
-                                       origin, restart=False)
+            audio_samples = [(p.rtp_timestamp, p.arrival) for p in self._prebuffer.audio]
+            audio_clock = self._clock(self._audio_sid, audio_samples, AUDIO_RATE, use_reports)
+            self._pipeline.place_audio(audio_clock, origin, restart=False)
+            self._log_alignment(keyframe, self._prebuffer.audio[0],
+                                audio_clock.seconds_at(audio_samples[0][0]) - origin,
+                                use_reports)
         elif self._audio_sid is not None:
             self._audio_clock_pending = "first"
         self._pipeline.video(keyframe)
@@ -227,6 +232,15 @@ class Recorder:
         for packet in self._prebuffer.audio:
             self._pipeline.audio(packet)
         self._prebuffer = PreBuffer()
+
+    def _log_alignment(self, keyframe: AccessUnit, audio: AudioPacket, audio_at: float,
+                       use_reports: bool) -> None:
+        """How far the sender reports put audio from where arrival times would: the
+        network's A/V skew. Large values are worth seeing in the log."""
+        by_arrival = audio.arrival - keyframe.arrival
+        self._log.info("audio placed by %s at %+.0f ms from the first keyframe (arrival "
+                       "times say %+.0f ms)", "sender reports" if use_reports else "arrival",
+                       audio_at * 1000, by_arrival * 1000)
 
     def _start_audio_only(self, packet: AudioPacket) -> None:
         self._begin(packet.arrival, None)
@@ -271,8 +285,8 @@ class Recorder:
     def _place_audio(self, packet: AudioPacket, restart: bool) -> None:
         assert self._pipeline is not None and self._audio_sid is not None and self._origin
         use_reports = self._origin[1] is not None and self._sender_report(self._audio_sid)
-        clock = self._clock(self._audio_sid, packet.rtp_timestamp, packet.arrival, AUDIO_RATE,
-                            bool(use_reports))
+        clock = self._clock(self._audio_sid, [(packet.rtp_timestamp, packet.arrival)],
+                            AUDIO_RATE, bool(use_reports))
         self._pipeline.place_audio(clock, self._origin_seconds(bool(use_reports)),
                                    restart=restart)
         self._audio_clock_pending = None
@@ -286,7 +300,7 @@ class Recorder:
         if not unit.keyframe:
             return
         use_reports = bool(self._origin[1] is not None and self._sender_report(self._video_sid))
-        clock = self._clock(self._video_sid, unit.rtp_timestamp, unit.arrival, VIDEO_RATE,
+        clock = self._clock(self._video_sid, [(unit.rtp_timestamp, unit.arrival)], VIDEO_RATE,
                             use_reports)
         self._pipeline.place_video(clock, self._origin_seconds(use_reports))
 

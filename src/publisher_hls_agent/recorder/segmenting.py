@@ -7,17 +7,6 @@ again every ``retry`` while none has come (the SFU drops PLIs closer than a seco
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-
-@dataclass(frozen=True, slots=True)
-class Decision:
-    cut: bool = False
-    request_keyframe: bool = False
-
-
-NOTHING = Decision()
-
 
 class SegmentPolicy:
     def __init__(self, target: int, retry: int) -> None:
@@ -26,35 +15,39 @@ class SegmentPolicy:
         self.segment_start: int | None = None
         self._requested_at: int | None = None
 
-    def on_video(self, pts: int, keyframe: bool) -> Decision:
+    def on_video(self, pts: int, keyframe: bool) -> bool:
+        """Where a frame goes, in presentation order: does it start a segment?"""
         start = self.segment_start
-        if start is None:
-            return self._cut(pts) if keyframe else NOTHING
-        elapsed = pts - start
-        if elapsed < self.target:
-            return NOTHING
-        if keyframe:
+        if keyframe and (start is None or pts - start >= self.target):
             return self._cut(pts)
+        return False
+
+    def wants_keyframe(self, pts: int) -> bool:
+        """On a frame's *arrival*: ask for a keyframe now? Asked at arrival, not when the
+        frame is written, because writing waits for the other stream to catch up."""
+        start = self.segment_start
+        if start is None or pts - start < self.target:
+            return False
         if self._requested_at is None or pts - self._requested_at >= self.retry:
             self._requested_at = pts
-            return Decision(request_keyframe=True)
-        return NOTHING
+            return True
+        return False
 
-    def on_audio_only(self, pts: int) -> Decision:
+    def on_audio_only(self, pts: int) -> bool:
         """Every AAC frame starts a decodable point: cut on time alone."""
         start = self.segment_start
         if start is None or pts - start >= self.target:
             return self._cut(pts)
-        return NOTHING
+        return False
 
-    def force_cut(self, pts: int) -> Decision:
+    def force_cut(self, pts: int) -> bool:
         """A cut the stream demands (a discontinuity), whatever the elapsed time."""
         return self._cut(pts)
 
     def due(self, pts: int) -> bool:
         return self.segment_start is not None and pts - self.segment_start >= self.target
 
-    def _cut(self, pts: int) -> Decision:
+    def _cut(self, pts: int) -> bool:
         self.segment_start = pts
         self._requested_at = None
-        return Decision(cut=True)
+        return True

@@ -9,6 +9,7 @@ advance exactly with the RTP clock and never jitter.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from ..media.rtp import SenderReport
@@ -44,6 +45,17 @@ def clock_from_report(report: SenderReport, reference_rtp: int, rate: int) -> Tr
 
 
 def clock_from_arrival(rtp: int, arrival: float, rate: int) -> TrackClock:
+    return TrackClock(rtp, arrival, rate)
+
+
+def clock_from_arrivals(samples: Iterable[tuple[int, float]], rate: int) -> TrackClock:
+    """The arrival clock of a track from many ``(rtp, arrival)`` samples.
+
+    Each packet's arrival is its send time plus a delay that varies (bursts after a
+    connect, retransmissions, pacing); the one with the least delay is the best anchor,
+    and since audio and video travel the same path, anchoring both that way aligns them.
+    """
+    rtp, arrival = min(samples, key=lambda sample: sample[1] - sample[0] / rate)
     return TrackClock(rtp, arrival, rate)
 
 

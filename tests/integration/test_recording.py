@@ -1,0 +1,176 @@
+"""Recording one participant to HLS, end to end: real server, real publisher, real files.
+
+What comes out is judged by our ``check``, by ffprobe, and by decoding it (the test
+may decode; the recorder never does).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import subprocess
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import av
+import numpy as np
+import pytest
+
+from publisher_hls_agent.hls.check import check_recording
+from publisher_hls_agent.hls.tsparse import read_pes
+from publisher_hls_agent.recorder.recorder import RecorderOptions
+from publisher_hls_agent.recorder.session import RecordingSession
+from publisher_hls_agent.testbed.demo import token
+from publisher_hls_agent.testbed.livekit_server import LiveKitServer
+from publisher_hls_agent.testbed.publisher import SyntheticPublisher
+from publisher_hls_agent.testbed.synthetic_media import WHITE, access_unit_digest
+
+pytestmark = pytest.mark.integration
+
+
+@dataclass
+class Recorded:
+    summary: dict[str, Any]
+    folder: Path
+    publisher: SyntheticPublisher
+
+
+async def record(server: LiveKitServer, output: Path, seconds: float, *,
+                 room: str | None = None, identity: str = "alice",
+                 during: Any = None, **publisher_options: Any) -> Recorded:
+    room = room or f"room-{uuid.uuid4().hex[:8]}"
+    publisher = SyntheticPublisher(server.url, token(server, identity, room),
+                                   **publisher_options)
+    await publisher.start()
+    session = RecordingSession(server.url, token(server, f"rec-{uuid.uuid4().hex[:6]}", room),
+                               room, identity,
+                               RecorderOptions(output_dir=output, auto_activate=True))
+    task = asyncio.create_task(session.run())
+    try:
+        if during is not None:
+            await during(publisher)
+        else:
+            await asyncio.sleep(seconds)
+        await session.stop()
+        summary = await asyncio.wait_for(task, 30)
+    finally:
+        await publisher.stop()
+    assert summary is not None, "nothing was recorded"
+    return Recorded(summary, Path(summary["folder"]), publisher)
+
+
+def assert_check_passes(folder: Path) -> None:
+    report = check_recording(folder)
+    print(report.render())
+    assert report.ok, report.render()
+
+
+def ffprobe_codecs(path: Path) -> list[str]:
+    out = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "stream=codec_name",
+                          "-of", "json", str(path)], check=True, capture_output=True,
+                         text=True).stdout
+    return [stream["codec_name"] for stream in json.loads(out)["streams"]]
+
+
+def flash_times(path: Path) -> list[float]:
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        return [float(frame.pts * stream.time_base) for frame in container.decode(stream)
+                if frame.to_ndarray(format="gray")[::8, ::8].mean() > WHITE - 20]
+
+
+def beep_times(path: Path) -> list[float]:
+    """Onsets of the 1 kHz beeps: where the 2 ms loudness first crosses half scale."""
+    with av.open(str(path)) as container:
+        stream = container.streams.audio[0]
+        chunks, start = [], None
+        for frame in container.decode(stream):
+            if start is None:
+                start = float(frame.pts * stream.time_base)
+            chunks.append(frame.to_ndarray().mean(axis=0))
+    samples = np.concatenate(chunks)
+    window = 96
+    loudness = np.abs(samples[: len(samples) // window * window]).reshape(-1, window).max(axis=1)
+    loud = loudness > 0.25
+    onsets = [i for i in range(1, len(loud)) if loud[i] and not loud[max(0, i - 25):i].any()]
+    assert start is not None
+    return [start + i * window / 48000 for i in onsets]
+
+
+@pytest.mark.skipif(shutil.which("ffprobe") is None, reason="ffprobe not installed")
+async def test_60s_720p_recording_is_valid_passthrough_and_in_sync(
+        livekit_server: LiveKitServer, tmp_path: Path) -> None:
+    rec = await record(livekit_server, tmp_path, 62, width=1280, height=720, fps=30,
+                       bitrate=2_000_000, keyframe_interval_s=2.0, flash_period_s=2.0)
+    assert_check_passes(rec.folder)
+    output = rec.folder / "output.ts"
+    assert ffprobe_codecs(output) == ["h264", "aac"]
+    assert rec.summary["duration"] > 55
+
+    # Passthrough: every recorded access unit is one the publisher sent, byte for byte.
+    published = {digest for _, _, digest in rec.publisher.published_hashes}
+    units = [pes.data for pes in read_pes(output.read_bytes()) if pes.stream_type == 0x1B]
+    assert len(units) >= 0.95 * 30 * rec.summary["duration"]
+    assert all(access_unit_digest(unit) in published for unit in units)
+
+    # A/V sync: each flash and its beep line up within 40 ms, at the start and the end.
+    flashes, beeps = flash_times(output), beep_times(output)
+    assert len(flashes) >= 25, flashes
+    offsets = [min(beeps, key=lambda b, f=f: abs(b - f)) - f for f in flashes]
+    print("flash -> beep offsets (ms):", [round(o * 1000) for o in offsets])
+    assert abs(offsets[0]) <= 0.040 and abs(offsets[-1]) <= 0.040, offsets
+    assert max(abs(o) for o in offsets) <= 0.040, offsets
+
+    # Segment 0 starts with its audio.
+    first = [p for p in read_pes((rec.folder / "segment00000.ts").read_bytes())
+             if p.stream_type == 0x0F]
+    assert first and first[0].pts is not None and first[0].pts / 90000 <= 0.050
+
+    summary = json.loads((rec.folder / "recording.json").read_text())
+    assert summary["video"]["width"] == 1280 and summary["audio"]["codec"] == "aac"
+    assert [s["name"] for s in summary["segments"]] == sorted(
+        p.name for p in rec.folder.glob("segment*.ts"))
+
+
+async def test_long_publisher_keyframe_interval_still_gives_short_segments(
+        livekit_server: LiveKitServer, tmp_path: Path) -> None:
+    rec = await record(livekit_server, tmp_path, 14, width=640, height=360,
+                       keyframe_interval_s=10.0)
+    assert_check_passes(rec.folder)
+    durations = [s["duration"] for s in rec.summary["segments"]]
+    assert len(durations) >= 5
+    assert max(durations) <= 2.5, durations
+
+
+@pytest.mark.parametrize(("room", "identity"), [("../../etc", "a/b"),
+                                                ("x" * 250, "ëmoji-😀-participant\x01")])
+async def test_hostile_names_record_into_safe_folders(
+        livekit_server: LiveKitServer, tmp_path: Path, room: str, identity: str) -> None:
+    output = tmp_path / "out"
+    rec = await record(livekit_server, output, 4, room=room, identity=identity, width=320,
+                       height=240)
+    assert rec.folder.parent == output
+    assert os.listdir(tmp_path) == ["out"]
+    assert_check_passes(rec.folder)
+
+
+async def test_camera_that_stops_sending_does_not_stall_segmenting(
+        livekit_server: LiveKitServer, tmp_path: Path) -> None:
+    async def mute_in_the_middle(publisher: SyntheticPublisher) -> None:
+        await asyncio.sleep(5)
+        publisher.set_video_paused(True)
+        await asyncio.sleep(10)
+        publisher.set_video_paused(False)
+        await asyncio.sleep(5)
+
+    rec = await record(livekit_server, tmp_path, 0, during=mute_in_the_middle, width=640,
+                       height=360, keyframe_interval_s=10.0)
+    assert_check_passes(rec.folder)
+    durations = [s["duration"] for s in rec.summary["segments"]]
+    assert max(durations) <= 2.5, durations
+    assert rec.summary["frames"]["frozen"] >= 4
+    assert sum(durations) >= 18
