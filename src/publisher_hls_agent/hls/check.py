@@ -7,8 +7,8 @@ media span from its timestamps and reports every rule broken:
 - every segment starts with PAT then PMT, and its video with SPS + PPS + IDR;
 - every rounded EXTINF <= EXT-X-TARGETDURATION;
 - every EXTINF, the last one included, within one frame of the segment's real duration;
-- timestamps continuous from segment to segment unless EXT-X-DISCONTINUITY says otherwise,
-  and no segment's media running on into the next one's;
+- timestamps continuous from segment to segment unless EXT-X-DISCONTINUITY says otherwise:
+  no gap between one segment's media and the next, no overlap either;
 - the streams of the first segment present in every segment;
 - the playlist ended (EXT-X-ENDLIST), timestamps starting at zero.
 """
@@ -224,6 +224,10 @@ def _check_rules(playlist: MediaPlaylist, report: Report) -> None:
                 facts.end - end > tolerance:
             report.errors.append(f"{facts.name}: media runs {facts.end - end:.3f} s into the "
                                  f"next segment (interleaving broken at the boundary)")
+        if continuous and facts.end is not None and end - facts.end > tolerance:
+            report.errors.append(f"{facts.name}: its media ends {end - facts.end:.3f} s before "
+                                 "the next segment starts (timestamps jump without a "
+                                 "DISCONTINUITY)")
         if continuous and following is not None and following.start is not None and abs(
                 following.start - (facts.start + facts.extinf)) > tolerance:
             report.errors.append(
