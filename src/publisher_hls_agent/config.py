@@ -57,6 +57,7 @@ class Config:
     segment_duration: float
     max_segments: int
     keep_opus: bool
+    segment_format: str  # "ts" or "fmp4", resolved from HLS_SEGMENT_FORMAT
     s3: S3Config | None
 
     @classmethod
@@ -71,9 +72,28 @@ class Config:
             auto_activate=reader.get("AUTO_ACTIVATE_RECORDING", "false", _boolean),
             segment_duration=reader.get("HLS_SEGMENT_DURATION", "2", _positive_seconds),
             max_segments=reader.get("HLS_MAX_SEGMENTS", "0", _non_negative_int),
-            keep_opus=reader.get("KEEP_OPUS", "false", _boolean),
+            keep_opus=(keep_opus := reader.get("KEEP_OPUS", "false", _boolean)),
+            segment_format=_segment_format(reader.get("HLS_SEGMENT_FORMAT", "auto", _format),
+                                           keep_opus),
             s3=_s3_config(reader),
         )
+
+
+def _format(raw: str) -> str:
+    if raw.lower() not in ("auto", "ts", "fmp4"):
+        raise ValueError("must be auto, ts or fmp4")
+    return raw.lower()
+
+
+def _segment_format(chosen: str, keep_opus: bool) -> str:
+    """auto: MPEG-TS for AAC (plays everywhere), fMP4 for Opus (MPEG-TS Opus plays only
+    in FFmpeg). The other two pairings are not written yet."""
+    natural = "fmp4" if keep_opus else "ts"
+    if chosen not in ("auto", natural):
+        audio = "Opus (KEEP_OPUS=true)" if keep_opus else "AAC (KEEP_OPUS=false)"
+        raise ConfigError("HLS_SEGMENT_FORMAT", f"{chosen} segments with {audio} are not "
+                          f"supported yet; use auto or {natural}")
+    return natural
 
 
 def _s3_config(reader: _Reader) -> S3Config | None:

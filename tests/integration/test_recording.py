@@ -41,14 +41,16 @@ class Recorded:
 
 async def record(server: LiveKitServer, output: Path, seconds: float, *,
                  room: str | None = None, identity: str = "alice",
-                 during: Any = None, **publisher_options: Any) -> Recorded:
+                 during: Any = None, keep_opus: bool = False,
+                 **publisher_options: Any) -> Recorded:
     room = room or f"room-{uuid.uuid4().hex[:8]}"
     publisher = SyntheticPublisher(server.url, token(server, identity, room),
                                    **publisher_options)
     await publisher.start()
     session = RecordingSession(server.url, token(server, f"rec-{uuid.uuid4().hex[:6]}", room),
                                room, identity,
-                               RecorderOptions(output_dir=output, auto_activate=True))
+                               RecorderOptions(output_dir=output, auto_activate=True,
+                                               keep_opus=keep_opus))
     task = asyncio.create_task(session.run())
     try:
         if during is not None:
@@ -174,3 +176,19 @@ async def test_camera_that_stops_sending_does_not_stall_segmenting(
     assert max(durations) <= 2.5, durations
     assert rec.summary["frames"]["frozen"] >= 4
     assert sum(durations) >= 18
+
+
+@pytest.mark.skipif(shutil.which("ffprobe") is None, reason="ffprobe not installed")
+async def test_keep_opus_records_fmp4_that_passes_check(
+        livekit_server: LiveKitServer, tmp_path: Path) -> None:
+    rec = await record(livekit_server, tmp_path, 9, keep_opus=True, width=640, height=360)
+    assert_check_passes(rec.folder)
+    assert (rec.folder / "init.mp4").is_file()
+    assert "#EXT-X-MAP:URI=\"init.mp4\"" in (rec.folder / "playlist.m3u8").read_text()
+    assert ffprobe_codecs(rec.folder / "output.mp4") == ["h264", "opus"]
+    assert rec.summary["audio"]["codec"] == "opus" and rec.summary["segment_format"] == "fmp4"
+    # ffmpeg plays the playlist through without a complaint.
+    played = subprocess.run(["ffmpeg", "-v", "warning", "-i",
+                             str(rec.folder / "playlist.m3u8"), "-f", "null", "-"],
+                            capture_output=True, text=True, check=True)
+    assert played.stderr.strip() == ""

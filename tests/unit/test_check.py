@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from publisher_hls_agent.hls.aac import adts_header
+from publisher_hls_agent.hls.audio import AudioFrame
 from publisher_hls_agent.hls.check import CheckError, check_recording
 from publisher_hls_agent.hls.mpegts import Streams
 from publisher_hls_agent.hls.writer import TsHlsWriter
@@ -28,7 +29,7 @@ def make_recording(folder: Path, seconds: float = 6.0, *, gap_at: int | None = N
     writer = TsHlsWriter(folder, Streams(video=True, audio=True), segment_duration=2.0,
                          max_segments=max_segments, started_at=datetime(2026, 1, 1, tzinfo=UTC))
     frames = int(seconds * 30)
-    audio_pts = 0
+    audio_pts = 0  # 48 kHz
     shift = 0
     for index in range(frames):
         if gap_at is not None and index == gap_at:
@@ -38,9 +39,9 @@ def make_recording(folder: Path, seconds: float = 6.0, *, gap_at: int | None = N
         if keyframe and index % 60 == 0:
             writer.start_segment(pts)
         writer.write_video(KEY if keyframe else DELTA, pts, keyframe)
-        while audio_pts < pts + 3000 - shift:
-            writer.write_audio(AAC, audio_pts + shift)
-            audio_pts += 1920
+        while audio_pts * 15 // 8 < pts + 3000 - shift:
+            writer.write_audio(AudioFrame(AAC, audio_pts + shift * 8 // 15, 1024))
+            audio_pts += 1024
     writer.finish(frames * 3000 + shift)
     return writer
 

@@ -128,3 +128,13 @@ def test_secrets_never_appear_in_repr_or_errors() -> None:
         assert secret not in text
     err = error(**{**S3, "LIVEKIT_API_KEY": "key"})
     assert "very-secret-value" not in str(err)
+
+
+def test_segment_format_follows_the_audio_codec() -> None:
+    assert config().segment_format == "ts"
+    assert config(KEEP_OPUS="true").segment_format == "fmp4"
+    assert config(KEEP_OPUS="true", HLS_SEGMENT_FORMAT="FMP4").segment_format == "fmp4"
+    assert config(HLS_SEGMENT_FORMAT="ts").segment_format == "ts"
+    assert error(**BASE, HLS_SEGMENT_FORMAT="mkv").variable == "HLS_SEGMENT_FORMAT"
+    err = error(**BASE, KEEP_OPUS="true", HLS_SEGMENT_FORMAT="ts")
+    assert err.variable == "HLS_SEGMENT_FORMAT" and "not supported yet" in str(err)

@@ -9,21 +9,16 @@ encoding. Times are 48 kHz sample counts from the recording's t=0.
 from __future__ import annotations
 
 import fractions
-from dataclasses import dataclass
 
 import av
 import numpy as np
+
+from .audio import AudioFrame
 
 SAMPLE_RATE = 48000
 AAC_FRAME = 1024
 OPUS_MAX_FRAME = 5760  # 120 ms
 _SAMPLING_INDEX_48K = 3
-
-
-@dataclass(frozen=True, slots=True)
-class AacFrame:
-    adts: bytes  # ADTS header + raw AAC frame: what MPEG-TS carries
-    pts: int  # 48 kHz samples on the recording timeline; AAC priming included
 
 
 def adts_header(payload_length: int, channels: int) -> bytes:
@@ -56,12 +51,12 @@ class OpusToAac:
         self.silence_inserted = 0  # samples
         self.packets_dropped = 0
 
-    def push(self, opus: bytes, pts: int) -> list[AacFrame]:
+    def push(self, opus: bytes, pts: int) -> list[AudioFrame]:
         """Decode one Opus packet that starts at sample ``pts``; return finished frames."""
         if self._next is not None and pts < self._next:
             self.packets_dropped += 1  # a duplicate or a packet from before the start
             return []
-        out: list[AacFrame] = []
+        out: list[AudioFrame] = []
         if self._next is not None and pts > self._next:
             out += self._encode_silence(pts - self._next)
         try:
@@ -78,13 +73,13 @@ class OpusToAac:
         self._next = position
         return out
 
-    def flush(self) -> list[AacFrame]:
+    def flush(self) -> list[AudioFrame]:
         return self._encode(None)
 
-    def _encode_silence(self, samples: int) -> list[AacFrame]:
+    def _encode_silence(self, samples: int) -> list[AudioFrame]:
         assert self._next is not None
         self.silence_inserted += samples
-        out: list[AacFrame] = []
+        out: list[AudioFrame] = []
         while samples > 0:
             chunk = min(samples, OPUS_MAX_FRAME)
             frame = av.AudioFrame.from_ndarray(
@@ -98,10 +93,11 @@ class OpusToAac:
             out += self._encode(frame)
         return out
 
-    def _encode(self, frame: av.AudioFrame | None) -> list[AacFrame]:
+    def _encode(self, frame: av.AudioFrame | None) -> list[AudioFrame]:
         out = []
         for packet in self._encoder.encode(frame):
             assert packet.pts is not None  # the encoder stamps every packet it makes
-            out.append(AacFrame(adts_header(packet.size, self.channels) + bytes(packet),
-                                packet.pts))
+            # ADTS header + raw AAC frame: what MPEG-TS carries
+            out.append(AudioFrame(adts_header(packet.size, self.channels) + bytes(packet),
+                                  packet.pts, AAC_FRAME))
         return out

@@ -1,10 +1,12 @@
 """``check``: hold a recording to the HLS rules this product promises (DESIGN.md §4).
 
-There is no open-source HLS validator for Linux, so this is ours. It reads the playlist
-and every MPEG-TS segment with ``tsparse`` (no FFmpeg), measures each segment's real
-media span from its timestamps and reports every rule broken:
+There is no open-source HLS validator for Linux, so this is ours. It reads the
+playlist and every segment, MPEG-TS with ``tsparse`` or fMP4 with ``mp4parse`` (no
+FFmpeg), measures each segment's real media span from its timestamps and reports
+every rule broken:
 
-- every segment starts with PAT then PMT, and its video with SPS + PPS + IDR;
+- every segment starts with PAT then PMT (fMP4: a moof, after an init segment), and its
+  video with SPS + PPS + IDR;
 - every rounded EXTINF <= EXT-X-TARGETDURATION;
 - every EXTINF, the last one included, within one frame of the segment's real duration;
 - timestamps continuous from segment to segment unless EXT-X-DISCONTINUITY says otherwise:
@@ -17,10 +19,13 @@ from __future__ import annotations
 
 import itertools
 import statistics
+import struct
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..media import h264
+from .mp4parse import Mp4Error, Track, read_fragments, read_init
 from .playlist import rounded_duration
 from .tsparse import Pes, Program, TsError, read_pes
 
@@ -148,18 +153,63 @@ def measure_segment(name: str, extinf: float, data: bytes, report: Report) -> Se
         report.errors.append(f"{name}: does not start with PAT and PMT")
     facts.streams = set(times)
     if first_video is not None:
-        nals = [h264.nal_type(n) for n in h264.split_annexb(first_video) if n]
-        facts.video_start = ",".join(_NAL_NAMES.get(t, str(t)) for t in nals)
-        idr = nals.index(h264.NAL_IDR) if h264.NAL_IDR in nals else -1
-        if idr < 0 or h264.NAL_SPS not in nals[:idr] or h264.NAL_PPS not in nals[:idr]:
-            report.errors.append(f"{name}: video does not start with SPS, PPS and an IDR "
-                                 f"(starts {facts.video_start})")
+        _check_first_video(name, [n for n in h264.split_annexb(first_video) if n], facts,
+                           report)
     if times:
         frames = {kind: _frame(sorted(ts)) for kind, ts in times.items()}
         facts.start = min(min(ts) for ts in times.values()) / CLOCK
         facts.end = max(max(ts) + frames[kind] for kind, ts in times.items()) / CLOCK
         facts.frame = max(frames.values()) / CLOCK
     return facts
+
+
+def _fmp4_measure(tracks: dict[int, Track]) -> Callable[[str, float, bytes, Report],
+                                                         SegmentFacts]:
+    def measure(name: str, extinf: float, data: bytes, report: Report) -> SegmentFacts:
+        facts = SegmentFacts(name, extinf)
+        try:
+            fragments = list(read_fragments(data))
+        except (Mp4Error, struct.error) as exc:
+            report.errors.append(f"{name}: {exc}")
+            return facts
+        if data[4:8] not in (b"moof", b"styp"):
+            report.errors.append(f"{name}: does not start with a moof")
+        starts, ends, frames = [], [], []
+        for fragment in fragments:
+            track = tracks.get(fragment.track_id)
+            if track is None or not fragment.durations:
+                continue
+            kind = "video" if track.handler == "vide" else "audio"
+            facts.streams.add(kind)
+            starts.append(fragment.base_time / track.timescale)
+            ends.append((fragment.base_time + sum(fragment.durations)) / track.timescale)
+            frames.append(max(fragment.durations) / track.timescale)
+            if kind == "video":
+                _check_first_video(name, _length_prefixed(fragment.first_sample), facts, report)
+        if starts:
+            facts.start, facts.end, facts.frame = min(starts), max(ends), max(frames)
+        return facts
+
+    return measure
+
+
+def _length_prefixed(sample: bytes) -> list[bytes]:
+    nals, position = [], 0
+    while position + 4 <= len(sample):
+        size = int.from_bytes(sample[position:position + 4], "big")
+        nals.append(sample[position + 4:position + 4 + size])
+        position += 4 + size
+    return [n for n in nals if n]
+
+
+def _check_first_video(name: str, nals: list[bytes], facts: SegmentFacts,
+                       report: Report) -> None:
+    kinds = [h264.nal_type(n) for n in nals]
+    facts.video_start = ",".join(_NAL_NAMES.get(t, str(t)) for t in kinds)
+    idr = kinds.index(h264.NAL_IDR) if h264.NAL_IDR in kinds else -1
+    if idr < 0 or h264.NAL_SPS not in kinds[:idr] or h264.NAL_PPS not in kinds[:idr]:
+        report.errors.append(f"{name}: video does not start with SPS, PPS and an IDR "
+                             f"(starts {facts.video_start})")
 
 
 _NAL_NAMES = {h264.NAL_SPS: "SPS", h264.NAL_PPS: "PPS", h264.NAL_IDR: "IDR",
@@ -175,9 +225,16 @@ def check_recording(path: Path, *, require_end: bool = True) -> Report:
     except ValueError as exc:
         raise CheckError(f"{playlist_path}: {exc}") from exc
     report = Report(playlist_path)
+    tracks: dict[int, Track] | None = None
     if playlist.init_uri:
-        report.errors.append("fMP4 playlists (EXT-X-MAP) are not checked yet")
-        return report
+        try:
+            tracks = read_init((playlist_path.parent / playlist.init_uri).read_bytes())
+        except OSError:
+            report.errors.append(f"{playlist.init_uri}: named in EXT-X-MAP but missing")
+            return report
+        except (Mp4Error, struct.error, UnicodeDecodeError) as exc:
+            report.errors.append(f"{playlist.init_uri}: not a usable init segment ({exc})")
+            return report
     if playlist.target_duration is None:
         report.errors.append("no #EXT-X-TARGETDURATION")
     if require_end and not playlist.ended:
@@ -191,7 +248,8 @@ def check_recording(path: Path, *, require_end: bool = True) -> Report:
         except OSError:
             report.errors.append(f"{entry.uri}: named in the playlist but missing")
             continue
-        report.segments.append(measure_segment(entry.uri, entry.duration, data, report))
+        measure = measure_segment if tracks is None else _fmp4_measure(tracks)
+        report.segments.append(measure(entry.uri, entry.duration, data, report))
     _check_rules(playlist, report)
     return report
 

@@ -1,10 +1,10 @@
-"""Writes one recording's files: MPEG-TS segments, ``output.ts`` and the playlist.
+"""Writes one recording's files: segments, the whole recording and the playlist.
 
-The caller (the recorder) decides where segments start; this module only turns that
-into files, in an order a reader can rely on: a segment file is complete (written to
-a temp name, then renamed) before the playlist names it, and every playlist write is
-atomic. ``output.ts`` is the same bytes as the segments, back to back: one muxer feeds
-both, so timestamps and continuity counters run on across segment boundaries.
+The caller (the recorder) decides where segments start; a writer only turns that into
+files, in an order a reader can rely on: a segment file is complete (written to a temp
+name, then renamed) before the playlist names it, and every playlist write is atomic.
+``SegmentedWriter`` holds that common part; ``TsHlsWriter`` (here) and
+``Fmp4HlsWriter`` (``fmp4_writer.py``) say what a segment's bytes are.
 """
 
 from __future__ import annotations
@@ -14,8 +14,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
+from .audio import AudioFrame
 from .files import atomic_write
 from .mpegts import Streams, TsMuxer
 from .playlist import Playlist, Segment, render
@@ -46,18 +47,21 @@ class SegmentRecord:
     discontinuity: bool
 
 
-class TsHlsWriter:
-    def __init__(self, folder: Path, streams: Streams, *, segment_duration: float,
-                 max_segments: int, started_at: datetime,
+class SegmentedWriter:
+    """Segments, the playlist and the whole-recording file, for any segment format."""
+
+    output_name = OUTPUT_NAME
+    init_name: str | None = None
+
+    def __init__(self, folder: Path, *, segment_duration: float, max_segments: int,
+                 started_at: datetime,
                  on_segment: Callable[[SegmentRecord], None] | None = None) -> None:
         self.folder = folder
-        self._muxer = TsMuxer(streams)
         self._playlist = Playlist(target_duration=target_duration_for(segment_duration),
-                                  max_segments=max_segments)
+                                  max_segments=max_segments, init_uri=self.init_name)
         self._started_at = started_at  # wall clock of pts 0
         self._on_segment = on_segment
-        self._output: BinaryIO = (folder / OUTPUT_NAME).open("wb")
-        self._buffer = bytearray()
+        self._output: BinaryIO = (folder / self.output_name).open("wb")
         self._current: tuple[int, int, bool] | None = None  # (sequence, start pts, discont.)
         self._next_sequence = 0
         self.segments: list[SegmentRecord] = []
@@ -73,13 +77,13 @@ class TsHlsWriter:
             self._close_segment(pts)
         self._current = (self._next_sequence, pts, discontinuity)
         self._next_sequence += 1
-        self._emit(self._muxer.tables())
+        self._open_segment(pts)
 
     def write_video(self, annexb: bytes, pts: int, keyframe: bool) -> None:
-        self._emit(self._muxer.video(annexb, pts, pts, keyframe))
+        raise NotImplementedError
 
-    def write_audio(self, adts: bytes, pts: int) -> None:
-        self._emit(self._muxer.audio(adts, pts))
+    def write_audio(self, frame: AudioFrame) -> None:
+        raise NotImplementedError
 
     def finish(self, end_pts: int) -> list[SegmentRecord]:
         """Close the last segment at ``end_pts``, end the playlist, close files."""
@@ -99,18 +103,21 @@ class TsHlsWriter:
             self._output.close()
             self.closed = True
 
-    def _emit(self, data: bytes) -> None:
-        self._buffer += data
-        self._output.write(data)
+    def _open_segment(self, pts: int) -> None:
+        """Begin a segment's bytes (a format's headers)."""
+
+    def _segment_bytes(self, end_pts: int) -> bytes:
+        """The finished segment; the format may still add to ``output`` here."""
+        raise NotImplementedError
 
     def _close_segment(self, end_pts: int) -> None:
         assert self._current is not None
         sequence, start, discontinuity = self._current
-        name = f"segment{sequence:05d}.ts"
-        atomic_write(self.folder / name, bytes(self._buffer))
+        name = f"segment{sequence:05d}{self.segment_suffix}"
+        data = self._segment_bytes(end_pts)
+        atomic_write(self.folder / name, data)
         record = SegmentRecord(name, sequence, start, max(0, end_pts - start) / CLOCK,
-                               len(self._buffer), discontinuity)
-        self._buffer.clear()
+                               len(data), discontinuity)
         self._current = None
         self.segments.append(record)
         self._playlist, removed = self._playlist.add(Segment(
@@ -119,7 +126,37 @@ class TsHlsWriter:
             program_date_time=self._started_at + timedelta(seconds=start / CLOCK)))
         self._output.flush()
         atomic_write(self.folder / PLAYLIST_NAME, render(self._playlist).encode())
-        for old in removed:  # slid out of the window: output.ts still has it
+        for old in removed:  # slid out of the window: the whole-recording file keeps it
             (self.folder / old.uri).unlink(missing_ok=True)
         if self._on_segment is not None:
             self._on_segment(record)
+
+    segment_suffix = ".ts"
+
+
+class TsHlsWriter(SegmentedWriter):
+    """MPEG-TS segments; ``output.ts`` is the same bytes back to back, from one muxer,
+    so timestamps and continuity counters run on across segment boundaries."""
+
+    def __init__(self, folder: Path, streams: Streams, **options: Any) -> None:
+        self._muxer = TsMuxer(streams)
+        self._buffer = bytearray()
+        super().__init__(folder, **options)
+
+    def write_video(self, annexb: bytes, pts: int, keyframe: bool) -> None:
+        self._emit(self._muxer.video(annexb, pts, pts, keyframe))
+
+    def write_audio(self, frame: AudioFrame) -> None:
+        self._emit(self._muxer.audio(frame.data, frame.pts_90k))
+
+    def _open_segment(self, pts: int) -> None:
+        self._emit(self._muxer.tables())
+
+    def _emit(self, data: bytes) -> None:
+        self._buffer += data
+        self._output.write(data)
+
+    def _segment_bytes(self, end_pts: int) -> bytes:
+        data = bytes(self._buffer)
+        self._buffer.clear()
+        return data

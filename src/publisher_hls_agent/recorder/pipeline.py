@@ -1,10 +1,10 @@
 """A running recording: timestamped media in, HLS files out.
 
 Created by the recorder at the first keyframe. It places each access unit and audio
-packet on the recording timeline, transcodes Opus to AAC, merges the streams in
-presentation order, decides the segment boundaries and hands bytes to the writer.
-H.264 is never decoded: a keyframe only gets the last SPS/PPS put in front when it came
-without them, so that every segment can start decoding on its own.
+packet on the recording timeline, transcodes Opus to AAC (or keeps it, for fMP4),
+merges the streams in presentation order, decides the segment boundaries and hands the
+media to the writer. H.264 is never decoded: a keyframe only gets the last SPS/PPS put
+in front when it came without them, so that every segment can start decoding on its own.
 """
 
 from __future__ import annotations
@@ -13,8 +13,10 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ..hls.aac import AacFrame, OpusToAac
-from ..hls.writer import CLOCK, TsHlsWriter
+from ..hls.aac import OpusToAac
+from ..hls.audio import AudioFrame
+from ..hls.opus import OpusTimeline
+from ..hls.writer import CLOCK, SegmentedWriter
 from ..media import h264
 from ..media.units import AccessUnit, AudioPacket
 from .interleave import Interleaver
@@ -25,7 +27,6 @@ logger = logging.getLogger(__name__)
 
 INTERLEAVE_WAIT = 1.0  # seconds without a packet before a stream counts as stopped
 STALL = CLOCK * 7 // 10  # video this far behind audio has stopped: freeze the picture
-AAC_TICKS = 1024 * 15 // 8  # one AAC frame in 90 kHz ticks
 
 
 @dataclass
@@ -41,17 +42,19 @@ class PipelineStats:
 
 
 class RecordingPipeline:
-    def __init__(self, writer: TsHlsWriter, *, has_video: bool, has_audio: bool,
-                 segment_duration: float, audio_channels: int,
+    def __init__(self, writer: SegmentedWriter, *, has_video: bool, has_audio: bool,
+                 segment_duration: float, audio_channels: int, keep_opus: bool,
                  request_keyframe: Callable[[], None]) -> None:
         self.writer = writer
         self.has_video, self.has_audio = has_video, has_audio
         self._request_keyframe = request_keyframe
         self._policy = SegmentPolicy(target=round(segment_duration * CLOCK), retry=CLOCK)
         streams = [s for s, on in (("video", has_video), ("audio", has_audio)) if on]
-        self._mixer: Interleaver[AccessUnit | AacFrame] = Interleaver(streams,
-                                                                     INTERLEAVE_WAIT)
-        self._aac = OpusToAac(audio_channels) if has_audio else None
+        self._mixer: Interleaver[AccessUnit | AudioFrame] = Interleaver(streams,
+                                                                       INTERLEAVE_WAIT)
+        self._audio: OpusToAac | OpusTimeline | None = None
+        if has_audio:
+            self._audio = OpusTimeline(audio_channels) if keep_opus else OpusToAac(audio_channels)
         self.video_timeline: TrackTimeline | None = None
         self.audio_timeline: TrackTimeline | None = None
         self._sps: bytes | None = None
@@ -59,7 +62,7 @@ class RecordingPipeline:
         self._last_keyframe: bytes | None = None
         self._last_video_pts: int | None = None  # written
         self._last_video_step = 3000
-        self._last_audio_pts: int | None = None  # written, 90 kHz
+        self._audio_end: int | None = None  # end of the last audio written, 90 kHz
         self._waiting_for_keyframe = False  # after loss or a freeze
         self._pending_discontinuity = False
         self.stats = PipelineStats()
@@ -103,38 +106,37 @@ class RecordingPipeline:
             self._release(stream, when, item)
 
     def audio(self, packet: AudioPacket) -> None:
-        if self._aac is None or self.audio_timeline is None:
+        if self._audio is None or self.audio_timeline is None:
             return
         pts48 = self.audio_timeline.pts(packet.rtp_timestamp)
         if pts48 + 960 <= 0:
             return  # entirely before t=0
-        for frame in self._aac.push(packet.data, pts48):
+        for frame in self._audio.push(packet.data, pts48):
             self._push_audio(frame, packet.arrival)
 
     def finish(self) -> int:
         """Flush everything; return the end of the media (90 kHz) for the last EXTINF."""
-        if self._aac is not None:
-            for frame in self._aac.flush():
+        if self._audio is not None:
+            for frame in self._audio.flush():
                 self._push_audio(frame, float("inf"))
         for stream, when, item in self._mixer.flush():
             self._release(stream, when, item)
         ends = []
         if self._last_video_pts is not None:
             ends.append(self._last_video_pts + self._last_video_step)
-        if self._last_audio_pts is not None:
-            ends.append(self._last_audio_pts + AAC_TICKS)
+        if self._audio_end is not None:
+            ends.append(self._audio_end)
         return max(ends, default=0)
 
-    def _push_audio(self, frame: AacFrame, arrival: float) -> None:
+    def _push_audio(self, frame: AudioFrame, arrival: float) -> None:
         if frame.pts < 0:
             return  # AAC priming before t=0: t=0 is the first keyframe, nothing earlier
-        for stream, when, item in self._mixer.push("audio", frame.pts * 15 // 8, frame,
-                                                   arrival):
+        for stream, when, item in self._mixer.push("audio", frame.pts_90k, frame, arrival):
             self._release(stream, when, item)
 
     # --- output, in presentation order --------------------------------------------------
 
-    def _release(self, stream: str, pts: int, item: AccessUnit | AacFrame) -> None:
+    def _release(self, stream: str, pts: int, item: AccessUnit | AudioFrame) -> None:
         if isinstance(item, AccessUnit):
             self._write_video(item, pts)
         else:
@@ -160,7 +162,7 @@ class RecordingPipeline:
         self._last_video_pts = pts
         self.stats.video_frames += 1
 
-    def _write_audio(self, frame: AacFrame, pts: int) -> None:
+    def _write_audio(self, frame: AudioFrame, pts: int) -> None:
         if not self.has_video:
             if self._policy.on_audio_only(pts):
                 self._cut(pts, self._pending_discontinuity)
@@ -168,8 +170,8 @@ class RecordingPipeline:
             self._freeze_frame(pts)
         if self.writer.segment_start is None:
             return
-        self.writer.write_audio(frame.adts, pts)
-        self._last_audio_pts = pts
+        self.writer.write_audio(frame)
+        self._audio_end = (frame.pts + frame.duration) * 15 // 8
         self.stats.audio_frames += 1
 
     def _video_stalled(self, audio_pts: int) -> bool:

@@ -21,9 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from ..hls.files import atomic_write
+from ..hls.fmp4_writer import Fmp4HlsWriter
 from ..hls.mpegts import Streams
 from ..hls.names import create_recording_folder
-from ..hls.writer import CLOCK, TsHlsWriter
+from ..hls.writer import CLOCK, SegmentedWriter, TsHlsWriter
 from ..media.rtp import SenderReport
 from ..media.units import AccessUnit, AudioPacket
 from ..room.tracks import RemoteTrack
@@ -53,6 +54,7 @@ class RecorderOptions:
     segment_duration: float = 2.0
     max_segments: int = 0
     auto_activate: bool = False
+    keep_opus: bool = False  # Opus kept (in fMP4 segments) instead of AAC (in MPEG-TS)
     expected_kinds: frozenset[str] = frozenset({"audio", "video"})
 
 
@@ -262,18 +264,28 @@ class Recorder:
                                               self.participant, self.started_at)
         has_video = self._video_sid is not None
         has_audio = self._audio_sid is not None
-        writer = TsHlsWriter(self.folder, Streams(video=has_video, audio=has_audio),
-                             segment_duration=self.options.segment_duration,
-                             max_segments=self.options.max_segments,
-                             started_at=self.started_at)
         audio = self.tracks.get(self._audio_sid or "")
+        channels = 2 if audio is not None and audio.stereo else 1
+        writer = self._writer(has_video, has_audio, channels)
         self._pipeline = RecordingPipeline(
             writer, has_video=has_video, has_audio=has_audio,
-            segment_duration=self.options.segment_duration,
-            audio_channels=2 if audio is not None and audio.stereo else 1,
-            request_keyframe=self._request_keyframe)
+            segment_duration=self.options.segment_duration, audio_channels=channels,
+            keep_opus=self.options.keep_opus, request_keyframe=self._request_keyframe)
         self.lifecycle.to(State.RECORDING)
         self._log.info("recording into %s", self.folder)
+
+    def _writer(self, has_video: bool, has_audio: bool, channels: int) -> SegmentedWriter:
+        assert self.folder is not None and self.started_at is not None
+        options: dict[str, Any] = {"segment_duration": self.options.segment_duration,
+                                   "max_segments": self.options.max_segments,
+                                   "started_at": self.started_at}
+        if self.options.keep_opus:
+            video = self.tracks.get(self._video_sid or "")
+            size = (video.width, video.height) if video is not None else None
+            return Fmp4HlsWriter(self.folder, video=has_video,
+                                 audio_channels=channels if has_audio else None,
+                                 video_size=size, **options)
+        return TsHlsWriter(self.folder, Streams(video=has_video, audio=has_audio), **options)
 
     # --- tracks that come back ----------------------------------------------------------
 
@@ -325,9 +337,10 @@ class Recorder:
                 "height": video.height if video else None,
             },
             "audio": None if self._audio_sid is None else {
-                "codec": "aac", "source_codec": "opus", "channels": 2 if audio and
-                audio.stereo else 1,
+                "codec": "opus" if self.options.keep_opus else "aac", "source_codec": "opus",
+                "channels": 2 if audio and audio.stereo else 1,
             },
+            "segment_format": "fmp4" if self.options.keep_opus else "ts",
             "segments": [{"name": s.name, "duration": round(s.duration, 6), "bytes": s.bytes,
                           "discontinuity": s.discontinuity}
                          for s in self._pipeline.writer.segments],

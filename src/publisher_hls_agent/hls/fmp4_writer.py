@@ -1,0 +1,86 @@
+"""fMP4 segments (``init.mp4`` + ``segmentNNNNN.m4s``) for recordings that keep Opus.
+
+Each segment is one moof+mdat holding every track. A sample's duration is known only
+when the next one comes, so a segment is built when it closes: video samples last until
+the next one (the last until the segment's end), Opus samples as long as their TOC says.
+``output.mp4`` is the init segment and every media segment back to back: a playable
+fragmented MP4 of the whole recording.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ..media import h264
+from . import fmp4
+from .audio import AudioFrame
+from .files import atomic_write
+from .writer import SegmentedWriter
+
+INIT_NAME = "init.mp4"
+
+
+class Fmp4HlsWriter(SegmentedWriter):
+    output_name = "output.mp4"
+    init_name = INIT_NAME
+    segment_suffix = ".m4s"
+
+    def __init__(self, folder: Path, *, video: bool, audio_channels: int | None,
+                 video_size: tuple[int, int] | None = None, **options: Any) -> None:
+        self._video = video
+        self._audio = (fmp4.AudioConfig(audio_channels) if audio_channels is not None
+                       else None)
+        self._video_size = video_size
+        self._init_written = False
+        self._video_samples: list[tuple[int, bytes, bool]] = []  # (pts, sample, keyframe)
+        self._audio_samples: list[AudioFrame] = []
+        self._segment_pts = 0
+        super().__init__(folder, **options)
+
+    def write_video(self, annexb: bytes, pts: int, keyframe: bool) -> None:
+        if not self._init_written:
+            self._write_init(annexb)
+        self._video_samples.append((pts, fmp4.video_sample(annexb), keyframe))
+
+    def write_audio(self, frame: AudioFrame) -> None:
+        if not self._init_written and not self._video:
+            self._write_init(None)
+        self._audio_samples.append(frame)
+
+    def _open_segment(self, pts: int) -> None:
+        self._segment_pts = pts
+
+    def _write_init(self, keyframe: bytes | None) -> None:
+        video = None
+        if keyframe is not None:
+            nals = h264.split_annexb(keyframe)
+            sps = next(n for n in nals if h264.nal_type(n) == h264.NAL_SPS)
+            pps = next(n for n in nals if h264.nal_type(n) == h264.NAL_PPS)
+            width, height = self._video_size or (0, 0)
+            video = fmp4.VideoConfig(width, height, sps, pps)
+        init = fmp4.init_segment(video, self._audio)
+        atomic_write(self.folder / INIT_NAME, init)
+        self._output.write(init)
+        self._init_written = True
+
+    def _segment_bytes(self, end_pts: int) -> bytes:
+        runs = []
+        if self._video_samples:
+            run = fmp4.TrackRun(fmp4.VIDEO_TRACK, self._video_samples[0][0])
+            ends = [pts for pts, _, _ in self._video_samples[1:]] + [end_pts]
+            for (pts, sample, keyframe), end in zip(self._video_samples, ends, strict=True):
+                run.samples.append((max(1, end - pts), len(sample), fmp4.sample_flags(keyframe)))
+                run.data.append(sample)
+            runs.append(run)
+        if self._audio_samples:
+            run = fmp4.TrackRun(fmp4.AUDIO_TRACK, self._audio_samples[0].pts)
+            for frame in self._audio_samples:
+                run.samples.append((frame.duration, len(frame.data), 0))
+                run.data.append(frame.data)
+            runs.append(run)
+        data = fmp4.media_segment(self._next_sequence, runs)
+        self._video_samples.clear()
+        self._audio_samples.clear()
+        self._output.write(data)
+        return data
