@@ -8,7 +8,6 @@ receives one 720p30 ~2 Mbps H.264 + Opus stream from a real livekit-server.
 from __future__ import annotations
 
 import asyncio
-import sys
 import time
 from dataclasses import dataclass, field
 
@@ -19,6 +18,8 @@ from publisher_hls_agent.room.client import RoomClient
 from publisher_hls_agent.room.tracks import RemoteTrack
 from publisher_hls_agent.testbed.demo import token
 from publisher_hls_agent.testbed.livekit_server import LiveKitServer
+
+from .support import publisher_process
 
 pytestmark = pytest.mark.bench
 
@@ -58,31 +59,25 @@ class CountingConsumer:
 
 async def test_cpu_per_received_720p30_stream(livekit_server: LiveKitServer) -> None:
     room = "bench-receive"
-    publisher = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "publisher_hls_agent.testbed.publisher", "--url",
-        livekit_server.url, "--api-key", livekit_server.api_key, "--api-secret",
-        livekit_server.api_secret, "--room", room, "--identity", "bench-publisher",
-        "--width", "1280", "--height", "720", "--fps", "30", "--bitrate", "2000000",
-        "--duration", str(WARM_UP + MEASURE + 10), stdout=asyncio.subprocess.DEVNULL)
     consumer = CountingConsumer()
-    client = RoomClient(livekit_server.url, token(livekit_server, "bench-recorder", room),
-                        "bench-publisher", consumer)
-    task = asyncio.create_task(client.run())
-    try:
-        await asyncio.sleep(WARM_UP)
-        units = {sid: c.units for sid, c in consumer.tracks.items()}
-        size = sum(c.bytes for c in consumer.tracks.values())
-        cpu, wall = time.process_time(), time.monotonic()
-        await asyncio.sleep(MEASURE)
-        cpu, wall = time.process_time() - cpu, time.monotonic() - wall
-        rates = {c.track.kind: (c.units - units.get(sid, 0)) / wall
-                 for sid, c in consumer.tracks.items()}
-        mbps = (sum(c.bytes for c in consumer.tracks.values()) - size) * 8 / wall / 1e6
-    finally:
-        await client.close()
-        await task
-        publisher.terminate()
-        await publisher.wait()
+    async with publisher_process(livekit_server, room, "bench-publisher",
+                                 WARM_UP + MEASURE + 10):
+        client = RoomClient(livekit_server.url, token(livekit_server, "bench-recorder", room),
+                            "bench-publisher", consumer)
+        task = asyncio.create_task(client.run())
+        try:
+            await asyncio.sleep(WARM_UP)
+            units = {sid: c.units for sid, c in consumer.tracks.items()}
+            size = sum(c.bytes for c in consumer.tracks.values())
+            cpu, wall = time.process_time(), time.monotonic()
+            await asyncio.sleep(MEASURE)
+            cpu, wall = time.process_time() - cpu, time.monotonic() - wall
+            rates = {c.track.kind: (c.units - units.get(sid, 0)) / wall
+                     for sid, c in consumer.tracks.items()}
+            mbps = (sum(c.bytes for c in consumer.tracks.values()) - size) * 8 / wall / 1e6
+        finally:
+            await client.close()
+            await task
     print(f"\nreceive cost, one 720p30 stream: {100 * cpu / wall:.1f} % of one core "
           f"({cpu:.2f} CPU s over {wall:.1f} s); video {rates.get('video', 0):.1f} fps, "
           f"audio {rates.get('audio', 0):.1f} packets/s, {mbps:.2f} Mbit/s")
