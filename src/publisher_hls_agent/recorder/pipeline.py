@@ -64,6 +64,7 @@ class RecordingPipeline:
         self._last_video_step = 3000
         self._audio_end: int | None = None  # end of the last audio written, 90 kHz
         self._waiting_for_keyframe = False  # after loss or a freeze
+        self._asked_at: int | None = None  # video pts of the last such request
         self._pending_discontinuity = False
         self.stats = PipelineStats()
 
@@ -94,6 +95,7 @@ class RecordingPipeline:
             if not unit.keyframe:
                 self.stats.dropped_frames += 1
                 self._waiting_for_keyframe = True
+                self._ask_again(pts)
                 return
             self._waiting_for_keyframe = False
         if pts < 0 or (self._last_video_pts is not None and pts <= self._last_video_pts):
@@ -127,6 +129,14 @@ class RecordingPipeline:
         if self._audio_end is not None:
             ends.append(self._audio_end)
         return max(ends, default=0)
+
+    def _ask_again(self, pts: int) -> None:
+        """While frames are dropped for want of a keyframe, ask for one every second
+        (a PLI can be lost, and the SFU drops those closer than a second)."""
+        if self._asked_at is None or pts - self._asked_at >= CLOCK:
+            self._asked_at = pts
+            self.stats.keyframe_requests += 1
+            self._request_keyframe()
 
     def _push_audio(self, frame: AudioFrame, arrival: float) -> None:
         if frame.pts < 0:

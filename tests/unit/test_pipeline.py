@@ -1,0 +1,143 @@
+"""The recording pipeline fed directly: parameter sets, discontinuities, frozen video.
+
+Real Opus packets (libopus through PyAV) and H.264 NAL units with real headers go in;
+real files come out and are judged by ``check``. No network, no clock.
+"""
+
+from __future__ import annotations
+
+import fractions
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from publisher_hls_agent.hls.check import check_recording
+from publisher_hls_agent.hls.mpegts import Streams
+from publisher_hls_agent.hls.writer import TsHlsWriter
+from publisher_hls_agent.media import h264
+from publisher_hls_agent.media.units import AccessUnit, AudioPacket
+from publisher_hls_agent.recorder.pipeline import RecordingPipeline
+from publisher_hls_agent.recorder.timeline import TrackTimeline
+
+from .h264_samples import IDR, PPS, SLICE, SPS
+
+pytestmark = pytest.mark.unit
+
+OTHER_SPS = SPS[:-1] + bytes([SPS[-1] ^ 0x01])  # another resolution, as far as bytes go
+
+
+@pytest.fixture(scope="module")
+def opus_packets() -> list[bytes]:
+    encoder = av.CodecContext.create("libopus", "w")
+    encoder.sample_rate, encoder.layout, encoder.format = 48000, "mono", "s16"
+    encoder.time_base = fractions.Fraction(1, 48000)
+    encoder.options = {"frame_duration": "20"}
+    encoder.open()
+    packets = []
+    for i in range(1000):
+        t = np.arange(i * 960, (i + 1) * 960) / 48000
+        frame = av.AudioFrame.from_ndarray(
+            (np.sin(2 * np.pi * 440 * t) * 8000).astype(np.int16)[None, :], format="s16",
+            layout="mono")
+        frame.sample_rate, frame.pts = 48000, i * 960
+        packets += [bytes(p) for p in encoder.encode(frame)]
+    return packets
+
+
+class Feed:
+    """Plays media into a pipeline as a room would: interleaved by arrival time, and
+    with a publisher that, once asked for a keyframe, remembers it until it sends one."""
+
+    def __init__(self, folder: Path) -> None:
+        self.requests = 0
+        self.asked = False
+        writer = TsHlsWriter(folder, Streams(video=True, audio=True), segment_duration=2.0,
+                             max_segments=0, started_at=datetime(2026, 1, 1, tzinfo=UTC))
+        self.pipeline = RecordingPipeline(writer, has_video=True, has_audio=True,
+                                          segment_duration=2.0, audio_channels=1,
+                                          keep_opus=False, request_keyframe=self._request)
+        self.pipeline.set_video_timeline(0)
+        self.pipeline.audio_timeline = TrackTimeline(0)
+
+    def _request(self) -> None:
+        self.requests += 1
+        self.asked = True
+
+    def run(self, seconds: float, opus: list[bytes],
+            video: Callable[[int, bool], bytes | None]) -> None:
+        """``video(index, asked)`` gives frame ``index``'s access unit or None; ``asked``
+        says a keyframe was requested since the last frame."""
+        last_index = -1
+        for ms in range(int(seconds * 1000)):
+            now = ms / 1000
+            if ms % 20 == 0:
+                self.pipeline.audio(AudioPacket(opus[ms // 20], ms * 48, now))
+            index = ms * 30 // 1000  # 30 fps
+            if index != last_index:
+                last_index = index
+                data = video(index, self.asked)
+                if data is not None:
+                    nals = h264.split_annexb(data)
+                    idr, sps, pps = h264.describe_access_unit(nals)
+                    self.asked = self.asked and not idr
+                    self.pipeline.video(AccessUnit(data, index * 3000, now, idr, sps and pps,
+                                                   False))
+        self.pipeline.writer.finish(self.pipeline.finish())
+
+
+def test_a_keyframe_without_parameter_sets_gets_the_last_ones(tmp_path: Path,
+                                                              opus_packets: list[bytes]) -> None:
+    feed = Feed(tmp_path)
+
+    def video(index: int, asked: bool) -> bytes:
+        if index == 0:
+            return h264.to_annexb([SPS, PPS, IDR])
+        return h264.to_annexb([IDR] if index % 60 == 0 else [SLICE])
+
+    feed.run(6.5, opus_packets, video)
+    report = check_recording(tmp_path)
+    assert report.ok, report.render()
+    assert [s.video_start for s in report.segments] == ["SPS,PPS,IDR"] * 4
+    assert feed.pipeline.stats.parameter_sets_added == 3
+
+
+def test_new_parameter_sets_start_a_segment_after_a_discontinuity(
+        tmp_path: Path, opus_packets: list[bytes]) -> None:
+    feed = Feed(tmp_path)
+
+    def video(index: int, asked: bool) -> bytes:
+        sps = SPS if index < 75 else OTHER_SPS
+        keyframe = index % 60 == 0 or index == 75 or asked
+        return h264.to_annexb([sps, PPS, IDR] if keyframe else [SLICE])
+
+    feed.run(6.5, opus_packets, video)
+    report = check_recording(tmp_path)
+    assert report.ok, report.render()
+    playlist = (tmp_path / "playlist.m3u8").read_text()
+    assert playlist.count("#EXT-X-DISCONTINUITY\n") == 1
+    assert [round(s.extinf, 3) for s in report.segments][:2] == [2.0, 0.5]
+    assert max(s.extinf for s in report.segments) <= 2.5
+
+
+def test_video_that_stops_freezes_and_segments_keep_their_length(
+        tmp_path: Path, opus_packets: list[bytes]) -> None:
+    feed = Feed(tmp_path)
+
+    def video(index: int, asked: bool) -> bytes | None:
+        if 45 <= index < 345:  # 1.5 s to 11.5 s: the camera sends nothing
+            return None
+        keyframe = index % 300 == 0 or (asked and index >= 350)  # slow to answer the PLI
+        return h264.to_annexb([SPS, PPS, IDR] if keyframe else [SLICE])
+
+    feed.run(16, opus_packets, video)
+    report = check_recording(tmp_path)
+    assert report.ok, report.render()
+    durations = [s.extinf for s in report.segments]
+    assert max(durations[:-1]) <= 2.5, durations
+    assert feed.pipeline.stats.frozen_frames >= 4
+    assert feed.pipeline.stats.dropped_frames == 5  # P-frames before the keyframe
+    assert feed.requests > 0
