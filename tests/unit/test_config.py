@@ -138,3 +138,13 @@ def test_segment_format_follows_the_audio_codec() -> None:
     assert error(**BASE, HLS_SEGMENT_FORMAT="mkv").variable == "HLS_SEGMENT_FORMAT"
     err = error(**BASE, KEEP_OPUS="true", HLS_SEGMENT_FORMAT="ts")
     assert err.variable == "HLS_SEGMENT_FORMAT" and "not supported yet" in str(err)
+
+
+def test_recorder_options_follow_the_configuration() -> None:
+    from publisher_hls_agent.recorder.recorder import RecorderOptions
+
+    options = RecorderOptions.from_config(config(
+        OUTPUT_DIR="/rec", HLS_SEGMENT_DURATION="4", HLS_MAX_SEGMENTS="5",
+        AUTO_ACTIVATE_RECORDING="yes", KEEP_OPUS="1"))
+    assert (str(options.output_dir), options.segment_duration, options.max_segments,
+            options.auto_activate, options.keep_opus) == ("/rec", 4.0, 5, True, True)

@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from ..config import Config
 from ..hls.files import atomic_write
 from ..hls.fmp4_writer import Fmp4HlsWriter
 from ..hls.mpegts import Streams
@@ -56,6 +57,12 @@ class RecorderOptions:
     auto_activate: bool = False
     keep_opus: bool = False  # Opus kept (in fMP4 segments) instead of AAC (in MPEG-TS)
     expected_kinds: frozenset[str] = frozenset({"audio", "video"})
+
+    @classmethod
+    def from_config(cls, config: Config) -> RecorderOptions:
+        return cls(output_dir=config.output_dir, segment_duration=config.segment_duration,
+                   max_segments=config.max_segments, auto_activate=config.auto_activate,
+                   keep_opus=config.segment_format == "fmp4")
 
 
 class Recorder:
