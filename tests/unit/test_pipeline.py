@@ -141,3 +141,33 @@ def test_video_that_stops_freezes_and_segments_keep_their_length(
     assert feed.pipeline.stats.frozen_frames >= 4
     assert feed.pipeline.stats.dropped_frames == 5  # P-frames before the keyframe
     assert feed.requests > 0
+
+
+def test_a_republished_track_continues_after_a_discontinuity(tmp_path: Path) -> None:
+    from publisher_hls_agent.recorder.timeline import TrackClock
+
+    writer = TsHlsWriter(tmp_path, Streams(video=True, audio=False), segment_duration=2.0,
+                         max_segments=0, started_at=datetime(2026, 1, 1, tzinfo=UTC))
+    pipeline = RecordingPipeline(writer, has_video=True, has_audio=False,
+                                 segment_duration=2.0, audio_channels=1, keep_opus=False,
+                                 request_keyframe=lambda: None)
+    pipeline.set_video_timeline(0)
+
+    def send(rtp: int, now: float, keyframe: bool) -> None:
+        data = h264.to_annexb([SPS, PPS, IDR] if keyframe else [SLICE])
+        pipeline.video(AccessUnit(data, rtp, now, keyframe, keyframe, False))
+
+    for index in range(75):  # 2.5 s, then the track is unpublished
+        send(index * 3000, index / 30, index % 60 == 0)
+    # Republished 3 s later on a new RTP clock, placed by arrival time.
+    base = 123_456_789
+    pipeline.place_video(TrackClock(base, 5.5, 90000), origin_seconds=0.0)
+    for index in range(90):
+        send(base + index * 3000, 5.5 + index / 30, index % 60 == 0)
+    writer.finish(pipeline.finish())
+    report = check_recording(tmp_path)
+    assert report.ok, report.render()
+    text = (tmp_path / "playlist.m3u8").read_text()
+    assert text.count("#EXT-X-DISCONTINUITY\n") == 1
+    assert [round(s.start or 0, 3) for s in report.segments] == [0.0, 2.0, 5.5, 7.5]
+    assert round(report.segments[1].extinf, 3) == 0.5  # up to its last frame, not to 5.5

@@ -71,10 +71,15 @@ class SegmentedWriter:
     def segment_start(self) -> int | None:
         return self._current[1] if self._current else None
 
-    def start_segment(self, pts: int, *, discontinuity: bool = False) -> None:
-        """Close the open segment (ending at ``pts``) and open the next one there."""
+    def start_segment(self, pts: int, *, discontinuity: bool = False,
+                      previous_end: int | None = None) -> None:
+        """Close the open segment and open the next one at ``pts``.
+
+        The closed segment lasts up to ``pts``, or to ``previous_end`` when the caller
+        knows the timeline jumps here (a discontinuity) and where the media really ended.
+        """
         if self._current is not None:
-            self._close_segment(pts)
+            self._close_segment(previous_end if previous_end is not None else pts)
         self._current = (self._next_sequence, pts, discontinuity)
         self._next_sequence += 1
         self._open_segment(pts)

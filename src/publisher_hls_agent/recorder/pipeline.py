@@ -123,6 +123,10 @@ class RecordingPipeline:
                 self._push_audio(frame, float("inf"))
         for stream, when, item in self._mixer.flush():
             self._release(stream, when, item)
+        return self._media_end()
+
+    def _media_end(self) -> int:
+        """Where the media written so far ends (90 kHz)."""
         ends = []
         if self._last_video_pts is not None:
             ends.append(self._last_video_pts + self._last_video_step)
@@ -203,7 +207,11 @@ class RecordingPipeline:
         self._request_keyframe()
 
     def _cut(self, pts: int, discontinuity: bool) -> None:
-        self.writer.start_segment(pts, discontinuity=discontinuity)
+        # A track that came back runs on its own clock: the timeline may jump there, so
+        # the closing segment ends where its media ends, not where the next one starts.
+        jump = discontinuity and self._pending_discontinuity
+        self.writer.start_segment(pts, discontinuity=discontinuity,
+                                  previous_end=self._media_end() if jump else None)
         if discontinuity:
             self.stats.discontinuities += 1
         self._pending_discontinuity = False
