@@ -80,6 +80,9 @@ rtc:
   enable_loopback_candidate: true
   ips:
     includes: ["127.0.0.1/32"]
+  # Without STUN servers of its own the server hands clients Google's public ones, and
+  # libwebrtc then looks them up and sends to them. A dead loopback port instead.
+  stun_servers: ["127.0.0.1:9"]
 logging:
   level: info
 """
