@@ -128,6 +128,8 @@ async def test_60s_720p_recording_is_valid_passthrough_and_in_sync(
 
     # A/V sync: each flash and its beep line up within 40 ms, at the start and the end.
     flashes, beeps = flash_times(output), beep_times(output)
+    # A flash in the last moments may have had its beep cut off by the end of the recording.
+    flashes = [f for f in flashes if f < rec.summary["duration"] - 0.2]
     assert len(flashes) >= 25, flashes
     offsets = [min(beeps, key=lambda b, f=f: abs(b - f)) - f for f in flashes]
     print("flash -> beep offsets (ms):", [round(o * 1000) for o in offsets])
