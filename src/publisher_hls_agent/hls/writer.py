@@ -52,6 +52,7 @@ class SegmentedWriter:
 
     output_name = OUTPUT_NAME
     init_name: str | None = None
+    segment_suffix = ".ts"
 
     def __init__(self, folder: Path, *, segment_duration: float, max_segments: int,
                  started_at: datetime,
@@ -102,12 +103,6 @@ class SegmentedWriter:
         self.closed = True
         return self.segments
 
-    def abort(self) -> None:
-        """Close files without writing more (the pipeline failed); keeps what is done."""
-        if not self.closed:
-            self._output.close()
-            self.closed = True
-
     def _open_segment(self, pts: int) -> None:
         """Begin a segment's bytes (a format's headers)."""
 
@@ -135,8 +130,6 @@ class SegmentedWriter:
             (self.folder / old.uri).unlink(missing_ok=True)
         if self._on_segment is not None:
             self._on_segment(record)
-
-    segment_suffix = ".ts"
 
 
 class TsHlsWriter(SegmentedWriter):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from ..hls.aac import OpusToAac
 from ..hls.audio import AudioFrame
@@ -38,7 +38,6 @@ class PipelineStats:
     parameter_sets_added: int = 0
     keyframe_requests: int = 0
     discontinuities: int = 0
-    resolutions: list[str] = field(default_factory=list)
 
 
 class RecordingPipeline:
