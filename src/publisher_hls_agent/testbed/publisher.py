@@ -22,15 +22,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import ipaddress
 import logging
 import signal
 import time
-import urllib.parse
 from collections.abc import Coroutine
 from typing import Any
 
 from livekit import api, rtc
+
+from ..room.ice import is_loopback_url
 
 from .synthetic_media import (
     SyntheticAccessUnit,
@@ -340,16 +340,6 @@ class SyntheticPublisher:
         )
 
 
-def _is_loopback(url: str) -> bool:
-    host = urllib.parse.urlsplit(url).hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def rtc_configuration(url: str) -> rtc.RtcConfiguration | None:
     """For a server on loopback, ICE servers that keep every packet on this machine.
 
@@ -358,7 +348,7 @@ def rtc_configuration(url: str) -> rtc.RtcConfiguration | None:
     interface. A non-empty list replaces the server's; nothing listens on port 9
     (discard), so the one STUN server given fails at once, on loopback.
     """
-    if not _is_loopback(url):
+    if not is_loopback_url(url):
         return None  # a real deployment: the server's ICE servers are the right ones
     return rtc.RtcConfiguration(ice_servers=[rtc.IceServer(urls=["stun:127.0.0.1:9"])])
 
