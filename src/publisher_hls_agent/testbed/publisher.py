@@ -31,7 +31,6 @@ from typing import Any
 from livekit import api, rtc
 
 from ..room.ice import is_loopback_url
-
 from .synthetic_media import (
     SyntheticAccessUnit,
     SyntheticAudio,
