@@ -141,3 +141,11 @@ def test_sliding_window_keeps_n_segments_and_output_ts_keeps_all(tmp_path: Path)
     assert check_recording(tmp_path).ok
     assert (tmp_path / "output.ts").stat().st_size > 4 * (tmp_path / "segment00004.ts").stat(
         ).st_size
+
+
+def test_a_last_segment_of_one_frame_is_measured_with_the_frames_before(
+        tmp_path: Path) -> None:
+    make_recording(tmp_path, seconds=6.0 + 1 / 30)  # frame 180 is a keyframe: a new segment
+    report = check_recording(tmp_path)
+    assert report.ok, report.render()
+    assert round(report.segments[-1].extinf, 3) == 0.033

@@ -133,7 +133,8 @@ def _frame(times: list[int]) -> int:
     return int(statistics.median(steps)) if steps else 0
 
 
-def measure_segment(name: str, extinf: float, data: bytes, report: Report) -> SegmentFacts:
+def measure_segment(name: str, extinf: float, data: bytes, report: Report,
+                    known_frames: dict[str, int] | None = None) -> SegmentFacts:
     facts = SegmentFacts(name, extinf)
     program = Program()
     times: dict[str, list[int]] = {}
@@ -156,7 +157,10 @@ def measure_segment(name: str, extinf: float, data: bytes, report: Report) -> Se
         _check_first_video(name, [n for n in h264.split_annexb(first_video) if n], facts,
                            report)
     if times:
-        frames = {kind: _frame(sorted(ts)) for kind, ts in times.items()}
+        known = known_frames if known_frames is not None else {}
+        # A stream with one frame in this segment lasts as long as its frames before.
+        frames = {kind: _frame(sorted(ts)) or known.get(kind, 0) for kind, ts in times.items()}
+        known.update({kind: frame for kind, frame in frames.items() if frame})
         facts.start = min(min(ts) for ts in times.values()) / CLOCK
         facts.end = max(max(ts) + frames[kind] for kind, ts in times.items()) / CLOCK
         facts.frame = max(frames.values()) / CLOCK
@@ -241,6 +245,7 @@ def check_recording(path: Path, *, require_end: bool = True) -> Report:
         report.errors.append("no #EXT-X-ENDLIST: the recording was not finalized")
     if not playlist.entries:
         report.errors.append("the playlist names no segment")
+    known_frames: dict[str, int] = {}
     for entry in playlist.entries:
         segment = playlist_path.parent / entry.uri
         try:
@@ -248,8 +253,11 @@ def check_recording(path: Path, *, require_end: bool = True) -> Report:
         except OSError:
             report.errors.append(f"{entry.uri}: named in the playlist but missing")
             continue
-        measure = measure_segment if tracks is None else _fmp4_measure(tracks)
-        report.segments.append(measure(entry.uri, entry.duration, data, report))
+        if tracks is None:
+            facts = measure_segment(entry.uri, entry.duration, data, report, known_frames)
+        else:
+            facts = _fmp4_measure(tracks)(entry.uri, entry.duration, data, report)
+        report.segments.append(facts)
     _check_rules(playlist, report)
     return report
 

@@ -27,6 +27,9 @@ logger = logging.getLogger(__name__)
 
 INTERLEAVE_WAIT = 1.0  # seconds without a packet before a stream counts as stopped
 STALL = CLOCK * 7 // 10  # video this far behind audio has stopped: freeze the picture
+# libopus delays what it encodes by its lookahead, 6.5 ms at 48 kHz, and RTP has no
+# pre-skip to say so: the sound of RTP time t is heard 312 samples later.
+OPUS_LOOKAHEAD = 312
 
 
 @dataclass
@@ -109,7 +112,7 @@ class RecordingPipeline:
     def audio(self, packet: AudioPacket) -> None:
         if self._audio is None or self.audio_timeline is None:
             return
-        pts48 = self.audio_timeline.pts(packet.rtp_timestamp)
+        pts48 = self.audio_timeline.pts(packet.rtp_timestamp) - OPUS_LOOKAHEAD
         if pts48 + 960 <= 0:
             return  # entirely before t=0
         for frame in self._audio.push(packet.data, pts48):

@@ -16,6 +16,11 @@ class PreBuffer:
     def __init__(self) -> None:
         self.video: deque[AccessUnit] = deque(maxlen=MAX_VIDEO_UNITS)
         self.audio: deque[AudioPacket] = deque(maxlen=MAX_AUDIO_PACKETS)
+        self.holding = False  # keep everything from the buffered keyframe on
+
+    def hold(self) -> None:
+        """The recording will start at the buffered keyframe: stop dropping anything."""
+        self.holding = True
 
     @property
     def keyframe(self) -> AccessUnit | None:
@@ -23,6 +28,9 @@ class PreBuffer:
         return self.video[0] if self.video and self.video[0].keyframe else None
 
     def add_video(self, unit: AccessUnit) -> None:
+        if self.holding:
+            self.video.append(unit)
+            return
         if unit.keyframe:
             self.video.clear()
             self._trim_audio(unit.arrival - AUDIO_MARGIN)
@@ -34,7 +42,7 @@ class PreBuffer:
 
     def add_audio(self, packet: AudioPacket) -> None:
         self.audio.append(packet)
-        if self.keyframe is None:
+        if self.keyframe is None and not self.holding:
             self._trim_audio(packet.arrival - AUDIO_MARGIN)
 
     def _trim_audio(self, before: float) -> None:

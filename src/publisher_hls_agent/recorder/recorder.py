@@ -2,10 +2,18 @@
 
 Connecting → Buffering → HandshakeReady → RecordingPending → Recording → Finalizing →
 Done (see ``state.py``). Before activation the recorder keeps a pre-buffer: the video
-since the latest keyframe and the audio of that span. Activation asks for a keyframe and
-recording starts on it; if none comes within ``KEYFRAME_WAIT``, it starts from the
-buffered one instead, so a publisher with a long keyframe interval that ignores PLIs
-still starts at once, on a keyframe, with its audio.
+since the latest keyframe and the audio of that span. Activation asks for a keyframe
+and the recording starts on it; if none comes within ``KEYFRAME_WAIT``, it starts on
+the buffered one instead, so a publisher with a long keyframe interval that ignores
+PLIs still gets a recording that starts on a keyframe, with its audio.
+
+Audio and video are lined up by the RTCP sender reports (what the publisher says its
+clocks were); arrival times are skewed by the video's encoding and pacing delay, and at
+the start of a stream by bursts. LiveKit forwards the first reports some 3 s after a
+subscription, so a recording activated that early holds everything from its keyframe
+on and waits up to ``REPORT_WAIT`` for them before it writes anything; nothing is lost,
+the first segment only comes later. Without reports by then, arrival times anchor each
+track's clock on its least-delayed packet.
 """
 
 from __future__ import annotations
@@ -14,6 +22,7 @@ import asyncio
 import json
 import logging
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -31,6 +40,7 @@ from ..media.units import AccessUnit, AudioPacket
 from ..room.tracks import RemoteTrack
 from .pipeline import RecordingPipeline
 from .prebuffer import PreBuffer
+from .segmenting import SegmentPolicy
 from .state import Lifecycle, State
 from .timeline import (
     AUDIO_RATE,
@@ -43,7 +53,9 @@ from .timeline import (
 
 logger = logging.getLogger(__name__)
 
-KEYFRAME_WAIT = 1.0  # after activation, before falling back to the buffered keyframe
+KEYFRAME_WAIT = 1.0  # after activation, at most, for a fresh keyframe
+REPORT_WAIT = 5.0  # after activation, at most, for every track's first sender report
+ARRIVAL_SAMPLES = 256  # (rtp, arrival) pairs kept per track to anchor arrival clocks
 TRACK_WAIT = 3.0  # auto activation waits this long for every expected track
 NTP_TO_UNIX = 2_208_988_800
 SUMMARY_NAME = "recording.json"
@@ -86,6 +98,10 @@ class Recorder:
         # An audio track whose timeline is set by its next packet: "first" or "republished"
         self._audio_clock_pending: str | None = None
         self._timers: list[asyncio.TimerHandle] = []
+        self._reports_waited = False
+        self._hold_policy: SegmentPolicy | None = None
+        self._arrivals: dict[str, deque[tuple[int, float]]] = {
+            kind: deque(maxlen=ARRIVAL_SAMPLES) for kind in ("audio", "video")}
         self.folder: Path | None = None
         self.started_at: datetime | None = None
         self.summary: dict[str, Any] | None = None
@@ -135,10 +151,13 @@ class Recorder:
             return
         if unit.keyframe and unit.has_parameter_sets and state is State.BUFFERING:
             self.lifecycle.to(State.HANDSHAKE_READY)
-        if state is State.RECORDING_PENDING and unit.keyframe:
-            self._start(unit, buffered=[])
-            return
+        self._arrivals["video"].append((unit.rtp_timestamp, unit.arrival))
         self._prebuffer.add_video(unit)
+        if state is State.RECORDING_PENDING:
+            if unit.keyframe and unit.has_parameter_sets and not self._prebuffer.holding:
+                self._prebuffer.hold()  # the recording starts here
+            self._keep_segments_short(unit)
+            self._maybe_start()
 
     def on_audio(self, track_sid: str, packet: AudioPacket) -> None:
         if track_sid != self._audio_sid:
@@ -151,6 +170,7 @@ class Recorder:
         elif self.state is State.RECORDING_PENDING and self._video_sid is None:
             self._start_audio_only(packet)
         elif self.state not in (State.FINALIZING, State.DONE):
+            self._arrivals["audio"].append((packet.rtp_timestamp, packet.arrival))
             self._prebuffer.add_audio(packet)
 
     # --- control -----------------------------------------------------------------------
@@ -162,7 +182,8 @@ class Recorder:
         self.lifecycle.to(State.RECORDING_PENDING)
         self._log.info("recording activated; waiting for a keyframe")
         self._request_keyframe()
-        self._later(KEYFRAME_WAIT, self._start_from_prebuffer)
+        self._later(KEYFRAME_WAIT, self._settle_for_buffered_keyframe)
+        self._later(REPORT_WAIT, self._stop_waiting_for_reports)
 
     def finalize(self, reason: str = "stopped",
                  extra: dict[str, Any] | None = None) -> dict[str, Any] | None:
@@ -194,15 +215,42 @@ class Recorder:
     def _later(self, delay: float, callback: Callable[[], None]) -> None:
         self._timers.append(asyncio.get_running_loop().call_later(delay, callback))
 
-    def _start_from_prebuffer(self) -> None:
-        if self.state is not State.RECORDING_PENDING:
-            return
+    def _settle_for_buffered_keyframe(self) -> None:
+        if self.state is State.RECORDING_PENDING and not self._prebuffer.holding and \
+                self._prebuffer.keyframe is not None:
+            self._log.info("no keyframe came within %.1f s of activation; starting from "
+                           "the buffered one", KEYFRAME_WAIT)
+            self._prebuffer.hold()
+            self._maybe_start()
+
+    def _stop_waiting_for_reports(self) -> None:
+        self._reports_waited = True
+        self._maybe_start()
+
+    def _keep_segments_short(self, unit: AccessUnit) -> None:
+        """While held media waits for sender reports, ask for keyframes where segments
+        will end, as the pipeline would: the held media is cut later, on its keyframes."""
         keyframe = self._prebuffer.keyframe
-        if keyframe is not None:
-            self._log.info("no keyframe came within %.1f s; starting from the buffered one",
-                           KEYFRAME_WAIT)
-            buffered = list(self._prebuffer.video)[1:]
-            self._start(keyframe, buffered)
+        if keyframe is None or not self._prebuffer.holding:
+            return
+        if self._hold_policy is None:
+            self._hold_policy = SegmentPolicy(target=round(self.options.segment_duration * CLOCK),
+                                              retry=CLOCK)
+        pts = unit.rtp_timestamp - keyframe.rtp_timestamp
+        if unit.keyframe:
+            self._hold_policy.on_video(pts, True)
+        elif self._hold_policy.wants_keyframe(pts):
+            self._request_keyframe()
+
+    def _maybe_start(self) -> None:
+        """Start once there is a keyframe to start on and a way to line audio up."""
+        if self.state is State.RECORDING_PENDING and self._prebuffer.holding and (
+                self._reports_waited or self._reports_for_all_tracks()):
+            self._start_from_prebuffer()
+
+    def _start_from_prebuffer(self) -> None:
+        video = list(self._prebuffer.video)
+        self._start(video[0], video[1:])
 
     def _clock(self, sid: str, samples: list[tuple[int, float]], rate: int,
                use_reports: bool) -> TrackClock:
@@ -219,15 +267,15 @@ class Recorder:
     def _start(self, keyframe: AccessUnit, buffered: Iterable[AccessUnit]) -> None:
         assert self._video_sid is not None
         use_reports = self._reports_for_all_tracks()
-        video_samples = [(u.rtp_timestamp, u.arrival)
-                         for u in (keyframe, *self._prebuffer.video)]
+        video_samples = [(keyframe.rtp_timestamp, keyframe.arrival), *self._arrivals["video"]]
         video_clock = self._clock(self._video_sid, video_samples, VIDEO_RATE, use_reports)
         origin = video_clock.seconds_at(keyframe.rtp_timestamp)
         self._begin(keyframe.arrival, origin if use_reports else None)
         assert self._pipeline is not None
         self._pipeline.set_video_timeline(keyframe.rtp_timestamp)
         if self._audio_sid is not None and self._prebuffer.audio:
-            audio_samples = [(p.rtp_timestamp, p.arrival) for p in self._prebuffer.audio]
+            first = self._prebuffer.audio[0]
+            audio_samples = [(first.rtp_timestamp, first.arrival), *self._arrivals["audio"]]
             audio_clock = self._clock(self._audio_sid, audio_samples, AUDIO_RATE, use_reports)
             self._pipeline.place_audio(audio_clock, origin, restart=False)
             self._log_alignment(keyframe, self._prebuffer.audio[0],
@@ -235,11 +283,17 @@ class Recorder:
                                 use_reports)
         elif self._audio_sid is not None:
             self._audio_clock_pending = "first"
-        self._pipeline.video(keyframe)
-        for unit in buffered:
-            self._pipeline.video(unit)
-        for packet in self._prebuffer.audio:
-            self._pipeline.audio(packet)
+        # Replay what was held in the order it arrived, as if it were arriving now: the
+        # interleaver judges streams by arrival.
+        pipeline = self._pipeline
+        held: list[tuple[float, int, AccessUnit | AudioPacket]] = [
+            (unit.arrival, 0, unit) for unit in (keyframe, *buffered)]
+        held += [(packet.arrival, 1, packet) for packet in self._prebuffer.audio]
+        for _, _, item in sorted(held, key=lambda entry: entry[:2]):
+            if isinstance(item, AccessUnit):
+                pipeline.video(item)
+            else:
+                pipeline.audio(item)
         self._prebuffer = PreBuffer()
 
     def _log_alignment(self, keyframe: AccessUnit, audio: AudioPacket, audio_at: float,
