@@ -21,12 +21,10 @@ from publisher_hls_agent.testbed.livekit_server import LiveKitServer, running_se
 from publisher_hls_agent.testbed.publisher import SyntheticPublisher
 from publisher_hls_agent.testbed.synthetic_media import access_unit_digest
 
+from .support import publishing, token
+
 pytestmark = pytest.mark.integration
 
-
-def token(server: LiveKitServer, room: str, identity: str) -> str:
-    return (api.AccessToken(server.api_key, server.api_secret).with_identity(identity)
-            .with_grants(api.VideoGrants(room_join=True, room=room)).to_jwt())
 
 
 @dataclass
@@ -54,15 +52,6 @@ class Recorder:
         return {t.kind for t in self.tracks.values()}
 
 
-@contextlib.asynccontextmanager
-async def publishing(server: LiveKitServer, room: str, identity: str,
-                     **options: object) -> AsyncIterator[SyntheticPublisher]:
-    publisher = SyntheticPublisher(server.url, token(server, room, identity), **options)
-    await publisher.start()
-    try:
-        yield publisher
-    finally:
-        await publisher.stop()
 
 
 @contextlib.asynccontextmanager

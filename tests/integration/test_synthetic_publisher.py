@@ -9,7 +9,6 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import pytest
@@ -18,18 +17,17 @@ from livekit import api, rtc
 from publisher_hls_agent.testbed.livekit_server import LiveKitServer
 from publisher_hls_agent.testbed.publisher import (
     SyntheticPublisher,
-    make_token,
     rtc_configuration,
 )
 from publisher_hls_agent.testbed.synthetic_media import WHITE
+
+from .support import publishing, token
 
 pytestmark = pytest.mark.integration
 
 WIDTH, HEIGHT, FPS = 640, 360, 30
 
 
-def token(server: LiveKitServer, room: str, identity: str) -> str:
-    return make_token(server.api_key, server.api_secret, room, identity)
 
 
 def room_name() -> str:
@@ -60,16 +58,6 @@ class Viewer:
         return [frame for frame in self.video if frame[0] >= since]
 
 
-@asynccontextmanager
-async def publishing(
-    server: LiveKitServer, room: str, identity: str, **options: Any
-) -> AsyncIterator[SyntheticPublisher]:
-    publisher = SyntheticPublisher(server.url, token(server, room, identity), **options)
-    await publisher.start()
-    try:
-        yield publisher
-    finally:
-        await publisher.stop()
 
 
 @asynccontextmanager

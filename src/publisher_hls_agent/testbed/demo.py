@@ -6,23 +6,18 @@ import asyncio
 import time
 from pathlib import Path
 
-from livekit import api
-
 from ..hls.check import check_recording
 from ..recorder.recorder import RecorderOptions
 from ..recorder.session import RecordingSession
 from .livekit_server import LiveKitServer, running_server
-from .publisher import SyntheticPublisher
+from .publisher import SyntheticPublisher, make_token
 
 ROOM = "demo"
 PUBLISHER = "synthetic-publisher"
 
 
 def token(server: LiveKitServer, identity: str, room: str = ROOM) -> str:
-    return (api.AccessToken(server.api_key, server.api_secret)
-            .with_identity(identity)
-            .with_grants(api.VideoGrants(room_join=True, room=room))
-            .to_jwt())
+    return make_token(server.api_key, server.api_secret, room, identity)
 
 
 async def run_demo(duration: float, output: Path, width: int, height: int, fps: int,
