@@ -73,11 +73,11 @@ class RecordingPipeline:
     # --- timelines ---------------------------------------------------------------------
 
     def set_video_timeline(self, keyframe_rtp: int) -> None:
-        """The first keyframe is t=0 (or, for a republished track, lands where its clock
-        says and starts a discontinuity)."""
+        """The recording's first keyframe is t=0."""
         self.video_timeline = TrackTimeline(-keyframe_rtp)
 
     def place_video(self, clock: TrackClock, origin_seconds: float) -> None:
+        """A republished track lands where its clock says, after a discontinuity."""
         self.video_timeline = track_timeline(clock, origin_seconds)
         self._waiting_for_keyframe = True
         self._pending_discontinuity = True
@@ -104,8 +104,7 @@ class RecordingPipeline:
             self.stats.dropped_frames += 1
             return
         if not unit.keyframe and self._policy.wants_keyframe(pts):
-            self.stats.keyframe_requests += 1
-            self._request_keyframe()
+            self._ask_for_keyframe()
         for stream, when, item in self._mixer.push("video", pts, unit, unit.arrival):
             self._release(stream, when, item)
 
@@ -141,8 +140,11 @@ class RecordingPipeline:
         (a PLI can be lost, and the SFU drops those closer than a second)."""
         if self._asked_at is None or pts - self._asked_at >= CLOCK:
             self._asked_at = pts
-            self.stats.keyframe_requests += 1
-            self._request_keyframe()
+            self._ask_for_keyframe()
+
+    def _ask_for_keyframe(self) -> None:
+        self.stats.keyframe_requests += 1
+        self._request_keyframe()
 
     def _push_audio(self, frame: AudioFrame, arrival: float) -> None:
         if frame.pts < 0:
@@ -205,8 +207,7 @@ class RecordingPipeline:
         self._last_video_pts = pts
         self.stats.frozen_frames += 1
         self._waiting_for_keyframe = True
-        self.stats.keyframe_requests += 1
-        self._request_keyframe()
+        self._ask_for_keyframe()
 
     def _cut(self, pts: int, discontinuity: bool) -> None:
         # A track that came back runs on its own clock: the timeline may jump there, so

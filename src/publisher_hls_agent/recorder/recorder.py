@@ -23,7 +23,7 @@ import json
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -248,10 +248,6 @@ class Recorder:
                 self._reports_waited or self._reports_for_all_tracks()):
             self._start_from_prebuffer()
 
-    def _start_from_prebuffer(self) -> None:
-        video = list(self._prebuffer.video)
-        self._start(video[0], video[1:])
-
     def _clock(self, sid: str, samples: list[tuple[int, float]], rate: int,
                use_reports: bool) -> TrackClock:
         """A track's clock from its sender report, or else from arrival times."""
@@ -264,8 +260,10 @@ class Recorder:
         sids = [s for s in (self._video_sid, self._audio_sid) if s is not None]
         return all(self._sender_report(s) is not None for s in sids)
 
-    def _start(self, keyframe: AccessUnit, buffered: Iterable[AccessUnit]) -> None:
+    def _start_from_prebuffer(self) -> None:
+        """Begin the recording at the held keyframe and replay what was held."""
         assert self._video_sid is not None
+        keyframe = self._prebuffer.video[0]
         use_reports = self._reports_for_all_tracks()
         video_samples = [(keyframe.rtp_timestamp, keyframe.arrival), *self._arrivals["video"]]
         video_clock = self._clock(self._video_sid, video_samples, VIDEO_RATE, use_reports)
@@ -278,16 +276,15 @@ class Recorder:
             audio_samples = [(first.rtp_timestamp, first.arrival), *self._arrivals["audio"]]
             audio_clock = self._clock(self._audio_sid, audio_samples, AUDIO_RATE, use_reports)
             self._pipeline.place_audio(audio_clock, origin, restart=False)
-            self._log_alignment(keyframe, self._prebuffer.audio[0],
-                                audio_clock.seconds_at(audio_samples[0][0]) - origin,
-                                use_reports)
+            self._log_alignment(keyframe, first, audio_clock.seconds_at(first.rtp_timestamp)
+                                - origin, use_reports)
         elif self._audio_sid is not None:
             self._audio_clock_pending = "first"
         # Replay what was held in the order it arrived, as if it were arriving now: the
         # interleaver judges streams by arrival.
         pipeline = self._pipeline
         held: list[tuple[float, int, AccessUnit | AudioPacket]] = [
-            (unit.arrival, 0, unit) for unit in (keyframe, *buffered)]
+            (unit.arrival, 0, unit) for unit in self._prebuffer.video]
         held += [(packet.arrival, 1, packet) for packet in self._prebuffer.audio]
         for _, _, item in sorted(held, key=lambda entry: entry[:2]):
             if isinstance(item, AccessUnit):
