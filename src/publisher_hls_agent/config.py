@@ -7,6 +7,7 @@ itself is never echoed for secrets. Secrets are left out of ``repr``.
 
 from __future__ import annotations
 
+import os
 import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -47,6 +48,17 @@ class S3Config:
 
 
 @dataclass(frozen=True)
+class WorkerConfig:
+    """How the agent worker runs: its capacity, its processes, its HTTP server."""
+
+    max_recordings: int  # reported to the server as full at this many active recordings
+    processes: int  # recording processes the recordings are spread over
+    shutdown_timeout: float  # seconds to finalize every recording on SIGTERM/SIGINT
+    http_host: str
+    http_port: int  # 0: no HTTP server
+
+
+@dataclass(frozen=True)
 class Config:
     livekit_url: str
     api_key: str = field(repr=False)
@@ -59,6 +71,8 @@ class Config:
     keep_opus: bool
     segment_format: str  # "ts" or "fmp4", resolved from HLS_SEGMENT_FORMAT
     s3: S3Config | None
+    worker: WorkerConfig
+    log_format: str  # "text" or "json"
 
     @classmethod
     def from_mapping(cls, env: Mapping[str, str]) -> Config:
@@ -76,7 +90,22 @@ class Config:
             segment_format=_segment_format(reader.get("HLS_SEGMENT_FORMAT", "auto", _format),
                                            keep_opus),
             s3=_s3_config(reader),
+            worker=WorkerConfig(
+                max_recordings=reader.get("MAX_RECORDINGS", "16", _positive_int),
+                processes=reader.get("RECORDING_PROCESSES", str(_default_processes()),
+                                     _positive_int),
+                shutdown_timeout=reader.get("SHUTDOWN_TIMEOUT", "60", _positive_seconds),
+                http_host=reader.get("HTTP_HOST", "0.0.0.0", _non_empty),
+                http_port=reader.get("HTTP_PORT", "8080", _port),
+            ),
+            log_format=reader.get("LOG_FORMAT", "text", _log_format),
         )
+
+
+def _default_processes() -> int:
+    """One recording process per core this process may run on: one Python process is
+    bound to one core by the GIL."""
+    return max(1, len(os.sched_getaffinity(0)))
 
 
 def _format(raw: str) -> str:
@@ -179,6 +208,29 @@ def _non_negative_int(raw: str) -> int:
     if value < 0:
         raise ValueError("must be a whole number, 0 or more")
     return value
+
+
+def _positive_int(raw: str) -> int:
+    value = _non_negative_int(raw)
+    if value == 0:
+        raise ValueError("must be a whole number, 1 or more")
+    return value
+
+
+def _port(raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= 65535:
+        raise ValueError("must be a TCP port, 0 (no HTTP server) to 65535")
+    return value
+
+
+def _log_format(raw: str) -> str:
+    if raw.lower() not in ("text", "json"):
+        raise ValueError("must be text or json")
+    return raw.lower()
 
 
 def _non_empty(raw: str) -> str:

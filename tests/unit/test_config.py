@@ -148,3 +148,30 @@ def test_recorder_options_follow_the_configuration() -> None:
         AUTO_ACTIVATE_RECORDING="yes", KEEP_OPUS="1"))
     assert (str(options.output_dir), options.segment_duration, options.max_segments,
             options.auto_activate, options.keep_opus) == ("/rec", 4.0, 5, True, True)
+
+
+def test_worker_defaults() -> None:
+    worker = config().worker
+    assert worker.max_recordings == 16
+    assert worker.processes >= 1
+    assert worker.shutdown_timeout == 60.0
+    assert (worker.http_host, worker.http_port) == ("0.0.0.0", 8080)
+    assert config().log_format == "text"
+
+
+@pytest.mark.parametrize(("name", "raw"), [
+    ("MAX_RECORDINGS", "0"), ("MAX_RECORDINGS", "many"), ("RECORDING_PROCESSES", "-1"),
+    ("SHUTDOWN_TIMEOUT", "0"), ("HTTP_PORT", "70000"), ("HTTP_PORT", "http"),
+    ("LOG_FORMAT", "xml"),
+])
+def test_invalid_worker_settings_name_their_variable(name: str, raw: str) -> None:
+    assert error(**BASE, **{name: raw}).variable == name
+
+
+def test_worker_settings() -> None:
+    cfg = config(MAX_RECORDINGS="4", RECORDING_PROCESSES="3", SHUTDOWN_TIMEOUT="7.5",
+                 HTTP_HOST="127.0.0.1", HTTP_PORT="0", LOG_FORMAT="JSON")
+    assert (cfg.worker.max_recordings, cfg.worker.processes) == (4, 3)
+    assert cfg.worker.shutdown_timeout == 7.5
+    assert (cfg.worker.http_host, cfg.worker.http_port) == ("127.0.0.1", 0)
+    assert cfg.log_format == "json"

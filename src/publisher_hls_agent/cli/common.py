@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 
+from .. import logs
 from ..config import Config, ConfigError
 
 EXIT_CONFIG = 2
 
 
 def setup_logging(level: str | None = None) -> None:
-    logging.basicConfig(
-        level=(level or os.environ.get("LOG_LEVEL", "INFO")).upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    """Logging as LOG_LEVEL and LOG_FORMAT say (read before the whole configuration is,
+    so that a configuration error is logged the same way; an invalid LOG_FORMAT falls
+    back to text here and is reported by the configuration)."""
+    log_format = os.environ.get("LOG_FORMAT", "text").strip().lower()
+    logs.setup_logging(level or os.environ.get("LOG_LEVEL", "INFO"),
+                       "json" if log_format == "json" else "text")
 
 
 def load_config() -> Config | None:

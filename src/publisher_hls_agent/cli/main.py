@@ -17,6 +17,7 @@ PROG = "publisher-hls-agent"
 COMMANDS = {
     "run": ("run", "start the agent (the default)"),
     "demo": ("demo", "local LiveKit server + synthetic publisher + the recorder, all on loopback"),
+    "dispatch-job": ("dispatch_job", "create a room whose publishers the agent records"),
     "check": ("check", "validate a recording against the HLS rules; exit 1 on a violation"),
 }
 

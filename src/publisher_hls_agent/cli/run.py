@@ -1,14 +1,14 @@
-"""``run``: start the agent.
-
-Today it validates the configuration and checks that the LiveKit server accepts the
-API credentials; taking jobs as a LiveKit agent worker is the agent issue's work.
-"""
+"""``run``: the agent worker. Registers with the LiveKit server, records every job's
+publisher, serves the HTTP API, and on SIGTERM/SIGINT finalizes every recording before
+it exits (status 0 when all of them ended within ``SHUTDOWN_TIMEOUT``)."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import logging
+import os
+import signal
 
 from ..config import Config
 from .common import EXIT_CONFIG, load_config, setup_logging
@@ -27,7 +27,46 @@ def execute(options: argparse.Namespace) -> int:
     if config is None:
         return EXIT_CONFIG
     logger.info("configuration: %r", config)
-    return asyncio.run(_check_server(config))
+    if options.check_only:
+        return asyncio.run(_check_server(config))
+    return asyncio.run(_serve(config))
+
+
+async def _serve(config: Config) -> int:
+    from ..api.server import build_app, start_server
+    from ..worker.agent import RecorderAgent
+    from ..worker.connection import CredentialsRejected
+
+    agent = RecorderAgent(config, log_level=os.environ.get("LOG_LEVEL", "INFO"))
+    runner = None
+    if config.worker.http_port:
+        runner = await start_server(
+            build_app(agent, agent.metrics, config.api_key, config.api_secret),
+            config.worker.http_host, config.worker.http_port)
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stopping.set)
+    worker = asyncio.create_task(agent.run())
+    stop = asyncio.create_task(stopping.wait())
+    await asyncio.wait({worker, stop}, return_when=asyncio.FIRST_COMPLETED)
+    status = 0
+    if worker.done() and isinstance(worker.exception(), CredentialsRejected):
+        logger.error("%s", worker.exception())
+        status = EXIT_CONFIG
+    elif worker.done() and worker.exception() is not None:
+        logger.error("the worker stopped", exc_info=worker.exception())
+        status = 1
+    stop.cancel()
+    logger.info("stopping: no new jobs; finalizing the recordings in progress")
+    clean = await agent.shutdown()
+    worker.cancel()
+    if runner is not None:
+        await runner.cleanup()
+    if status == 0 and not clean:
+        status = 1
+    logger.info("stopped (exit status %d)", status)
+    return status
 
 
 async def _check_server(config: Config) -> int:
@@ -43,5 +82,4 @@ async def _check_server(config: Config) -> int:
             return 1
     logger.info("LiveKit server at %s accepts the credentials (%d rooms)",
                 config.livekit_url, len(rooms.rooms))
-    logger.error("the agent worker (taking JT_PUBLISHER jobs) is not implemented yet")
-    return 1
+    return 0

@@ -206,6 +206,21 @@ class Recorder:
         self.lifecycle.to(State.DONE)
         return self.summary
 
+    def progress(self) -> dict[str, Any]:
+        """Where the recording stands, cheaply: for the worker's listing and metrics."""
+        segments = self._pipeline.writer.segments if self._pipeline is not None else []
+        stats = self._pipeline.stats if self._pipeline is not None else None
+        return {
+            "state": self.state.name.lower(),
+            "folder": str(self.folder) if self.folder is not None else None,
+            "started_at": (self.started_at.isoformat(timespec="milliseconds")
+                           if self.started_at is not None else None),
+            "segments": len(segments),
+            "bytes": sum(segment.bytes for segment in segments),
+            "duration": round(sum(segment.duration for segment in segments), 3),
+            "keyframe_requests": stats.keyframe_requests if stats is not None else 0,
+        }
+
     # --- starting ----------------------------------------------------------------------
 
     def _all_expected_tracks(self) -> bool:

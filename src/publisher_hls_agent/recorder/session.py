@@ -20,7 +20,8 @@ class RecordingSession:
         self.recorder = Recorder(room, identity, options,
                                  request_keyframe=self._request_keyframe,
                                  sender_report=self._sender_report)
-        self.client = RoomClient(url, token, identity, self.recorder)
+        self.client = RoomClient(url, token, identity, self.recorder,
+                                 kinds=options.expected_kinds)
         self._tasks: set[asyncio.Task[None]] = set()
         self._stop_reason = "participant left"
 

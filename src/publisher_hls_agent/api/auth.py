@@ -1,0 +1,37 @@
+"""Who may control recordings over HTTP: a LiveKit access token, signed with the
+agent's API key and secret, granting ``roomRecord`` (the grant LiveKit gives recording
+control). A token limited to one room (``video.room``) controls only that room."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import jwt
+from livekit import api
+
+
+@dataclass(frozen=True)
+class Caller:
+    identity: str
+    room: str | None  # None: every room
+
+    def may_control(self, room: str) -> bool:
+        return self.room is None or self.room == room
+
+
+class Unauthorized(Exception):
+    """No usable token; ``str()`` says why, without echoing the token."""
+
+
+def authenticate(authorization: str | None, api_key: str, api_secret: str) -> Caller:
+    scheme, _, token = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("an Authorization: Bearer <LiveKit access token> header is required")
+    try:
+        claims = api.TokenVerifier(api_key, api_secret).verify(token.strip())
+    except (jwt.PyJWTError, ValueError) as exc:
+        raise Unauthorized(f"invalid token ({type(exc).__name__})") from None
+    video = claims.video
+    if video is None or not video.room_record:
+        raise Unauthorized("the token does not grant roomRecord")
+    return Caller(identity=claims.identity or "", room=video.room or None)

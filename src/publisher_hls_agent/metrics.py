@@ -1,0 +1,31 @@
+"""The worker's Prometheus metrics, in a registry of its own (``/metrics`` serves it)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.active = Gauge("hls_recordings_active", "Recordings in progress (jobs held)",
+                            registry=self.registry)
+        self.capacity = Gauge("hls_recordings_capacity", "MAX_RECORDINGS of this worker",
+                              registry=self.registry)
+        self.segments = Counter("hls_segments_written", "Segments written",
+                                registry=self.registry)
+        self.bytes = Counter("hls_bytes_written", "Bytes of segments written",
+                             registry=self.registry)
+        self.keyframe_requests = Counter(
+            "hls_keyframe_requests", "Keyframes asked of publishers (PLI) while recording",
+            registry=self.registry)
+        self.jobs = Counter("hls_jobs", "Jobs ended, by outcome", ["outcome"],
+                            registry=self.registry)
+        self.upload_failures = Counter("hls_upload_failures", "Failed uploads, by cause",
+                                       ["cause"], registry=self.registry)
+        self.registered = Gauge("hls_worker_registered",
+                                "1 while registered with the LiveKit server",
+                                registry=self.registry)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,1 @@
+"""The LiveKit agent worker: registration, jobs, recording processes."""

@@ -1,0 +1,234 @@
+"""The recorder agent: takes JT_PUBLISHER jobs and runs one recording per job.
+
+It owns the connection to the server (``connection.py``), the recording processes
+(``pool.py``) and the table of jobs the HTTP API reads. Capacity is counted in
+recordings: a job is promised when the server asks (so two requests in flight cannot
+both take the last slot) and the worker reports itself full at ``MAX_RECORDINGS``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from livekit.protocol import agent
+
+from ..config import Config
+from ..metrics import Metrics
+from ..recorder.recorder import RecorderOptions
+from . import protocol
+from .connection import WorkerConnection
+from .pool import RecordingProcesses
+from .recording_process import Command, StartJob
+
+logger = logging.getLogger(__name__)
+
+PROMISE_TTL = 15.0  # an availability promise the server never followed up on lapses
+
+
+@dataclass
+class JobRecord:
+    job_id: str
+    room: str
+    participant: str
+    options: protocol.JobOptions
+    accepted_at: float = field(default_factory=time.time)
+    pid: int = 0
+    progress: dict[str, Any] = field(default_factory=dict)
+
+    def describe(self) -> dict[str, Any]:
+        return {"job_id": self.job_id, "room": self.room, "participant": self.participant,
+                "record_audio": self.options.record_audio,
+                "record_video": self.options.record_video, "process": self.pid,
+                **({"state": "connecting"} | self.progress)}
+
+
+class RecorderAgent:
+    """A ``ServerHandler``; see the module docstring."""
+
+    def __init__(self, config: Config, *, log_level: str = "INFO") -> None:
+        self.config = config
+        self.metrics = Metrics()
+        self.metrics.capacity.set(config.worker.max_recordings)
+        self.jobs: dict[str, JobRecord] = {}
+        self._promised: dict[str, float] = {}  # job id -> when promised
+        self._draining = False
+        self._all_ended = asyncio.Event()
+        self._all_ended.set()
+        self.connection = WorkerConnection(config.livekit_url, config.api_key,
+                                           config.api_secret, config.agent_name, self)
+        self.processes = RecordingProcesses(config.worker.processes, self._on_event,
+                                            log_level=log_level, log_format=config.log_format)
+        self._options = RecorderOptions.from_config(config)
+        self._status_tasks: set[asyncio.Task[None]] = set()
+
+    # --- running -----------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Take jobs until ``shutdown()``."""
+        self.processes.start()
+        await self.connection.run()
+
+    @property
+    def ready(self) -> bool:
+        return self.connection.registered and not self._draining
+
+    async def shutdown(self) -> bool:
+        """Stop taking jobs, finalize every recording, leave. True if every recording
+        ended within the configured deadline."""
+        self._draining = True
+        timeout = self.config.worker.shutdown_timeout
+        logger.info("shutting down: finalizing %d recordings (at most %.0f s)",
+                    len(self.jobs), timeout)
+        await self.connection.send(self.status())
+        for job_id in list(self.jobs):
+            self.processes.command(Command("stop", job_id, "agent shutting down"))
+        started = asyncio.get_running_loop().time()
+        try:
+            await asyncio.wait_for(self._all_ended.wait(), timeout)
+        except TimeoutError:
+            logger.error("%d recordings did not finish within SHUTDOWN_TIMEOUT",
+                         len(self.jobs))
+        remaining = max(1.0, timeout - (asyncio.get_running_loop().time() - started))
+        clean = await self.processes.close(remaining) and not self.jobs
+        await asyncio.gather(*self._status_tasks, return_exceptions=True)
+        await self.connection.close()
+        return clean
+
+    # --- what the HTTP API and RPC ask --------------------------------------------------
+
+    def recordings(self) -> list[dict[str, Any]]:
+        return [job.describe() for job in self.jobs.values()]
+
+    def control(self, room: str, participant: str, op: str) -> JobRecord | None:
+        """``activate`` or ``stop`` the recording of ``participant`` in ``room``."""
+        for job in self.jobs.values():
+            if job.room == room and job.participant == participant:
+                self.processes.command(Command(op, job.job_id, "stopped by request"))
+                return job
+        return None
+
+    # --- ServerHandler -----------------------------------------------------------------
+
+    def registered(self, worker_id: str) -> None:
+        self.metrics.registered.set(1)
+
+    def disconnected(self) -> None:
+        self.metrics.registered.set(0)
+        self._promised.clear()
+
+    def status(self) -> agent.WorkerMessage:
+        return protocol.worker_status(self._load(), self.config.worker.max_recordings,
+                                      draining=self._draining)
+
+    def availability(self, request: agent.AvailabilityRequest) -> agent.WorkerMessage:
+        job = request.job
+        publisher = job.participant.identity
+        if self._draining or self._load() >= self.config.worker.max_recordings:
+            logger.info("declining job %s (%s in %s): %s", job.id, publisher, job.room.name,
+                        "shutting down" if self._draining else "full")
+            return protocol.availability(job, available=False)
+        self._promised[job.id] = time.monotonic()
+        return protocol.availability(
+            job, available=True, identity=protocol.agent_identity(self.config.agent_name,
+                                                                  publisher),
+            name="HLS recorder")
+
+    def assignment(self, assignment: agent.JobAssignment) -> None:
+        job = assignment.job
+        self._promised.pop(job.id, None)
+        options, warning = protocol.parse_job_metadata(job.metadata)
+        record = JobRecord(job.id, job.room.name, job.participant.identity, options)
+        log = logging.LoggerAdapter(logger, {"room": record.room,
+                                             "participant": record.participant,
+                                             "job_id": job.id})
+        if warning:
+            log.warning("%s (metadata %r)", warning, job.metadata[:200])
+        if self._draining:
+            self._report(job.id, agent.JobStatus.JS_FAILED, "agent shutting down")
+            return
+        self.jobs[job.id] = record
+        self._all_ended.clear()
+        record.pid = self.processes.start_job(StartJob(
+            job_id=job.id, url=assignment.url or self.config.livekit_url,
+            token=assignment.token, room=record.room, participant=record.participant,
+            options=replace(self._options, expected_kinds=options.kinds)))
+        self.metrics.active.set(len(self.jobs))
+        log.info("job taken (recording %s) in process %d",
+                 "+".join(sorted(options.kinds)), record.pid)
+        self._report_status()
+
+    def termination(self, job_id: str) -> None:
+        self.processes.command(Command("stop", job_id, "job terminated by the server"))
+
+    # --- events from the recording processes --------------------------------------------
+
+    def _on_event(self, event: tuple[Any, ...]) -> None:
+        if event[0] == "progress":
+            for job_id, progress in event[1].items():
+                if (job := self.jobs.get(job_id)) is not None:
+                    self._count_progress(job.progress, progress)
+                    job.progress = progress
+        elif event[0] == "finished":
+            _, job_id, ok, error, summary = event
+            self._finished(job_id, ok, error, summary)
+
+    def _count_progress(self, before: dict[str, Any], now: dict[str, Any]) -> None:
+        for name, counter in (("segments", self.metrics.segments),
+                              ("bytes", self.metrics.bytes),
+                              ("keyframe_requests", self.metrics.keyframe_requests)):
+            counter.inc(max(0, now.get(name, 0) - before.get(name, 0)))
+
+    def _finished(self, job_id: str, ok: bool, error: str,
+                  summary: dict[str, Any] | None) -> None:
+        job = self.jobs.pop(job_id, None)
+        if job is None:
+            return
+        if summary is not None:
+            self._count_progress(job.progress, {
+                "segments": len(summary.get("segments", [])),
+                "bytes": sum(s["bytes"] for s in summary.get("segments", [])),
+                "keyframe_requests": summary.get("keyframe_requests", 0)})
+        outcome = "success" if ok else "failed"
+        self.metrics.jobs.labels(outcome).inc()
+        self.metrics.active.set(len(self.jobs))
+        extra = {"room": job.room, "participant": job.participant, "job_id": job_id}
+        if ok:
+            logger.info("job ended: %s", _describe_summary(summary), extra=extra)
+        else:
+            logger.error("job failed: %s", error, extra=extra)
+        self._report(job_id, agent.JobStatus.JS_SUCCESS if ok else agent.JobStatus.JS_FAILED,
+                     error)
+        self._report_status()
+        if not self.jobs:
+            self._all_ended.set()
+
+    # --- reporting ---------------------------------------------------------------------
+
+    def _load(self) -> int:
+        now = time.monotonic()
+        for job_id, promised_at in list(self._promised.items()):
+            if now - promised_at > PROMISE_TTL:
+                del self._promised[job_id]
+        return len(self.jobs) + len(self._promised)
+
+    def _report(self, job_id: str, status: agent.JobStatus, error: str) -> None:
+        self._send(protocol.job_status(job_id, status, error))
+
+    def _report_status(self) -> None:
+        self._send(self.status())
+
+    def _send(self, message: agent.WorkerMessage) -> None:
+        task = asyncio.get_running_loop().create_task(self.connection.send(message))
+        self._status_tasks.add(task)
+        task.add_done_callback(self._status_tasks.discard)
+
+
+def _describe_summary(summary: dict[str, Any] | None) -> str:
+    if summary is None:
+        return "nothing was recorded"
+    return (f"{len(summary['segments'])} segments, {summary['duration']:.1f} s in "
+            f"{summary['folder']} ({summary['ended_because']})")

@@ -1,0 +1,145 @@
+"""A recording process: runs the recordings the worker places on it.
+
+The GIL binds one Python process to one core, so the worker spreads its recordings
+over several of these. Each one talks to the worker over a pipe: commands in
+(``start``, ``activate``, ``stop``, ``shutdown``), events out (``progress`` every
+second, ``finished`` with the job's outcome). A recording's failure ends only that
+recording; a process that dies takes only its own recordings with it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from typing import Any
+
+from .. import logs
+from ..recorder.recorder import RecorderOptions
+from ..recorder.session import RecordingSession
+
+logger = logging.getLogger(__name__)
+
+PROGRESS_INTERVAL = 1.0
+
+
+@dataclass(frozen=True)
+class StartJob:
+    job_id: str
+    url: str
+    token: str
+    room: str
+    participant: str
+    options: RecorderOptions
+
+
+@dataclass(frozen=True)
+class Command:
+    """``activate``, ``stop`` (with a reason) or ``shutdown`` (every job, then exit)."""
+
+    op: str
+    job_id: str = ""
+    reason: str = ""
+
+
+def main(connection: Connection, log_level: str, log_format: str) -> None:
+    """The process's entry point (``multiprocessing`` spawn target)."""
+    logs.setup_logging(log_level, log_format)
+    # A terminal's Ctrl-C and systemd's stop signal the whole process group; only the
+    # worker acts on them, and tells this process (or its pipe closes) so that every
+    # recording here is finalized rather than cut off.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    asyncio.run(RecordingProcess(connection).serve())
+
+
+class RecordingProcess:
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+        self._sessions: dict[str, RecordingSession] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._done = asyncio.Event()
+        self._shutting_down = False
+
+    async def serve(self) -> None:
+        loop = asyncio.get_running_loop()
+        loop.add_reader(self._connection.fileno(), self._on_readable)
+        reporter = asyncio.create_task(self._report_progress())
+        try:
+            await self._done.wait()
+            while self._tasks:
+                await asyncio.wait(set(self._tasks))
+        finally:
+            reporter.cancel()
+            loop.remove_reader(self._connection.fileno())
+
+    def _on_readable(self) -> None:
+        try:
+            while self._connection.poll():
+                self._handle(self._connection.recv())
+        except (EOFError, OSError):
+            # The worker is gone: finalize everything; nobody is left to tell.
+            asyncio.get_running_loop().remove_reader(self._connection.fileno())
+            self._shutdown("worker process gone")
+
+    def _handle(self, message: StartJob | Command) -> None:
+        if isinstance(message, StartJob):
+            self._start(message)
+        elif message.op == "shutdown":
+            self._shutdown(message.reason or "agent shutting down")
+        elif (session := self._sessions.get(message.job_id)) is not None:
+            if message.op == "activate":
+                session.activate()
+            elif message.op == "stop":
+                self._spawn(session.stop(message.reason or "stopped"))
+
+    def _start(self, job: StartJob) -> None:
+        if self._shutting_down:
+            self._send(("finished", job.job_id, False, "agent shutting down", None))
+            return
+        session = RecordingSession(job.url, job.token, job.room, job.participant, job.options)
+        self._sessions[job.job_id] = session
+        self._spawn(self._run(job, session))
+
+    async def _run(self, job: StartJob, session: RecordingSession) -> None:
+        log = logging.LoggerAdapter(logger, {"room": job.room, "participant": job.participant,
+                                             "job_id": job.job_id})
+        ok, error, summary = True, "", None
+        try:
+            summary = await session.run()
+        except Exception as exc:  # one recording's failure must not reach the others
+            log.exception("recording failed")
+            ok, error = False, f"{type(exc).__name__}: {exc}"
+        else:
+            failure = (summary or {}).get("failure")
+            if failure:
+                ok, error = False, str(failure)
+        finally:
+            self._sessions.pop(job.job_id, None)
+        self._send(("finished", job.job_id, ok, error, summary))
+
+    def _shutdown(self, reason: str) -> None:
+        self._shutting_down = True
+        for session in list(self._sessions.values()):
+            self._spawn(session.stop(reason))
+        self._done.set()
+
+    async def _report_progress(self) -> None:
+        while True:
+            await asyncio.sleep(PROGRESS_INTERVAL)
+            progress = {job_id: session.recorder.progress()
+                        for job_id, session in self._sessions.items()}
+            if progress:
+                self._send(("progress", progress))
+
+    def _spawn(self, coroutine: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _send(self, event: tuple[Any, ...]) -> None:
+        with contextlib.suppress(OSError):  # the worker is gone; the files say it all
+            self._connection.send(event)
