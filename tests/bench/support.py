@@ -14,7 +14,8 @@ from publisher_hls_agent.testbed.livekit_server import LiveKitServer
 @contextlib.asynccontextmanager
 async def publisher_process(server: LiveKitServer, room: str, identity: str, seconds: float,
                             width: int = 1280, height: int = 720, fps: int = 30,
-                            bitrate: int = 2_000_000) -> AsyncIterator[None]:
+                            bitrate: int = 2_000_000
+                            ) -> AsyncIterator[asyncio.subprocess.Process]:
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "publisher_hls_agent.testbed.publisher", "--url", server.url,
         "--api-key", server.api_key, "--api-secret", server.api_secret, "--room", room,
@@ -22,7 +23,7 @@ async def publisher_process(server: LiveKitServer, room: str, identity: str, sec
         "--fps", str(fps), "--bitrate", str(bitrate), "--duration", str(seconds),
         stdout=asyncio.subprocess.DEVNULL)
     try:
-        yield
+        yield process
     finally:
         if process.returncode is None:
             process.terminate()

@@ -16,8 +16,9 @@ import pytest
 
 from publisher_hls_agent.hls.check import check_recording
 from publisher_hls_agent.testbed.agent_process import AgentProcess, running_agent
-from publisher_hls_agent.testbed.livekit_server import LiveKitServer
+from publisher_hls_agent.testbed.livekit_server import LiveKitServer, free_port, running_server
 
+from ..bench.support import publisher_process
 from .support import publishing
 
 pytestmark = pytest.mark.integration
@@ -42,9 +43,10 @@ async def dispatch_job(server: LiveKitServer, agent_name: str, room: str,
 @contextlib.asynccontextmanager
 async def agent(server: LiveKitServer, tmp_path: Path, name: str,
                 **settings: str) -> AsyncIterator[AgentProcess]:
+    await asyncio.to_thread(tmp_path.mkdir, parents=True, exist_ok=True)
+    settings = {"AGENT_NAME": name, "HLS_SEGMENT_DURATION": "1",
+                "AUTO_ACTIVATE_RECORDING": "true", "RECORDING_PROCESSES": "2", **settings}
     async with running_agent(server, tmp_path / "out", tmp_path / f"{name}.log",
-                             AGENT_NAME=name, HLS_SEGMENT_DURATION="1",
-                             AUTO_ACTIVATE_RECORDING="true", RECORDING_PROCESSES="2",
                              **settings) as process:
         yield process
 
@@ -57,9 +59,9 @@ def recordings(output: Path) -> dict[str, Path]:
     return found
 
 
-async def wait_for(condition: object, timeout: float, what: str) -> None:
+async def wait_for(condition: object, within: float, what: str) -> None:
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
+    deadline = loop.time() + within
     while loop.time() < deadline:
         if callable(condition) and condition():
             return
@@ -103,3 +105,167 @@ async def test_three_publishers_three_independent_recordings(
     for participant, folder in recordings(tmp_path / "out").items():
         report = check_recording(folder)
         assert report.ok, (participant, report)
+
+
+def playlist_ended(folder: Path) -> bool:
+    playlist = folder / "playlist.m3u8"
+    return playlist.exists() and "#EXT-X-ENDLIST" in playlist.read_text()
+
+
+def recording_folders(output: Path) -> dict[str, Path]:
+    """Recording folders (finished or not) by participant, from their names."""
+    return {folder.name.split("_")[1]: folder for folder in output.glob("*_*_*")}
+
+
+async def test_a_vanished_publisher_ends_only_its_own_recording(
+        livekit_server: LiveKitServer, tmp_path: Path) -> None:
+    output = tmp_path / "out"
+    async with agent(livekit_server, tmp_path, "worker-vanish"):
+        await dispatch_job(livekit_server, "worker-vanish", "vanish")
+        async with publishing(livekit_server, "vanish", "steady"), \
+                publisher_process(livekit_server, "vanish", "doomed", 120,
+                                  width=320, height=240) as doomed:
+            await wait_for(lambda: len(list(output.glob("*/segment00001.ts"))) == 2, 30,
+                           "both recordings under way")
+            doomed.kill()  # no leave, no goodbye: the process is simply gone
+            await wait_for(lambda: "doomed" in recordings(output), 60,
+                           "the vanished publisher's recording to be finalized")
+            steady = recording_folders(output)["steady"]
+            assert not playlist_ended(steady)
+            before = len(list(steady.glob("segment*.ts")))
+            await asyncio.sleep(2.5)
+            assert len(list(steady.glob("segment*.ts"))) > before, "the other recording stalled"
+        await wait_for(lambda: len(recordings(output)) == 2, 30, "both recordings finalized")
+    for participant, folder in recordings(output).items():
+        assert check_recording(folder).ok, participant
+
+
+async def test_manual_activation_over_http(livekit_server: LiveKitServer,
+                                           tmp_path: Path) -> None:
+    output = tmp_path / "out"
+    async with agent(livekit_server, tmp_path, "worker-manual",
+                     AUTO_ACTIVATE_RECORDING="false") as worker:
+        await dispatch_job(livekit_server, "worker-manual", "manual")
+        async with publishing(livekit_server, "manual", "speaker"), aiohttp.ClientSession() as http:
+            activate = f"{worker.http_url}/v1/recordings/manual/speaker/activate"
+
+            async def post(url: str, token: str | None) -> int:
+                headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
+                async with http.post(url, headers=headers) as reply:
+                    return reply.status
+
+            listing: object = {}
+
+            async def listed_states() -> set[str]:
+                nonlocal listing
+                _, listing = await get_json(f"{worker.http_url}/v1/recordings",
+                                            worker.control_token())
+                assert isinstance(listing, dict)
+                return {r["state"] for r in listing["recordings"]}
+
+            for _ in range(100):
+                if await listed_states() & {"buffering", "handshake_ready"}:
+                    break
+                await asyncio.sleep(0.1)
+            await asyncio.sleep(3)  # media flows, and nothing may be recorded
+            assert not list(output.glob("*")), "recorded before activation"
+
+            forged = worker.control_token().rsplit(".", 1)[0] + ".forged-signature"
+            assert await post(activate, None) == 401
+            assert await post(activate, "not-a-token") == 401
+            assert await post(activate, forged) == 401
+            assert await post(activate, worker.control_token(room="elsewhere")) == 403
+            status, _ = await get_json(f"{worker.http_url}/v1/recordings")
+            assert status == 401
+            await asyncio.sleep(1)
+            assert not list(output.glob("*")), "a refused request changed something"
+
+            assert await post(f"{worker.http_url}/v1/recordings/manual/nobody/activate",
+                              worker.control_token()) == 404
+            assert await post(activate, worker.control_token(room="manual")) == 202
+            await wait_for(lambda: len(list(output.glob("*/segment00001.ts"))) == 1, 20,
+                           "the recording to start after activation")
+            stop = f"{worker.http_url}/v1/recordings/manual/speaker/stop"
+            assert await post(stop, "not-a-token") == 401
+            assert await post(stop, worker.control_token()) == 202
+            await wait_for(lambda: "speaker" in recordings(output), 20,
+                           "the recording to be finalized by the stop request")
+    folder = recordings(output)["speaker"]
+    assert check_recording(folder).ok
+    assert json.loads((folder / "recording.json").read_text())["ended_because"] == \
+        "stopped by request"
+
+
+async def test_sigterm_finalizes_every_recording(livekit_server: LiveKitServer,
+                                                 tmp_path: Path) -> None:
+    output = tmp_path / "out"
+    async with agent(livekit_server, tmp_path, "worker-term", SHUTDOWN_TIMEOUT="20") as worker:
+        await dispatch_job(livekit_server, "worker-term", "term")
+        async with publishing(livekit_server, "term", "p1"), \
+                publishing(livekit_server, "term", "p2"), \
+                publishing(livekit_server, "term", "p3"):
+            await wait_for(lambda: len(list(output.glob("*/segment00001.ts"))) == 3, 30,
+                           "three recordings under way")
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            assert await worker.stop(signal.SIGTERM, within=25) == 0
+            took = loop.time() - started
+    folders = recording_folders(output)
+    assert set(folders) == {"p1", "p2", "p3"}
+    for participant, folder in folders.items():
+        assert playlist_ended(folder), participant
+        assert check_recording(folder).ok, participant
+        summary = json.loads((folder / "recording.json").read_text())
+        assert summary["ended_because"] == "agent shutting down"
+    assert took < 20, f"shutdown took {took:.1f} s"
+
+
+async def test_worker_registers_again_after_a_server_restart(tmp_path: Path) -> None:
+    output = tmp_path / "out"
+    port = free_port()
+    with contextlib.ExitStack() as first_server:
+        server = first_server.enter_context(running_server(log_dir=tmp_path, http_port=port))
+        async with agent(server, tmp_path, "worker-restart") as worker:
+            first_server.close()  # the server goes away while the worker waits for jobs
+            await wait_until_status(worker, "/readyz", 503)
+            with running_server(log_dir=tmp_path, http_port=port) as restarted:
+                await worker.wait_ready()
+                await dispatch_job(restarted, "worker-restart", "after-restart")
+                async with publishing(restarted, "after-restart", "late"):
+                    await wait_for(lambda: any(output.glob("*/segment00001.ts")), 30,
+                                   "a recording taken after the restart")
+                await wait_for(lambda: "late" in recordings(output), 30, "its finalization")
+    assert worker.log().count("registered with") == 2
+
+
+async def wait_until_status(worker: AgentProcess, path: str, status: int) -> None:
+    for _ in range(100):
+        got, _ = await get_json(f"{worker.http_url}{path}")
+        if got == status:
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{path} never answered {status}")
+
+
+async def test_two_full_workers_share_four_publishers(livekit_server: LiveKitServer,
+                                                      tmp_path: Path) -> None:
+    output = tmp_path / "out"
+    async with agent(livekit_server, tmp_path / "a", "worker-pair", MAX_RECORDINGS="2",
+                     RECORDING_PROCESSES="1", OUTPUT_DIR=str(output)) as first, \
+            agent(livekit_server, tmp_path / "b", "worker-pair", MAX_RECORDINGS="2",
+                  RECORDING_PROCESSES="1", OUTPUT_DIR=str(output)) as second:
+        await dispatch_job(livekit_server, "worker-pair", "pair")
+        async with contextlib.AsyncExitStack() as publishers:
+            for name in ("q1", "q2", "q3", "q4"):
+                await publishers.enter_async_context(
+                    publishing(livekit_server, "pair", name, width=320, height=240))
+            await wait_for(lambda: len(list(output.glob("*/segment00001.ts"))) == 4, 40,
+                           "four recordings")
+            counts = []
+            for worker in (first, second):
+                _, listing = await get_json(f"{worker.http_url}/v1/recordings",
+                                            worker.control_token())
+                assert isinstance(listing, dict)
+                counts.append(len(listing["recordings"]))
+            assert counts == [2, 2]
+        await wait_for(lambda: len(recordings(output)) == 4, 30, "four finalized recordings")

@@ -171,3 +171,30 @@ def test_a_republished_track_continues_after_a_discontinuity(tmp_path: Path) -> 
     assert text.count("#EXT-X-DISCONTINUITY\n") == 1
     assert [round(s.start or 0, 3) for s in report.segments] == [0.0, 2.0, 5.5, 7.5]
     assert round(report.segments[1].extinf, 3) == 0.5  # up to its last frame, not to 5.5
+
+
+def test_a_publisher_that_pauses_everything_resumes_after_a_discontinuity(
+        tmp_path: Path, opus_packets: list[bytes]) -> None:
+    """Camera and microphone both stop for 10 s (both muted, or the network gone), and
+    video comes back first: the segment before the pause ends with its media, the one
+    after starts on the new keyframe after a DISCONTINUITY; audio that the silence
+    filler places inside the pause, released only after that keyframe, is dropped."""
+    feed = Feed(tmp_path)
+    pipeline = feed.pipeline
+    for ms in range(16000):
+        now = ms / 1000
+        paused = 1500 <= ms < 11500
+        if ms % 20 == 0 and not paused and not 11500 <= ms < 11600:
+            pipeline.audio(AudioPacket(opus_packets[ms // 20], ms * 48, now))
+        if ms % 33 == 0 and not paused:
+            index = ms // 33
+            keyframe = index % 60 == 0 or ms == 11517
+            pipeline.video(AccessUnit(h264.to_annexb([SPS, PPS, IDR] if keyframe else [SLICE]),
+                                      index * 2970, now, keyframe, keyframe, False))
+    pipeline.writer.finish(pipeline.finish())
+    report = check_recording(tmp_path)
+    assert report.ok, report.render()
+    playlist = (tmp_path / "playlist.m3u8").read_text()
+    assert playlist.count("#EXT-X-DISCONTINUITY\n") == 1
+    assert max(s.extinf for s in report.segments) <= 2.5
+    assert pipeline.stats.late_audio_frames > 0

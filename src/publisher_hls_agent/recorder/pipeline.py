@@ -38,6 +38,7 @@ class PipelineStats:
     audio_frames: int = 0
     frozen_frames: int = 0  # repeated keyframes written while the camera sent nothing
     dropped_frames: int = 0  # not decodable (after loss, before a keyframe) or late
+    late_audio_frames: int = 0  # released after the segment that should have held them
     parameter_sets_added: int = 0
     keyframe_requests: int = 0
     discontinuities: int = 0
@@ -165,12 +166,13 @@ class RecordingPipeline:
         if unit.keyframe:
             data = self._with_parameter_sets(unit)
             changed = self._note_parameter_sets(data)
-            cut = (self._policy.force_cut(pts) if changed or self._pending_discontinuity
-                   else self._policy.on_video(pts, True))
             open_segment = self.writer.segment_start is not None
-            discontinuity = self._pending_discontinuity or (changed and open_segment)
+            paused = open_segment and pts - self._media_end() > self._policy.target
+            cut = (self._policy.force_cut(pts) if changed or paused or self._pending_discontinuity
+                   else self._policy.on_video(pts, True))
+            discontinuity = self._pending_discontinuity or ((changed or paused) and open_segment)
             if cut:
-                self._cut(pts, discontinuity)
+                self._cut(pts, discontinuity, paused=paused)
             self._last_keyframe = data
         if self.writer.segment_start is None:
             return  # nothing is written before the first keyframe
@@ -186,7 +188,14 @@ class RecordingPipeline:
                 self._cut(pts, self._pending_discontinuity)
         elif self._video_stalled(pts) and self._policy.due(pts):
             self._freeze_frame(pts)
-        if self.writer.segment_start is None:
+        start = self.writer.segment_start
+        if start is None:
+            return
+        if pts < start:
+            # Only when both streams were silent long enough for the interleaver to stop
+            # waiting can audio come after a later keyframe; a segment never holds
+            # media from before its start.
+            self.stats.late_audio_frames += 1
             return
         self.writer.write_audio(frame)
         self._audio_end = (frame.pts + frame.duration) * 15 // 8
@@ -209,10 +218,11 @@ class RecordingPipeline:
         self._waiting_for_keyframe = True
         self._ask_for_keyframe()
 
-    def _cut(self, pts: int, discontinuity: bool) -> None:
-        # A track that came back runs on its own clock: the timeline may jump there, so
-        # the closing segment ends where its media ends, not where the next one starts.
-        jump = discontinuity and self._pending_discontinuity
+    def _cut(self, pts: int, discontinuity: bool, *, paused: bool = False) -> None:
+        # Where the timeline jumps (a track that came back on its own clock, a publisher
+        # that paused everything), the closing segment ends where its media ends, not
+        # where the next one starts.
+        jump = paused or (discontinuity and self._pending_discontinuity)
         self.writer.start_segment(pts, discontinuity=discontinuity,
                                   previous_end=self._media_end() if jump else None)
         if discontinuity:

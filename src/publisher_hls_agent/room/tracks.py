@@ -12,7 +12,7 @@ from typing import Protocol
 
 from aiortc.rtp import RtpPacket
 
-from ..media import h264
+from ..media import blank, h264
 from ..media.assembler import FrameAssembler
 from ..media.rtp import SenderReport, timestamp_unwrapper
 from ..media.units import AccessUnit, AudioPacket
@@ -48,6 +48,7 @@ class TrackStats:
     frames: int = 0
     keyframes: int = 0
     broken_frames: int = 0  # could not be depacketized
+    blank_frames: int = 0  # the SFU's own, dropped (media/blank.py)
 
 
 class _Reader:
@@ -100,6 +101,9 @@ class H264Reader(_Reader):
             self._request_keyframe()
             return
         has_idr, has_sps, has_pps = h264.describe_access_unit(nals)
+        if has_sps and blank.is_blank_keyframe(nals):
+            self.stats.blank_frames += 1
+            return
         if after_loss and not has_idr:
             self._request_keyframe()
         self.stats.frames += 1
@@ -121,6 +125,9 @@ class OpusReader(_Reader):
 
     def on_rtp(self, packet: RtpPacket, arrival: float) -> None:
         self.stats.packets += 1
+        if blank.is_blank_audio(packet.payload):
+            self.stats.blank_frames += 1
+            return
         timestamp = self._timestamps.unwrap(packet.timestamp)
         if self._last_emitted is not None and timestamp <= self._last_emitted:
             self.late_packets += 1

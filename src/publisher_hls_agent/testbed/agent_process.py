@@ -36,16 +36,16 @@ class AgentProcess:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
-    async def stop(self, signum: int = signal.SIGTERM, timeout: float = 60.0) -> int:
-        """Signal the agent and wait for it to exit; its exit status."""
+    async def stop(self, signum: int = signal.SIGTERM, within: float = 60.0) -> int:
+        """Signal the agent and wait (``within`` seconds at most) for its exit status."""
         if self.process.returncode is None:
             self.process.send_signal(signum)
-        return await asyncio.wait_for(self.process.wait(), timeout)
+        return await asyncio.wait_for(self.process.wait(), within)
 
-    async def wait_ready(self, timeout: float = READY_TIMEOUT) -> None:
+    async def wait_ready(self, within: float = READY_TIMEOUT) -> None:
         """Until ``/readyz`` says the worker is registered with the server."""
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
+        deadline = loop.time() + within
         async with aiohttp.ClientSession() as session:
             while loop.time() < deadline:
                 if self.process.returncode is not None:
@@ -56,7 +56,7 @@ class AgentProcess:
                         if response.status == 200:
                             return
                 await asyncio.sleep(0.2)
-        raise TimeoutError(f"the agent was not ready in {timeout} s:\n{self.log()[-3000:]}")
+        raise TimeoutError(f"the agent was not ready in {within} s:\n{self.log()[-3000:]}")
 
 
 def agent_environment(server: LiveKitServer, output_dir: Path, http_port: int,
