@@ -198,3 +198,51 @@ def test_a_publisher_that_pauses_everything_resumes_after_a_discontinuity(
     assert playlist.count("#EXT-X-DISCONTINUITY\n") == 1
     assert max(s.extinf for s in report.segments) <= 2.5
     assert pipeline.stats.late_audio_frames > 0
+
+
+class FlakyWriter(TsHlsWriter):
+    """A writer whose disk fails once, on the video frame at ``fail_at`` seconds."""
+
+    def __init__(self, folder: Path, fail_at: float) -> None:
+        super().__init__(folder, Streams(video=True, audio=True), segment_duration=2.0,
+                         max_segments=0, started_at=datetime(2026, 1, 1, tzinfo=UTC))
+        self.fail_at = round(fail_at * 90000)
+
+    def write_video(self, annexb: bytes, pts: int, keyframe: bool) -> None:
+        if pts >= self.fail_at:
+            self.fail_at = 1 << 62
+            raise OSError(28, "No space left on device")
+        super().write_video(annexb, pts, keyframe)
+
+
+def test_a_failure_inside_restarts_the_pipeline_at_the_next_keyframe(
+        tmp_path: Path, opus_packets: list[bytes]) -> None:
+    writer = FlakyWriter(tmp_path, fail_at=3.0)
+    asked: list[int] = []
+    pipeline = RecordingPipeline(writer, has_video=True, has_audio=True, segment_duration=2.0,
+                                 audio_channels=1, keep_opus=False,
+                                 request_keyframe=lambda: asked.append(1))
+    pipeline.set_video_timeline(0)
+    pipeline.audio_timeline = TrackTimeline(0)
+    keyframe_due = False
+    for ms in range(9000):
+        now = ms / 1000
+        try:
+            if ms % 20 == 0:
+                pipeline.audio(AudioPacket(opus_packets[ms // 20], ms * 48, now))
+            if ms % 33 == 0:
+                index = ms // 33
+                keyframe = index % 60 == 0 or (keyframe_due and index % 5 == 0)
+                keyframe_due = keyframe_due and not keyframe
+                pipeline.video(AccessUnit(
+                    h264.to_annexb([SPS, PPS, IDR] if keyframe else [SLICE]),
+                    index * 2970, now, keyframe, keyframe, False))
+        except OSError:
+            pipeline.restart()  # what the recorder does (Recorder._guarded)
+            keyframe_due = True
+    writer.finish(pipeline.finish())
+    report = check_recording(tmp_path)
+    assert report.ok, report.render()
+    assert pipeline.stats.restarts == 1 and asked
+    assert (tmp_path / "playlist.m3u8").read_text().count("#EXT-X-DISCONTINUITY\n") == 1
+    assert report.segments[-1].extinf > 1.0  # the recording went on after the restart

@@ -95,13 +95,22 @@ class SegmentedWriter:
         """Close the last segment at ``end_pts``, end the playlist, close files."""
         if self.closed:
             return self.segments
-        if self._current is not None:
-            self._close_segment(end_pts)
+        self.end_segment(end_pts)
         self._playlist = self._playlist.end()
         atomic_write(self.folder / PLAYLIST_NAME, render(self._playlist).encode())
         self._output.close()
         self.closed = True
         return self.segments
+
+    def end_segment(self, end_pts: int) -> None:
+        """Close the open segment at ``end_pts`` and open none: what comes next waits
+        for ``start_segment``."""
+        if self._current is not None:
+            self._close_segment(end_pts)
+
+    def restart(self) -> None:
+        """After a failure inside the pipeline: forget the format's running state (the
+        recording goes on after a discontinuity, so nothing needs to run on)."""
 
     def _open_segment(self, pts: int) -> None:
         """Begin a segment's bytes (a format's headers)."""
@@ -137,6 +146,7 @@ class TsHlsWriter(SegmentedWriter):
     so timestamps and continuity counters run on across segment boundaries."""
 
     def __init__(self, folder: Path, streams: Streams, **options: Any) -> None:
+        self._streams = streams
         self._muxer = TsMuxer(streams)
         self._buffer = bytearray()
         super().__init__(folder, **options)
@@ -146,6 +156,9 @@ class TsHlsWriter(SegmentedWriter):
 
     def write_audio(self, frame: AudioFrame) -> None:
         self._emit(self._muxer.audio(frame.data, frame.pts_90k))
+
+    def restart(self) -> None:
+        self._muxer = TsMuxer(self._streams)
 
     def _open_segment(self, pts: int) -> None:
         self._emit(self._muxer.tables())

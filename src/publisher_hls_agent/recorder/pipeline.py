@@ -42,6 +42,7 @@ class PipelineStats:
     parameter_sets_added: int = 0
     keyframe_requests: int = 0
     discontinuities: int = 0
+    restarts: int = 0  # after failures inside the pipeline
 
 
 class RecordingPipeline:
@@ -52,12 +53,8 @@ class RecordingPipeline:
         self.has_video, self.has_audio = has_video, has_audio
         self._request_keyframe = request_keyframe
         self._policy = SegmentPolicy(target=round(segment_duration * CLOCK), retry=CLOCK)
-        streams = [s for s, on in (("video", has_video), ("audio", has_audio)) if on]
-        self._mixer: Interleaver[AccessUnit | AudioFrame] = Interleaver(streams,
-                                                                       INTERLEAVE_WAIT)
-        self._audio: OpusToAac | OpusTimeline | None = None
-        if has_audio:
-            self._audio = OpusTimeline(audio_channels) if keep_opus else OpusToAac(audio_channels)
+        self._audio_channels, self._keep_opus = audio_channels, keep_opus
+        self._mixer, self._audio = self._new_stages()
         self.video_timeline: TrackTimeline | None = None
         self.audio_timeline: TrackTimeline | None = None
         self._sps: bytes | None = None
@@ -70,6 +67,30 @@ class RecordingPipeline:
         self._asked_at: int | None = None  # video pts of the last such request
         self._pending_discontinuity = False
         self.stats = PipelineStats()
+
+    def _new_stages(self) -> tuple[Interleaver[AccessUnit | AudioFrame],
+                                   OpusToAac | OpusTimeline | None]:
+        streams = [s for s, on in (("video", self.has_video), ("audio", self.has_audio)) if on]
+        mixer: Interleaver[AccessUnit | AudioFrame] = Interleaver(streams, INTERLEAVE_WAIT)
+        audio: OpusToAac | OpusTimeline | None = None
+        if self.has_audio:
+            audio = (OpusTimeline(self._audio_channels) if self._keep_opus
+                     else OpusToAac(self._audio_channels))
+        return mixer, audio
+
+    def restart(self) -> None:
+        """After a failure inside (the transcoder, the muxer): the open segment ends
+        with what it has, the stages start afresh, and the recording goes on at the next
+        keyframe (audio only: the next frame) after a DISCONTINUITY. What was held in the
+        stages is dropped; what was written stays."""
+        self.stats.restarts += 1
+        self._mixer, self._audio = self._new_stages()
+        self._pending_discontinuity = True
+        self._policy.segment_start = None
+        self.writer.restart()
+        self.writer.end_segment(self._media_end())
+        if self.has_video:
+            self._ask_for_keyframe()
 
     # --- timelines ---------------------------------------------------------------------
 

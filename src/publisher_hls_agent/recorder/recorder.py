@@ -27,7 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from ..config import Config
 from ..hls.files import atomic_write
@@ -59,6 +59,9 @@ ARRIVAL_SAMPLES = 256  # (rtp, arrival) pairs kept per track to anchor arrival c
 TRACK_WAIT = 3.0  # auto activation waits this long for every expected track
 NTP_TO_UNIX = 2_208_988_800
 SUMMARY_NAME = "recording.json"
+MAX_PIPELINE_RESTARTS = 3  # failures inside the pipeline beyond this end the recording
+
+Unit = TypeVar("Unit", AccessUnit, AudioPacket)
 
 
 @dataclass(frozen=True)
@@ -82,11 +85,15 @@ class Recorder:
 
     def __init__(self, room: str, participant: str, options: RecorderOptions, *,
                  request_keyframe: Callable[[], None],
-                 sender_report: Callable[[str], SenderReport | None]) -> None:
+                 sender_report: Callable[[str], SenderReport | None],
+                 end_recording: Callable[[str], None] = lambda reason: None) -> None:
         self.room, self.participant = room, participant
         self.options = options
         self._request_keyframe = request_keyframe
         self._sender_report = sender_report
+        self._end_recording = end_recording  # asks the session to stop, with a reason
+        self._failures = 0
+        self.failure: str | None = None  # why the recording ended in failure
         self.lifecycle = Lifecycle()
         self.tracks: dict[str, RemoteTrack] = {}  # every track seen, by sid
         self._live: set[str] = set()
@@ -147,7 +154,7 @@ class Recorder:
             assert self._pipeline is not None
             if self._pipeline.video_timeline is None:
                 self._place_republished_video(unit)
-            self._pipeline.video(unit)
+            self._guarded(self._pipeline.video, unit)
             return
         if unit.keyframe and unit.has_parameter_sets and state is State.BUFFERING:
             self.lifecycle.to(State.HANDSHAKE_READY)
@@ -166,7 +173,7 @@ class Recorder:
             assert self._pipeline is not None
             if self._audio_clock_pending:
                 self._place_audio(packet, restart=self._audio_clock_pending == "republished")
-            self._pipeline.audio(packet)
+            self._guarded(self._pipeline.audio, packet)
         elif self.state is State.RECORDING_PENDING and self._video_sid is None:
             self._start_audio_only(packet)
         elif self.state not in (State.FINALIZING, State.DONE):
@@ -205,6 +212,30 @@ class Recorder:
                            len(self.summary["segments"]), self.summary["duration"], self.folder)
         self.lifecycle.to(State.DONE)
         return self.summary
+
+    def _guarded(self, feed: Callable[[Unit], None], item: Unit) -> None:
+        """Feed the pipeline; a failure inside it (the transcoder, the muxer, the disk)
+        restarts it, and only repeated failures end the recording."""
+        try:
+            feed(item)
+        except Exception as exc:
+            self._pipeline_failed(exc)
+
+    def _pipeline_failed(self, exc: Exception) -> None:
+        assert self._pipeline is not None
+        self._failures += 1
+        if self._failures > MAX_PIPELINE_RESTARTS:
+            self.failure = f"the pipeline failed {self._failures} times, last: {exc!r}"
+            self._log.error("%s; ending the recording", self.failure, exc_info=exc)
+            self._end_recording(self.failure)
+            return
+        self._log.error("the pipeline failed (%r); restarting it at the next keyframe "
+                        "(%d of %d restarts)", exc, self._failures, MAX_PIPELINE_RESTARTS,
+                        exc_info=exc)
+        try:
+            self._pipeline.restart()
+        except Exception as again:
+            self._pipeline_failed(again)
 
     def progress(self) -> dict[str, Any]:
         """Where the recording stands, cheaply: for the worker's listing and metrics."""
@@ -421,5 +452,7 @@ class Recorder:
                        "frozen": stats.frozen_frames, "dropped": stats.dropped_frames,
                        "parameter_sets_added": stats.parameter_sets_added},
             "keyframe_requests": stats.keyframe_requests,
+            "pipeline_restarts": stats.restarts,
+            **({"failure": self.failure} if self.failure else {}),
             **extra,
         }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Coroutine
 from typing import Any
 
 from ..media.rtp import SenderReport
@@ -19,7 +20,8 @@ class RecordingSession:
                  options: RecorderOptions) -> None:
         self.recorder = Recorder(room, identity, options,
                                  request_keyframe=self._request_keyframe,
-                                 sender_report=self._sender_report)
+                                 sender_report=self._sender_report,
+                                 end_recording=self._end_recording)
         self.client = RoomClient(url, token, identity, self.recorder,
                                  kinds=options.expected_kinds)
         self._tasks: set[asyncio.Task[None]] = set()
@@ -55,7 +57,13 @@ class RecordingSession:
         return {"receive": {"video_frames_lost": lost, "packets_late": late}}
 
     def _request_keyframe(self) -> None:
-        task = asyncio.get_running_loop().create_task(self.client.request_keyframe())
+        self._spawn(self.client.request_keyframe())
+
+    def _end_recording(self, reason: str) -> None:
+        self._spawn(self.stop(reason))
+
+    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coroutine)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
