@@ -13,6 +13,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from livekit import rtc
 
 from publisher_hls_agent.hls.check import check_recording
 from publisher_hls_agent.testbed.agent_process import AgentProcess, running_agent
@@ -269,3 +270,37 @@ async def test_two_full_workers_share_four_publishers(livekit_server: LiveKitSer
                 counts.append(len(listing["recordings"]))
             assert counts == [2, 2]
         await wait_for(lambda: len(recordings(output)) == 4, 30, "four finalized recordings")
+
+
+async def test_manual_activation_by_rpc(livekit_server: LiveKitServer, tmp_path: Path) -> None:
+    """A participant of the room (here the publisher itself, through the official SDK)
+    calls ``activate_recording`` and later ``stop_recording`` on the agent participant."""
+    output = tmp_path / "out"
+    async with agent(livekit_server, tmp_path, "worker-rpc", AUTO_ACTIVATE_RECORDING="false"):
+        await dispatch_job(livekit_server, "worker-rpc", "rpc")
+        async with publishing(livekit_server, "rpc", "host") as publisher:
+            participant = publisher.room.local_participant
+            recorder = "worker-rpc-host"
+            await wait_for(lambda: recorder in publisher.room.remote_participants, 20,
+                           "the agent participant to join")
+            await asyncio.sleep(3)  # media flows, and nothing may be recorded
+            assert not list(output.glob("*")), "recorded before activation"
+            with pytest.raises(rtc.RpcError) as refused:
+                await participant.perform_rpc(destination_identity=recorder,
+                                              method="format_disk", payload="")
+            assert refused.value.code == rtc.RpcError.ErrorCode.UNSUPPORTED_METHOD
+            answer = json.loads(await participant.perform_rpc(
+                destination_identity=recorder, method="activate_recording", payload=""))
+            assert answer["participant"] == "host"
+            assert answer["state"] == "recording_pending"
+            await wait_for(lambda: len(list(output.glob("*/segment00001.ts"))) == 1, 20,
+                           "the recording to start after activation")
+            answer = json.loads(await participant.perform_rpc(
+                destination_identity=recorder, method="stop_recording", payload=""))
+            assert answer["state"] == "recording"  # finalized right after this answer
+            await wait_for(lambda: "host" in recordings(output), 20,
+                           "the recording to be finalized by the stop call")
+    folder = recordings(output)["host"]
+    assert check_recording(folder).ok
+    assert json.loads((folder / "recording.json").read_text())["ended_because"] == \
+        "stopped by request"

@@ -3,27 +3,39 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Coroutine
 from typing import Any
 
 from ..media.rtp import SenderReport
 from ..room.client import RoomClient
+from ..room.rpc import RpcMethod
 from ..room.tracks import H264Reader, OpusReader
 from .recorder import Recorder, RecorderOptions
 
 logger = logging.getLogger(__name__)
 
 
+RPC_STOP_GRACE = 0.5  # seconds for an RPC answer to leave before the connection closes
+
+
 class RecordingSession:
+    """Records ``identity``; room participants may call ``activate_recording`` and
+    ``stop_recording`` on the session's own participant (LiveKit RPC), unless
+    ``answer_rpc`` is off."""
+
     def __init__(self, url: str, token: str, room: str, identity: str,
-                 options: RecorderOptions) -> None:
+                 options: RecorderOptions, *, answer_rpc: bool = True) -> None:
         self.recorder = Recorder(room, identity, options,
                                  request_keyframe=self._request_keyframe,
                                  sender_report=self._sender_report,
                                  end_recording=self._end_recording)
+        rpc: dict[str, RpcMethod] = {"activate_recording": self._rpc_activate,
+                                     "stop_recording": self._rpc_stop}
         self.client = RoomClient(url, token, identity, self.recorder,
-                                 kinds=options.expected_kinds)
+                                 kinds=options.expected_kinds,
+                                 rpc_methods=rpc if answer_rpc else None)
         self._tasks: set[asyncio.Task[None]] = set()
         self._stop_reason = "participant left"
 
@@ -44,6 +56,25 @@ class RecordingSession:
     async def stop(self, reason: str = "stopped") -> None:
         self._stop_reason = reason
         await self.client.close()
+
+    async def _rpc_activate(self, caller: str, payload: str) -> str:
+        logger.info("activation requested by RPC from %r", caller,
+                    extra={"room": self.recorder.room, "participant": self.recorder.participant})
+        self.activate()
+        return self._rpc_answer()
+
+    async def _rpc_stop(self, caller: str, payload: str) -> str:
+        logger.info("stop requested by RPC from %r", caller,
+                    extra={"room": self.recorder.room, "participant": self.recorder.participant})
+        self._stop_reason = "stopped by request"
+        asyncio.get_running_loop().call_later(RPC_STOP_GRACE, self._end_recording,
+                                              "stopped by request")
+        return self._rpc_answer()
+
+    def _rpc_answer(self) -> str:
+        return json.dumps({"participant": self.recorder.participant,
+                           "state": self.recorder.state.name.lower(),
+                           "folder": str(self.recorder.folder) if self.recorder.folder else None})
 
     def _receive_stats(self) -> dict[str, Any]:
         lost = late = 0

@@ -24,7 +24,9 @@ from aiortc.sdp import candidate_from_sdp
 from livekit.protocol import models, rtc
 
 from ..media.rtp import SenderReport
+from .data_link import DataLink
 from .ice import is_loopback_url, use_loopback_candidates
+from .rpc import RpcMethod, RpcServer
 from .signal import SignalConnection, SignalError
 from .tap import TapReceiver, start_late_receivers, tap_transceivers
 from .tracks import H264Reader, MediaConsumer, OpusReader, RemoteTrack
@@ -63,7 +65,8 @@ class RoomClient:
     """Receives the tracks of the participant ``identity``; see the module docstring."""
 
     def __init__(self, url: str, token: str, identity: str, consumer: MediaConsumer,
-                 *, kinds: Iterable[str] = ("audio", "video")) -> None:
+                 *, kinds: Iterable[str] = ("audio", "video"),
+                 rpc_methods: dict[str, RpcMethod] | None = None) -> None:
         self._url = url
         self._token = token
         self.identity = identity
@@ -79,6 +82,8 @@ class RoomClient:
         self._session_tasks: set[asyncio.Future[Any]] = set()
         self._closing = False
         self._connected = asyncio.Event()
+        self._rpc_methods = rpc_methods or {}
+        self._data: DataLink | None = None  # only to answer RPC calls
         self.sessions = 0
         use_loopback_candidates(is_loopback_url(url))
 
@@ -138,6 +143,10 @@ class RoomClient:
         # internet are unreachable from the closed networks recorders often run in.
         self._pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         self._pc.on("connectionstatechange", self._on_connection_state)
+        if self._rpc_methods:
+            data = self._data = DataLink(RpcServer(self._rpc_methods, self._send_data).on_data)
+            data.receive_on(self._pc)
+            await data.open(signal)
         await self._update_participants(join.other_participants)
         async for response in signal.responses():
             await self._handle(response)
@@ -155,6 +164,9 @@ class RoomClient:
         self._early_candidates.clear()
         pc, self._pc = self._pc, None
         signal, self._signal = self._signal, None
+        data, self._data = self._data, None
+        if data is not None:
+            await data.close()
         if pc is not None:
             await pc.close()
         if signal is not None:
@@ -176,8 +188,13 @@ class RoomClient:
         kind = response.WhichOneof("message")
         if kind == "offer":
             await self._answer(response.offer)
+        elif kind == "answer" and self._data is not None:
+            await self._data.answered(response.answer)
         elif kind == "trickle":
-            await self._add_candidate(response.trickle)
+            if response.trickle.target == rtc.SignalTarget.PUBLISHER and self._data is not None:
+                await self._data.add_candidate(response.trickle)
+            else:
+                await self._add_candidate(response.trickle)
         elif kind == "update":
             await self._update_participants(response.update.participants)
         elif kind == "track_unpublished":
@@ -282,6 +299,10 @@ class RoomClient:
         logger.error("track %s has codec %s, which cannot be recorded yet", track.sid,
                      track.mime_type, extra={"participant": self.identity})
         return None
+
+    def _send_data(self, packet: bytes) -> None:
+        if self._data is not None:
+            self._data.send(packet)
 
     def _schedule(self, coroutine: Coroutine[Any, Any, Any]) -> None:
         """Run a session's background work; it is cancelled when the session ends."""
