@@ -13,7 +13,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from livekit import rtc
+from livekit import api, rtc
 
 from publisher_hls_agent.hls.check import check_recording
 from publisher_hls_agent.testbed.agent_process import AgentProcess, running_agent
@@ -304,3 +304,30 @@ async def test_manual_activation_by_rpc(livekit_server: LiveKitServer, tmp_path:
     assert check_recording(folder).ok
     assert json.loads((folder / "recording.json").read_text())["ended_because"] == \
         "stopped by request"
+
+
+async def test_job_metadata_chooses_what_is_recorded(livekit_server: LiveKitServer,
+                                                     tmp_path: Path) -> None:
+    output = tmp_path / "out"
+    async with agent(livekit_server, tmp_path, "worker-meta") as worker:
+        await dispatch_job(livekit_server, "worker-meta", "video-only",
+                           json.dumps({"record_audio": False, "color": "ignored"}))
+        # dispatch-job refuses metadata that is not JSON; other tools may not
+        async with api.LiveKitAPI(livekit_server.http_url, livekit_server.api_key,
+                                  livekit_server.api_secret) as lk:
+            await lk.room.create_room(api.CreateRoomRequest(name="garbled", agents=[
+                api.RoomAgentDispatch(agent_name="worker-meta", metadata="{not json")]))
+        async with publishing(livekit_server, "video-only", "silent-film"), \
+                publishing(livekit_server, "garbled", "talkie"):
+            await wait_for(lambda: len(list(output.glob("*/segment00001.ts"))) == 2, 30,
+                           "both recordings under way")
+        await wait_for(lambda: len(recordings(output)) == 2, 30, "both finalized")
+        assert "job metadata is not JSON; recording audio and video" in worker.log()
+    summaries = {p: json.loads((f / "recording.json").read_text())
+                 for p, f in recordings(output).items()}
+    assert summaries["silent-film"]["audio"] is None
+    assert summaries["silent-film"]["video"]["codec"] == "h264"
+    assert summaries["talkie"]["audio"]["codec"] == "aac"
+    assert summaries["talkie"]["video"]["codec"] == "h264"
+    for folder in recordings(output).values():
+        assert check_recording(folder).ok
