@@ -1,7 +1,8 @@
 """``demo``: everything on this machine, on loopback, with nothing to configure.
 
-Starts the pinned livekit-server in dev mode and a synthetic publisher (the official
-LiveKit SDK sending pre-encoded H.264 and Opus), records that publisher to HLS, then
+Starts the pinned livekit-server in dev mode, the agent worker (``run``), a room with
+the agent's dispatch and a synthetic publisher in it (the official LiveKit SDK sending
+pre-encoded H.264 and Opus); the agent records the publisher to HLS; then the demo
 prints the recording folder and what ``check`` says of it.
 """
 

@@ -1,19 +1,28 @@
-"""The demo: a local server, a synthetic publisher and the recorder, on loopback."""
+"""The demo: a local server, the agent worker, a synthetic publisher, all on loopback.
+
+The agent runs as its users run it (``publisher-hls-agent run``, configured by
+environment variables, in a process of its own); the room is created with the agent's
+dispatch as ``dispatch-job`` does; the publisher joins and is recorded.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import json
+import tempfile
 import time
 from pathlib import Path
 
+from livekit import api
+
 from ..hls.check import check_recording
-from ..recorder.recorder import RecorderOptions
-from ..recorder.session import RecordingSession
+from .agent_process import running_agent
 from .livekit_server import LiveKitServer, running_server
 from .publisher import SyntheticPublisher, make_token
 
 ROOM = "demo"
 PUBLISHER = "synthetic-publisher"
+AGENT_NAME = "publisher-hls-recorder"
 
 
 def token(server: LiveKitServer, identity: str, room: str = ROOM) -> str:
@@ -22,33 +31,52 @@ def token(server: LiveKitServer, identity: str, room: str = ROOM) -> str:
 
 async def run_demo(duration: float, output: Path, width: int, height: int, fps: int,
                    segment_duration: float) -> int:
-    with running_server() as server:
+    before = _summaries(output)
+    logs = Path(tempfile.mkdtemp(prefix="publisher-hls-demo-"))
+    with running_server(log_dir=logs) as server:
         print(f"livekit-server {server.url} (log: {server.log_path})")
-        publisher = SyntheticPublisher(server.url, token(server, PUBLISHER), width=width,
-                                       height=height, fps=fps)
-        await publisher.start()
-        print(f"publisher {PUBLISHER!r}: {width}x{height} {fps} fps H.264 + Opus")
-        session = RecordingSession(
-            server.url, token(server, "publisher-hls-recorder"), ROOM, PUBLISHER,
-            RecorderOptions(output_dir=output, segment_duration=segment_duration,
-                            auto_activate=True))
-        recording = asyncio.create_task(session.run())
-        start = time.monotonic()
-        while time.monotonic() - start < duration and not recording.done():
-            await asyncio.sleep(1.0)
-            folder = session.recorder.folder
-            segments = len(list(folder.glob("segment*.ts"))) if folder else 0
-            print(f"{time.monotonic() - start:5.1f} s  {session.recorder.state.value}, "
-                  f"{segments} segments")
-        await session.stop()
-        summary = await recording
-        await publisher.stop()
-    if summary is None:
-        print("nothing was recorded")
+        async with running_agent(server, output, logs / "agent.log", AGENT_NAME=AGENT_NAME,
+                                 AUTO_ACTIVATE_RECORDING="true",
+                                 HLS_SEGMENT_DURATION=str(segment_duration)) as agent:
+            print(f"agent worker {AGENT_NAME!r} registered (log: {agent.log_path}, "
+                  f"HTTP {agent.http_url})")
+            async with api.LiveKitAPI(server.http_url, server.api_key,
+                                      server.api_secret) as lk:
+                await lk.room.create_room(api.CreateRoomRequest(
+                    name=ROOM, agents=[api.RoomAgentDispatch(agent_name=AGENT_NAME)]))
+            print(f"room {ROOM!r} created with the agent's dispatch")
+            publisher = SyntheticPublisher(server.url, token(server, PUBLISHER), width=width,
+                                           height=height, fps=fps)
+            await publisher.start()
+            print(f"publisher {PUBLISHER!r}: {width}x{height} {fps} fps H.264 + Opus")
+            start = time.monotonic()
+            while time.monotonic() - start < duration:
+                await asyncio.sleep(1.0)
+                segments = _count(output, f"{ROOM}_{PUBLISHER}_*/segment*")
+                print(f"{time.monotonic() - start:5.1f} s  {segments} segments on disk")
+            await publisher.stop()
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline:  # the agent finalizes once the publisher left
+                if _summaries(output) != before:
+                    break
+                await asyncio.sleep(0.2)
+    finished = _summaries(output) - before
+    if not finished:
+        print(f"nothing was recorded; see {logs}")
         return 1
+    summary = json.loads(finished.pop().read_text())
     folder = Path(summary["folder"])
     print(f"\nrecording: {folder}  ({summary['duration']:.1f} s, "
           f"{len(summary['segments'])} segments)\n")
     report = check_recording(folder)
     print(report.render())
     return 0 if report.ok else 1
+
+
+def _summaries(output: Path) -> set[Path]:
+    output.mkdir(parents=True, exist_ok=True)
+    return set(output.glob("*/recording.json"))
+
+
+def _count(output: Path, pattern: str) -> int:
+    return len(list(output.glob(pattern)))
