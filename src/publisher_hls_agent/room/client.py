@@ -83,6 +83,7 @@ class RoomClient:
         self._closing = False
         self._connected = asyncio.Event()
         self._rpc_methods = rpc_methods or {}
+        self._log_context = {"participant": identity}  # and the room, once joined
         self._data: DataLink | None = None  # only to answer RPC calls
         self.sessions = 0
         use_loopback_candidates(is_loopback_url(url))
@@ -104,7 +105,7 @@ class RoomClient:
                 delay = RECONNECT_DELAYS[min(failures, len(RECONNECT_DELAYS) - 1)]
                 failures += 1
                 logger.warning("room session lost (%s); rejoining in %.1f s", exc, delay,
-                               extra={"participant": self.identity})
+                               extra=self._log_context)
                 await asyncio.sleep(delay)
             finally:
                 await self._end_session()
@@ -136,9 +137,10 @@ class RoomClient:
         signal = self._signal = await SignalConnection.connect(self._url, self._token)
         self.sessions += 1
         join = signal.join
+        self._log_context = {"room": join.room.name, "participant": self.identity}
         logger.info("joined room %s as %s (server %s)", join.room.name,
                     join.participant.identity, join.server_version,
-                    extra={"room": join.room.name, "participant": self.identity})
+                    extra=self._log_context)
         # No ICE servers: the SFU's candidates are direct, and STUN servers out on the
         # internet are unreachable from the closed networks recorders often run in.
         self._pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
@@ -241,7 +243,7 @@ class RoomClient:
                 track_sids=video, disabled=False, quality=models.VideoQuality.HIGH)))
         logger.info("subscribing to %s", ", ".join(f"{t.kind} {t.sid} ({t.mime_type})"
                                                      for t in tracks),
-                    extra={"participant": self.identity})
+                    extra=self._log_context)
 
     def _end_track(self, sid: str) -> None:
         self._tracks.pop(sid, None)
@@ -297,7 +299,7 @@ class RoomClient:
             # sends it to us as plain Opus.
             return OpusReader(track, self._consumer)
         logger.error("track %s has codec %s, which cannot be recorded yet", track.sid,
-                     track.mime_type, extra={"participant": self.identity})
+                     track.mime_type, extra=self._log_context)
         return None
 
     def _send_data(self, packet: bytes) -> None:
