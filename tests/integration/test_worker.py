@@ -309,7 +309,7 @@ async def test_manual_activation_by_rpc(livekit_server: LiveKitServer, tmp_path:
 async def test_job_metadata_chooses_what_is_recorded(livekit_server: LiveKitServer,
                                                      tmp_path: Path) -> None:
     output = tmp_path / "out"
-    async with agent(livekit_server, tmp_path, "worker-meta") as worker:
+    async with agent(livekit_server, tmp_path, "worker-meta", LOG_FORMAT="json") as worker:
         await dispatch_job(livekit_server, "worker-meta", "video-only",
                            json.dumps({"record_audio": False, "color": "ignored"}))
         # dispatch-job refuses metadata that is not JSON; other tools may not
@@ -322,7 +322,13 @@ async def test_job_metadata_chooses_what_is_recorded(livekit_server: LiveKitServ
             await wait_for(lambda: len(list(output.glob("*/segment00001.ts"))) == 2, 30,
                            "both recordings under way")
         await wait_for(lambda: len(recordings(output)) == 2, 30, "both finalized")
-        assert "job metadata is not JSON; recording audio and video" in worker.log()
+        lines = [json.loads(line) for line in worker.log().splitlines()]
+    assert any(line["message"].startswith("job metadata is not JSON") and
+               line["room"] == "garbled" and line["participant"] == "talkie" for line in lines)
+    about_recordings = [line for line in lines if line["logger"].startswith(
+        ("publisher_hls_agent.recorder", "publisher_hls_agent.room"))]
+    assert about_recordings
+    assert all({"room", "participant"} <= set(line) for line in about_recordings)
     summaries = {p: json.loads((f / "recording.json").read_text())
                  for p, f in recordings(output).items()}
     assert summaries["silent-film"]["audio"] is None
