@@ -82,7 +82,8 @@ async def test_control_needs_a_valid_token_and_changes_nothing_without(
         served: tuple[str, Agent]) -> None:
     url, agent = served
     activate = f"{url}/v1/recordings/r1/p1/activate"
-    for bearer in (None, "garbage", token(room_join=True, room="r1"), token(room_record=True)[:-4] + "AAAA"):
+    forged = token(room_record=True)[:-4] + "AAAA"
+    for bearer in (None, "garbage", token(room_join=True, room="r1"), forged):
         assert (await call("POST", activate, bearer))[0] == 401
         assert (await call("GET", f"{url}/v1/recordings", bearer))[0] == 401
     assert agent.asked == []
