@@ -8,9 +8,12 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        self.active = Gauge("hls_recordings_active", "Recordings in progress (jobs held)",
+        self.active = Gauge("hls_recordings_active", "Recordings writing segments now",
                             registry=self.registry)
-        self.capacity = Gauge("hls_recordings_capacity", "MAX_RECORDINGS of this worker",
+        self.jobs_active = Gauge("hls_jobs_active", "Jobs held: a participant followed, "
+                                 "recorded or waiting for activation or return",
+                                 registry=self.registry)
+        self.capacity = Gauge("hls_jobs_capacity", "MAX_RECORDINGS: jobs this worker takes",
                               registry=self.registry)
         self.segments = Counter("hls_segments_written", "Segments written",
                                 registry=self.registry)

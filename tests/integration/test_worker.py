@@ -100,9 +100,14 @@ async def test_three_publishers_three_independent_recordings(
             assert len({r["process"] for r in listed.values()}) == 2  # spread over processes
         await wait_for(lambda: len(recordings(tmp_path / "out")) == 3, 30,
                        "three finalized recordings")
+        await asyncio.sleep(1.5)  # a progress report
         status, metrics = await get_json(f"{worker.http_url}/metrics")
-        assert 'hls_jobs_total{outcome="success"} 3.0' in str(metrics)
         assert "hls_recordings_active 0.0" in str(metrics)
+        assert 'hls_jobs_total{outcome="success"} 3.0' in str(metrics)
+        assert "hls_segments_written_total" in str(metrics)
+        await wait_for(lambda: worker.log().count("job ended after 1 recordings") == 3, 10,
+                       "the jobs to end with their publishers")
+        assert "hls_jobs_active 0.0" in (await get_json(f"{worker.http_url}/metrics"))[1]
     for participant, folder in recordings(tmp_path / "out").items():
         report = check_recording(folder)
         assert report.ok, (participant, report)
@@ -191,10 +196,20 @@ async def test_manual_activation_over_http(livekit_server: LiveKitServer,
             assert await post(stop, worker.control_token()) == 202
             await wait_for(lambda: "speaker" in recordings(output), 20,
                            "the recording to be finalized by the stop request")
-    folder = recordings(output)["speaker"]
-    assert check_recording(folder).ok
-    assert json.loads((folder / "recording.json").read_text())["ended_because"] == \
-        "stopped by request"
+            # The job stays: the same participant can be recorded again.
+            await asyncio.sleep(1.5)
+            assert len(list(output.glob("*"))) == 1, "recorded again without activation"
+            assert await post(activate, worker.control_token()) == 202
+            await wait_for(lambda: len(list(output.glob("*/segment00001.ts"))) == 2, 20,
+                           "a second recording after the second activation")
+    folders = sorted(output.glob("manual_speaker_*"))
+    assert len(folders) == 2
+    summaries = [json.loads((f / "recording.json").read_text()) for f in folders]
+    assert summaries[0]["ended_because"] == "stopped by request"
+    # the publisher left the room, and the server closed it: either news may come first
+    assert summaries[1]["ended_because"] in ("participant left", "job terminated by the server")
+    for folder in folders:
+        assert check_recording(folder).ok
 
 
 async def test_sigterm_finalizes_every_recording(livekit_server: LiveKitServer,
@@ -297,9 +312,8 @@ async def test_manual_activation_by_rpc(livekit_server: LiveKitServer, tmp_path:
                            "the recording to start after activation")
             answer = json.loads(await participant.perform_rpc(
                 destination_identity=recorder, method="stop_recording", payload=""))
-            assert answer["state"] == "recording"  # finalized right after this answer
-            await wait_for(lambda: "host" in recordings(output), 20,
-                           "the recording to be finalized by the stop call")
+            assert answer["state"] == "stopped" and answer["folder"]
+            assert "host" in recordings(output), "not finalized by the stop call"
     folder = recordings(output)["host"]
     assert check_recording(folder).ok
     assert json.loads((folder / "recording.json").read_text())["ended_because"] == \
@@ -336,4 +350,31 @@ async def test_job_metadata_chooses_what_is_recorded(livekit_server: LiveKitServ
     assert summaries["talkie"]["audio"]["codec"] == "aac"
     assert summaries["talkie"]["video"]["codec"] == "h264"
     for folder in recordings(output).values():
+        assert check_recording(folder).ok
+
+
+async def test_a_publisher_who_comes_back_is_recorded_again(livekit_server: LiveKitServer,
+                                                          tmp_path: Path) -> None:
+    """LiveKit dispatches a job each time a participant starts publishing in a room
+    (livekit-server forgets who has published when they leave): each visit is a job
+    and a recording."""
+    output = tmp_path / "out"
+
+    def count(pattern: str) -> int:
+        return len(list(output.glob(pattern)))
+
+    async with agent(livekit_server, tmp_path, "worker-return") as worker:
+        await dispatch_job(livekit_server, "worker-return", "return")
+        async with publishing(livekit_server, "return", "keeper"):  # keeps the room open
+            for visit in (1, 2):
+                async with publishing(livekit_server, "return", "visitor",
+                                      width=320, height=240):
+                    await wait_for(lambda n=visit: count("return_visitor_*/segment00001.ts") == n,
+                                   30, f"visit {visit}")
+                await wait_for(lambda n=visit: count("return_visitor_*/recording.json") == n,
+                               30, f"end of visit {visit}")
+        assert worker.log().count("job taken") == 3  # the keeper's, and one a visit
+    visits = sorted(output.glob("return_visitor_*"))
+    assert len(visits) == 2
+    for folder in visits:
         assert check_recording(folder).ok

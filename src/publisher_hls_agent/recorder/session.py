@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 from collections.abc import Coroutine
+from dataclasses import replace
 from typing import Any
 
 from ..media.rtp import SenderReport
@@ -21,60 +22,96 @@ RPC_STOP_GRACE = 0.5  # seconds for an RPC answer to leave before the connection
 
 
 class RecordingSession:
-    """Records ``identity``; room participants may call ``activate_recording`` and
-    ``stop_recording`` on the session's own participant (LiveKit RPC), unless
-    ``answer_rpc`` is off."""
+    """Records ``identity`` in ``room`` until the participant leaves, ``stop()`` or the
+    room closes. (A participant who comes back is a new job: LiveKit dispatches one each
+    time a participant starts publishing.)
+
+    ``stop_recording()`` ends the recording; with ``repeatable`` (as the worker runs it)
+    the session then waits for another activation, which starts a new recording, and
+    without it the session ends.
+
+    Room participants may call ``activate_recording`` and ``stop_recording`` on the
+    session's own participant (LiveKit RPC), unless ``answer_rpc`` is off.
+    """
 
     def __init__(self, url: str, token: str, room: str, identity: str,
-                 options: RecorderOptions, *, answer_rpc: bool = True) -> None:
-        self.recorder = Recorder(room, identity, options,
-                                 request_keyframe=self._request_keyframe,
-                                 sender_report=self._sender_report,
-                                 end_recording=self._end_recording)
+                 options: RecorderOptions, *, answer_rpc: bool = True,
+                 repeatable: bool = False) -> None:
+        self.room, self.identity, self.options = room, identity, options
+        self.recorder = self._new_recorder(options)
+        self.summaries: list[dict[str, Any]] = []  # of the recordings finalized
         rpc: dict[str, RpcMethod] = {"activate_recording": self._rpc_activate,
                                      "stop_recording": self._rpc_stop}
         self.client = RoomClient(url, token, identity, self.recorder,
                                  kinds=options.expected_kinds,
                                  rpc_methods=rpc if answer_rpc else None)
+        self._repeatable = repeatable
         self._tasks: set[asyncio.Task[None]] = set()
         self._stop_reason = "participant left"
+        self._log = logging.LoggerAdapter(logger, {"room": room, "participant": identity})
 
     def activate(self) -> None:
         self.recorder.activate()
 
     async def run(self) -> dict[str, Any] | None:
-        """Record until the participant leaves or ``stop()``; return the summary."""
+        """Record until the session ends; the summary of the last recording, or None if
+        nothing was recorded (every recording's is in ``summaries``)."""
         try:
             await self.client.run()
         finally:
-            summary = self.recorder.finalize(self._stop_reason, self._receive_stats())
+            self._finalize(self._stop_reason)
             await self.client.close()
             for task in self._tasks:
                 task.cancel()
-        return summary
+        return self.summaries[-1] if self.summaries else None
 
     async def stop(self, reason: str = "stopped") -> None:
+        """End the session (and its recording)."""
         self._stop_reason = reason
         await self.client.close()
 
+    def stop_recording(self, reason: str = "stopped by request") -> None:
+        """Finalize the recording; see the class docstring for what follows."""
+        if not self._repeatable:
+            self._spawn(self.stop(reason))
+            return
+        self._finalize(reason)
+        self.recorder = self._new_recorder(replace(self.options, auto_activate=False))
+        self.client.replace_consumer(self.recorder)
+
+    def _finalize(self, reason: str) -> None:
+        summary = self.recorder.finalize(reason, self._receive_stats())
+        if summary is not None and (not self.summaries or self.summaries[-1] is not summary):
+            self.summaries.append(summary)
+
+    def _new_recorder(self, options: RecorderOptions) -> Recorder:
+        return Recorder(self.room, self.identity, options,
+                        request_keyframe=self._request_keyframe,
+                        sender_report=self._sender_report,
+                        end_recording=self._end_recording)
+
     async def _rpc_activate(self, caller: str, payload: str) -> str:
-        logger.info("activation requested by RPC from %r", caller,
-                    extra={"room": self.recorder.room, "participant": self.recorder.participant})
+        self._log.info("activation requested by RPC from %r", caller)
         self.activate()
         return self._rpc_answer()
 
     async def _rpc_stop(self, caller: str, payload: str) -> str:
-        logger.info("stop requested by RPC from %r", caller,
-                    extra={"room": self.recorder.room, "participant": self.recorder.participant})
-        self._stop_reason = "stopped by request"
-        asyncio.get_running_loop().call_later(RPC_STOP_GRACE, self._end_recording,
-                                              "stopped by request")
-        return self._rpc_answer()
+        self._log.info("stop requested by RPC from %r", caller)
+        folder = self.recorder.folder
+        if self._repeatable:
+            self.stop_recording("stopped by request")
+        else:  # the session ends: give the answer time to leave first
+            self._stop_reason = "stopped by request"
+            asyncio.get_running_loop().call_later(RPC_STOP_GRACE, self._end_recording,
+                                                  "stopped by request")
+        return json.dumps({"participant": self.identity, "state": "stopped",
+                           "folder": str(folder) if folder else None})
 
     def _rpc_answer(self) -> str:
-        return json.dumps({"participant": self.recorder.participant,
+        folder = self.recorder.folder
+        return json.dumps({"participant": self.identity,
                            "state": self.recorder.state.name.lower(),
-                           "folder": str(self.recorder.folder) if self.recorder.folder else None})
+                           "folder": str(folder) if folder else None})
 
     def _receive_stats(self) -> dict[str, Any]:
         lost = late = 0

@@ -110,6 +110,14 @@ class RoomClient:
             finally:
                 await self._end_session()
 
+    def replace_consumer(self, consumer: MediaConsumer) -> None:
+        """From now on every track goes to ``consumer`` (a new recording), which is told
+        of the tracks already flowing."""
+        self._consumer = consumer
+        for reader in self._readers.values():
+            reader.consumer = consumer
+            consumer.on_track_started(reader.track)
+
     async def wait_connected(self) -> None:
         await self._connected.wait()
 

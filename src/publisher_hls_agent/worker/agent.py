@@ -37,12 +37,15 @@ class JobRecord:
     options: protocol.JobOptions
     accepted_at: float = field(default_factory=time.time)
     pid: int = 0
-    progress: dict[str, Any] = field(default_factory=dict)
+    progress: dict[str, Any] = field(default_factory=dict)  # of the current recording
+    recordings: int = 0  # finalized
+    counted: dict[str, dict[str, Any]] = field(default_factory=dict)  # figures by folder
 
     def describe(self) -> dict[str, Any]:
         return {"job_id": self.job_id, "room": self.room, "participant": self.participant,
                 "record_audio": self.options.record_audio,
                 "record_video": self.options.record_video, "process": self.pid,
+                "recordings_finalized": self.recordings,
                 **({"state": "connecting"} | self.progress)}
 
 
@@ -85,7 +88,7 @@ class RecorderAgent:
                     len(self.jobs), timeout)
         await self.connection.send(self.status())
         for job_id in list(self.jobs):
-            self.processes.command(Command("stop", job_id, "agent shutting down"))
+            self.processes.command(Command("end", job_id, "agent shutting down"))
         started = asyncio.get_running_loop().time()
         try:
             await asyncio.wait_for(self._all_ended.wait(), timeout)
@@ -107,7 +110,8 @@ class RecorderAgent:
         """``activate`` or ``stop`` the recording of ``participant`` in ``room``."""
         for job in self.jobs.values():
             if job.room == room and job.participant == participant:
-                self.processes.command(Command(op, job.job_id, "stopped by request"))
+                command = "activate" if op == "activate" else "stop_recording"
+                self.processes.command(Command(command, job.job_id, "stopped by request"))
                 return job
         return None
 
@@ -151,18 +155,18 @@ class RecorderAgent:
             self._report(job.id, agent.JobStatus.JS_FAILED, "agent shutting down")
             return
         self.jobs[job.id] = record
+        self.metrics.jobs_active.set(len(self.jobs))
         self._all_ended.clear()
         record.pid = self.processes.start_job(StartJob(
             job_id=job.id, url=assignment.url or self.config.livekit_url,
             token=assignment.token, room=record.room, participant=record.participant,
             options=replace(self._options, expected_kinds=options.kinds)))
-        self.metrics.active.set(len(self.jobs))
         log.info("job taken (recording %s) in process %d",
                  "+".join(sorted(options.kinds)), record.pid)
         self._report_status()
 
     def termination(self, job_id: str) -> None:
-        self.processes.command(Command("stop", job_id, "job terminated by the server"))
+        self.processes.command(Command("end", job_id, "job terminated by the server"))
 
     # --- events from the recording processes --------------------------------------------
 
@@ -170,34 +174,51 @@ class RecorderAgent:
         if event[0] == "progress":
             for job_id, progress in event[1].items():
                 if (job := self.jobs.get(job_id)) is not None:
-                    self._count_progress(job.progress, progress)
                     job.progress = progress
+                    self._count(job, progress)
+            self.metrics.active.set(sum(job.progress.get("state") == "recording"
+                                        for job in self.jobs.values()))
+        elif event[0] == "recorded":
+            _, job_id, summary = event
+            if (job := self.jobs.get(job_id)) is not None:
+                self._recorded(job, summary)
         elif event[0] == "finished":
-            _, job_id, ok, error, summary = event
-            self._finished(job_id, ok, error, summary)
+            _, job_id, ok, error = event
+            self._finished(job_id, ok, error)
 
-    def _count_progress(self, before: dict[str, Any], now: dict[str, Any]) -> None:
+    def _count(self, job: JobRecord, figures: dict[str, Any]) -> None:
+        """Add to the counters what a recording wrote since it was last counted."""
+        folder = figures.get("folder")
+        if folder is None:
+            return
+        before = job.counted.get(folder, {})
         for name, counter in (("segments", self.metrics.segments),
                               ("bytes", self.metrics.bytes),
                               ("keyframe_requests", self.metrics.keyframe_requests)):
-            counter.inc(max(0, now.get(name, 0) - before.get(name, 0)))
+            counter.inc(max(0, figures.get(name, 0) - before.get(name, 0)))
+        job.counted[folder] = figures
 
-    def _finished(self, job_id: str, ok: bool, error: str,
-                  summary: dict[str, Any] | None) -> None:
+    def _recorded(self, job: JobRecord, summary: dict[str, Any]) -> None:
+        segments = summary.get("segments", [])
+        self._count(job, {"folder": summary["folder"], "segments": len(segments),
+                          "bytes": sum(s["bytes"] for s in segments),
+                          "keyframe_requests": summary.get("keyframe_requests", 0)})
+        job.recordings += 1
+        logger.info("recording finalized: %s", _describe_summary(summary),
+                    extra={"room": job.room, "participant": job.participant,
+                           "job_id": job.job_id})
+
+    def _finished(self, job_id: str, ok: bool, error: str) -> None:
         job = self.jobs.pop(job_id, None)
         if job is None:
             return
-        if summary is not None:
-            self._count_progress(job.progress, {
-                "segments": len(summary.get("segments", [])),
-                "bytes": sum(s["bytes"] for s in summary.get("segments", [])),
-                "keyframe_requests": summary.get("keyframe_requests", 0)})
-        outcome = "success" if ok else "failed"
-        self.metrics.jobs.labels(outcome).inc()
-        self.metrics.active.set(len(self.jobs))
+        self.metrics.jobs.labels("success" if ok else "failed").inc()
+        self.metrics.jobs_active.set(len(self.jobs))
+        self.metrics.active.set(sum(j.progress.get("state") == "recording"
+                                    for j in self.jobs.values()))
         extra = {"room": job.room, "participant": job.participant, "job_id": job_id}
         if ok:
-            logger.info("job ended: %s", _describe_summary(summary), extra=extra)
+            logger.info("job ended after %d recordings", job.recordings, extra=extra)
         else:
             logger.error("job failed: %s", error, extra=extra)
         self._report(job_id, agent.JobStatus.JS_SUCCESS if ok else agent.JobStatus.JS_FAILED,

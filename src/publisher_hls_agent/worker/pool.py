@@ -106,7 +106,7 @@ class RecordingProcesses:
         logger.error("recording process %s died (exit code %s); its %d recordings end",
                      slot.process.pid, slot.process.exitcode, len(slot.jobs))
         for job_id in slot.jobs:
-            self._on_event(("finished", job_id, False, "recording process died", None))
+            self._on_event(("finished", job_id, False, "recording process died"))
         self._slots[slot.index] = self._spawn(slot.index)
 
     def _forget(self, slot: _Slot) -> None:

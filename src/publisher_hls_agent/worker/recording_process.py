@@ -38,7 +38,8 @@ class StartJob:
 
 @dataclass(frozen=True)
 class Command:
-    """``activate``, ``stop`` (with a reason) or ``shutdown`` (every job, then exit)."""
+    """``activate`` or ``stop_recording`` (the job waits for another activation), ``end``
+    (the job, with a reason) or ``shutdown`` (every job, then exit)."""
 
     op: str
     job_id: str = ""
@@ -60,6 +61,7 @@ class RecordingProcess:
     def __init__(self, connection: Connection) -> None:
         self._connection = connection
         self._sessions: dict[str, RecordingSession] = {}
+        self._reported: dict[str, int] = {}  # recordings of a job sent to the worker
         self._tasks: set[asyncio.Task[None]] = set()
         self._done = asyncio.Event()
         self._shutting_down = False
@@ -93,33 +95,38 @@ class RecordingProcess:
         elif (session := self._sessions.get(message.job_id)) is not None:
             if message.op == "activate":
                 session.activate()
-            elif message.op == "stop":
+            elif message.op == "stop_recording":
+                session.stop_recording(message.reason or "stopped by request")
+            elif message.op == "end":
                 self._spawn(session.stop(message.reason or "stopped"))
 
     def _start(self, job: StartJob) -> None:
         if self._shutting_down:
-            self._send(("finished", job.job_id, False, "agent shutting down", None))
+            self._send(("finished", job.job_id, False, "agent shutting down"))
             return
-        session = RecordingSession(job.url, job.token, job.room, job.participant, job.options)
+        session = RecordingSession(job.url, job.token, job.room, job.participant, job.options,
+                                   repeatable=True)
         self._sessions[job.job_id] = session
+        self._reported[job.job_id] = 0
         self._spawn(self._run(job, session))
 
     async def _run(self, job: StartJob, session: RecordingSession) -> None:
         log = logging.LoggerAdapter(logger, {"room": job.room, "participant": job.participant,
                                              "job_id": job.job_id})
-        ok, error, summary = True, "", None
+        ok, error = True, ""
         try:
-            summary = await session.run()
+            await session.run()
         except Exception as exc:  # one recording's failure must not reach the others
             log.exception("recording failed")
             ok, error = False, f"{type(exc).__name__}: {exc}"
-        else:
-            failure = (summary or {}).get("failure")
-            if failure:
-                ok, error = False, str(failure)
         finally:
             self._sessions.pop(job.job_id, None)
-        self._send(("finished", job.job_id, ok, error, summary))
+            self._report_recordings(job.job_id, session)
+            del self._reported[job.job_id]
+        failures = [s["failure"] for s in session.summaries if s.get("failure")]
+        if ok and failures:
+            ok, error = False, str(failures[-1])
+        self._send(("finished", job.job_id, ok, error))
 
     def _shutdown(self, reason: str) -> None:
         self._shutting_down = True
@@ -130,10 +137,18 @@ class RecordingProcess:
     async def _report_progress(self) -> None:
         while True:
             await asyncio.sleep(PROGRESS_INTERVAL)
-            progress = {job_id: session.recorder.progress()
-                        for job_id, session in self._sessions.items()}
+            progress = {}
+            for job_id, session in self._sessions.items():
+                self._report_recordings(job_id, session)
+                progress[job_id] = session.recorder.progress()
             if progress:
                 self._send(("progress", progress))
+
+    def _report_recordings(self, job_id: str, session: RecordingSession) -> None:
+        """Send the summaries of the job's recordings finalized since the last time."""
+        for summary in session.summaries[self._reported[job_id]:]:
+            self._send(("recorded", job_id, summary))
+        self._reported[job_id] = len(session.summaries)
 
     def _spawn(self, coroutine: Any) -> None:
         task = asyncio.get_running_loop().create_task(coroutine)
