@@ -25,15 +25,17 @@ pytestmark = pytest.mark.bench
 WARM_UP, MEASURE = 5.0, 20.0
 
 
+@pytest.mark.parametrize("answer_rpc", [True, False], ids=["rpc", "no-rpc"])
 @pytest.mark.parametrize("keep_opus", [True, False], ids=["opus-passthrough", "aac"])
 async def test_cpu_per_720p30_recording(livekit_server: LiveKitServer, tmp_path: Path,
-                                        keep_opus: bool) -> None:
-    room = f"bench-record-{keep_opus}"
+                                        keep_opus: bool, answer_rpc: bool) -> None:
+    room = f"bench-record-{keep_opus}-{answer_rpc}"
     async with publisher_process(livekit_server, room, "bench-publisher",
                                  WARM_UP + MEASURE + 15):
         session = RecordingSession(
             livekit_server.url, token(livekit_server, "bench-recorder", room), room,
-            "bench-publisher", RecorderOptions(output_dir=tmp_path, keep_opus=keep_opus))
+            "bench-publisher", RecorderOptions(output_dir=tmp_path, keep_opus=keep_opus),
+            answer_rpc=answer_rpc)
         task = asyncio.create_task(session.run())
         await asyncio.sleep(WARM_UP)
         activated = time.monotonic()
@@ -50,7 +52,8 @@ async def test_cpu_per_720p30_recording(livekit_server: LiveKitServer, tmp_path:
         summary = await task
     assert summary is not None
     frames = summary["frames"]
-    print(f"\nrecording cost, one 720p30 stream, {'Opus kept' if keep_opus else 'AAC'}: "
+    print(f"\nrecording cost, one 720p30 stream, {'Opus kept' if keep_opus else 'AAC'}, "
+          f"{'answering' if answer_rpc else 'no'} RPC: "
           f"{100 * cpu / wall:.1f} % of one core; first segment on disk "
           f"{first_segment:.2f} s after activation (segments of 2 s); video frames "
           f"{frames['video']}, dropped {frames['dropped']}, lost in transit "
