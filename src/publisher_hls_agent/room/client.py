@@ -13,19 +13,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from collections.abc import Coroutine, Iterable
 from typing import Any
 
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.sdp import SessionDescription as ParsedSdp
-from aiortc.sdp import candidate_from_sdp
 from livekit.protocol import models, rtc
 
 from ..media.rtp import SenderReport
 from .data_link import DataLink
-from .ice import is_loopback_url, use_loopback_candidates
+from .ice import candidate_from_trickle, is_loopback_url, use_loopback_candidates
 from .rpc import RpcMethod, RpcServer
 from .signal import SignalConnection, SignalError
 from .tap import TapReceiver, start_late_receivers, tap_transceivers
@@ -327,13 +325,9 @@ class RoomClient:
         if self._pc.remoteDescription is None:
             self._early_candidates.append(trickle)
             return
-        init = json.loads(trickle.candidateInit)
-        line = init.get("candidate", "")
-        if not line:
+        candidate = candidate_from_trickle(trickle)
+        if candidate is None:
             return  # end of candidates
-        candidate = candidate_from_sdp(line.removeprefix("candidate:"))
-        candidate.sdpMid = init.get("sdpMid")
-        candidate.sdpMLineIndex = init.get("sdpMLineIndex")
         with contextlib.suppress(ValueError):
             await self._pc.addIceCandidate(candidate)
 

@@ -9,14 +9,13 @@ data channel and no media: offered by us, answered by the server.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 from collections.abc import Callable
 
 from aiortc import RTCConfiguration, RTCDataChannel, RTCPeerConnection, RTCSessionDescription
-from aiortc.sdp import candidate_from_sdp
 from livekit.protocol import rtc
 
+from .ice import candidate_from_trickle
 from .signal import SignalConnection
 
 logger = logging.getLogger(__name__)
@@ -59,13 +58,9 @@ class DataLink:
         if self._pc.remoteDescription is None:
             self._early_candidates.append(trickle)
             return
-        init = json.loads(trickle.candidateInit)
-        line = init.get("candidate", "")
-        if not line:
-            return
-        candidate = candidate_from_sdp(line.removeprefix("candidate:"))
-        candidate.sdpMid = init.get("sdpMid")
-        candidate.sdpMLineIndex = init.get("sdpMLineIndex")
+        candidate = candidate_from_trickle(trickle)
+        if candidate is None:
+            return  # end of candidates
         with contextlib.suppress(ValueError):
             await self._pc.addIceCandidate(candidate)
 

@@ -8,11 +8,15 @@ use loopback and nothing else, so for a loopback server URL we offer exactly tha
 from __future__ import annotations
 
 import ipaddress
+import json
 import socket
 import urllib.parse
 from collections.abc import Callable
 
 import aioice.ice
+from aiortc import RTCIceCandidate
+from aiortc.sdp import candidate_from_sdp
+from livekit.protocol import rtc
 
 _original_host_addresses: Callable[[bool, bool], list[str]] = aioice.ice.get_host_addresses
 
@@ -41,3 +45,15 @@ def use_loopback_candidates(enabled: bool) -> None:
     """
     chosen = _loopback_only if enabled else _original_host_addresses
     aioice.ice.get_host_addresses = chosen  # type: ignore[assignment]
+
+
+def candidate_from_trickle(trickle: rtc.TrickleRequest) -> RTCIceCandidate | None:
+    """The ICE candidate a LiveKit trickle message carries (None: end of candidates)."""
+    init = json.loads(trickle.candidateInit)
+    line = init.get("candidate", "")
+    if not line:
+        return None
+    candidate = candidate_from_sdp(line.removeprefix("candidate:"))
+    candidate.sdpMid = init.get("sdpMid")
+    candidate.sdpMLineIndex = init.get("sdpMLineIndex")
+    return candidate

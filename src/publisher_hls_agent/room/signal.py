@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator
 import aiohttp
 from livekit.protocol import models, rtc
 
-from .. import __version__
+from .. import __version__, websocket
 
 logger = logging.getLogger(__name__)
 
@@ -143,13 +143,4 @@ class SignalConnection:
 
 
 async def _receive(ws: aiohttp.ClientWebSocketResponse) -> rtc.SignalResponse | None:
-    while True:
-        message = await ws.receive()
-        if message.type == aiohttp.WSMsgType.BINARY:
-            response = rtc.SignalResponse()
-            response.ParseFromString(message.data)
-            return response
-        if message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSING,
-                            aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR):
-            return None
-        # text frames and pings carry nothing for this protocol
+    return await websocket.receive(ws, rtc.SignalResponse)

@@ -18,6 +18,7 @@ import aiohttp
 from livekit import api
 from livekit.protocol import agent
 
+from .. import websocket
 from . import protocol
 
 logger = logging.getLogger(__name__)
@@ -151,15 +152,7 @@ class CredentialsRejected(Exception):
 
 
 async def _receive(ws: aiohttp.ClientWebSocketResponse) -> agent.ServerMessage | None:
-    while True:
-        frame = await ws.receive()
-        if frame.type == aiohttp.WSMsgType.BINARY:
-            message = agent.ServerMessage()
-            message.ParseFromString(frame.data)
-            return message
-        if frame.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSING,
-                          aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR):
-            return None
+    return await websocket.receive(ws, agent.ServerMessage)
 
 
 def _describe(exc: BaseException) -> str:
