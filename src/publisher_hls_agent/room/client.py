@@ -12,7 +12,6 @@ for a reconnect, the session is thrown away and the room joined again from scrat
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Coroutine, Iterable
 from typing import Any
@@ -23,7 +22,7 @@ from livekit.protocol import models, rtc
 
 from ..media.rtp import SenderReport
 from .data_link import DataLink
-from .ice import candidate_from_trickle, is_loopback_url, use_loopback_candidates
+from .ice import add_trickled_candidate, is_loopback_url, use_loopback_candidates
 from .rpc import RpcMethod, RpcServer
 from .signal import SignalConnection, SignalError
 from .tap import TapReceiver, start_late_receivers, tap_transceivers
@@ -320,16 +319,8 @@ class RoomClient:
         task.add_done_callback(_log_failure)
 
     async def _add_candidate(self, trickle: rtc.TrickleRequest) -> None:
-        if trickle.target != rtc.SignalTarget.SUBSCRIBER or self._pc is None:
-            return
-        if self._pc.remoteDescription is None:
-            self._early_candidates.append(trickle)
-            return
-        candidate = candidate_from_trickle(trickle)
-        if candidate is None:
-            return  # end of candidates
-        with contextlib.suppress(ValueError):
-            await self._pc.addIceCandidate(candidate)
+        if trickle.target == rtc.SignalTarget.SUBSCRIBER and self._pc is not None:
+            await add_trickled_candidate(self._pc, trickle, self._early_candidates)
 
 
 def _log_failure(task: asyncio.Future[Any]) -> None:

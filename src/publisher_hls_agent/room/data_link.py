@@ -8,14 +8,13 @@ data channel and no media: offered by us, answered by the server.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from collections.abc import Callable
 
 from aiortc import RTCConfiguration, RTCDataChannel, RTCPeerConnection, RTCSessionDescription
 from livekit.protocol import rtc
 
-from .ice import candidate_from_trickle
+from .ice import add_trickled_candidate
 from .signal import SignalConnection
 
 logger = logging.getLogger(__name__)
@@ -55,14 +54,7 @@ class DataLink:
             await self.add_candidate(trickle)
 
     async def add_candidate(self, trickle: rtc.TrickleRequest) -> None:
-        if self._pc.remoteDescription is None:
-            self._early_candidates.append(trickle)
-            return
-        candidate = candidate_from_trickle(trickle)
-        if candidate is None:
-            return  # end of candidates
-        with contextlib.suppress(ValueError):
-            await self._pc.addIceCandidate(candidate)
+        await add_trickled_candidate(self._pc, trickle, self._early_candidates)
 
     def send(self, packet: bytes) -> None:
         if self._channel.readyState == "open":

@@ -7,6 +7,7 @@ use loopback and nothing else, so for a loopback server URL we offer exactly tha
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import json
 import socket
@@ -14,7 +15,7 @@ import urllib.parse
 from collections.abc import Callable
 
 import aioice.ice
-from aiortc import RTCIceCandidate
+from aiortc import RTCIceCandidate, RTCPeerConnection
 from aiortc.sdp import candidate_from_sdp
 from livekit.protocol import rtc
 
@@ -45,6 +46,19 @@ def use_loopback_candidates(enabled: bool) -> None:
     """
     chosen = _loopback_only if enabled else _original_host_addresses
     aioice.ice.get_host_addresses = chosen  # type: ignore[assignment]
+
+
+async def add_trickled_candidate(pc: RTCPeerConnection, trickle: rtc.TrickleRequest,
+                                 early: list[rtc.TrickleRequest]) -> None:
+    """Add a candidate the server trickled, or keep it in ``early`` while ``pc`` has no
+    remote description yet (the caller adds those once it has)."""
+    if pc.remoteDescription is None:
+        early.append(trickle)
+        return
+    candidate = candidate_from_trickle(trickle)
+    if candidate is not None:  # None: the end of candidates
+        with contextlib.suppress(ValueError):
+            await pc.addIceCandidate(candidate)
 
 
 def candidate_from_trickle(trickle: rtc.TrickleRequest) -> RTCIceCandidate | None:
