@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from publisher_hls_agent.testbed.livekit_server import LiveKitServer, running_server
+from publisher_hls_agent.testbed.minio import MinIO, running_minio
 
 
 @pytest.fixture(scope="session")
@@ -15,3 +16,10 @@ def livekit_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveKit
     """One real livekit-server (dev mode, loopback) for the whole session."""
     with running_server(log_dir=Path(tmp_path_factory.mktemp("livekit"))) as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def minio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MinIO]:
+    """One real MinIO (go install'ed, loopback) for the whole session."""
+    with running_minio(Path(tmp_path_factory.mktemp("minio"))) as store:
+        yield store

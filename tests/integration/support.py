@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+import json
+import sys
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
+from publisher_hls_agent.testbed.agent_process import AgentProcess, running_agent
 from publisher_hls_agent.testbed.livekit_server import LiveKitServer
 from publisher_hls_agent.testbed.publisher import SyntheticPublisher, make_token
 
@@ -24,3 +29,50 @@ async def publishing(server: LiveKitServer, room: str, identity: str,
         yield publisher
     finally:
         await publisher.stop()
+
+
+async def dispatch_job(server: LiveKitServer, agent_name: str, room: str,
+                       metadata: str = "") -> dict[str, str]:
+    """``publisher-hls-agent dispatch-job``, as a user types it."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "publisher_hls_agent", "dispatch-job", "--room", room,
+        *(["--metadata", metadata] if metadata else []),
+        env={"LIVEKIT_URL": server.url, "LIVEKIT_API_KEY": server.api_key,
+             "LIVEKIT_API_SECRET": server.api_secret, "AGENT_NAME": agent_name,
+             "PATH": "/usr/bin:/bin"},
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await process.communicate()
+    assert process.returncode == 0, err.decode()
+    created: dict[str, str] = json.loads(out)
+    return created
+
+
+@contextlib.asynccontextmanager
+async def agent(server: LiveKitServer, tmp_path: Path, name: str,
+                **settings: str) -> AsyncIterator[AgentProcess]:
+    """The agent worker named ``name``, recording into ``tmp_path/out`` with 1 s
+    segments and auto activation unless ``settings`` say otherwise."""
+    await asyncio.to_thread(tmp_path.mkdir, parents=True, exist_ok=True)
+    settings = {"AGENT_NAME": name, "HLS_SEGMENT_DURATION": "1",
+                "AUTO_ACTIVATE_RECORDING": "true", "RECORDING_PROCESSES": "2", **settings}
+    async with running_agent(server, tmp_path / "out", tmp_path / f"{name}.log",
+                             **settings) as process:
+        yield process
+
+
+def recordings(output: Path) -> dict[str, Path]:
+    """Finished recordings by participant, from their summaries."""
+    found = {}
+    for summary in output.glob("*/recording.json"):
+        found[json.loads(summary.read_text())["participant"]] = summary.parent
+    return found
+
+
+async def wait_for(condition: Callable[[], bool], within: float, what: str) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while loop.time() < deadline:
+        if condition():
+            return
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")

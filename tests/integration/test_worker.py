@@ -7,8 +7,6 @@ import asyncio
 import contextlib
 import json
 import signal
-import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
@@ -16,58 +14,13 @@ import pytest
 from livekit import api, rtc
 
 from publisher_hls_agent.hls.check import check_recording
-from publisher_hls_agent.testbed.agent_process import AgentProcess, running_agent
+from publisher_hls_agent.testbed.agent_process import AgentProcess
 from publisher_hls_agent.testbed.livekit_server import LiveKitServer, free_port, running_server
 
 from ..bench.support import publisher_process
-from .support import publishing
+from .support import agent, dispatch_job, publishing, recordings, wait_for
 
 pytestmark = pytest.mark.integration
-
-
-async def dispatch_job(server: LiveKitServer, agent_name: str, room: str,
-                       metadata: str = "") -> dict[str, str]:
-    """``publisher-hls-agent dispatch-job``, as a user types it."""
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "publisher_hls_agent", "dispatch-job", "--room", room,
-        *(["--metadata", metadata] if metadata else []),
-        env={"LIVEKIT_URL": server.url, "LIVEKIT_API_KEY": server.api_key,
-             "LIVEKIT_API_SECRET": server.api_secret, "AGENT_NAME": agent_name,
-             "PATH": "/usr/bin:/bin"},
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-    out, err = await process.communicate()
-    assert process.returncode == 0, err.decode()
-    created: dict[str, str] = json.loads(out)
-    return created
-
-
-@contextlib.asynccontextmanager
-async def agent(server: LiveKitServer, tmp_path: Path, name: str,
-                **settings: str) -> AsyncIterator[AgentProcess]:
-    await asyncio.to_thread(tmp_path.mkdir, parents=True, exist_ok=True)
-    settings = {"AGENT_NAME": name, "HLS_SEGMENT_DURATION": "1",
-                "AUTO_ACTIVATE_RECORDING": "true", "RECORDING_PROCESSES": "2", **settings}
-    async with running_agent(server, tmp_path / "out", tmp_path / f"{name}.log",
-                             **settings) as process:
-        yield process
-
-
-def recordings(output: Path) -> dict[str, Path]:
-    """Finished recordings by participant, from their summaries."""
-    found = {}
-    for summary in output.glob("*/recording.json"):
-        found[json.loads(summary.read_text())["participant"]] = summary.parent
-    return found
-
-
-async def wait_for(condition: object, within: float, what: str) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while loop.time() < deadline:
-        if callable(condition) and condition():
-            return
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 async def get_json(url: str, token: str | None = None) -> tuple[int, object]:

@@ -18,6 +18,7 @@ COMMANDS = {
     "run": ("run", "start the agent (the default)"),
     "demo": ("demo", "local LiveKit server + synthetic publisher + the recorder, all on loopback"),
     "dispatch-job": ("dispatch_job", "create a room whose publishers the agent records"),
+    "upload": ("upload", "upload a finished recording to the configured S3 store"),
     "check": ("check", "validate a recording against the HLS rules; exit 1 on a violation"),
 }
 

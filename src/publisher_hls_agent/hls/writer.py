@@ -56,7 +56,7 @@ class SegmentedWriter:
 
     def __init__(self, folder: Path, *, segment_duration: float, max_segments: int,
                  started_at: datetime,
-                 on_segment: Callable[[SegmentRecord], None] | None = None) -> None:
+                 on_segment: Callable[[SegmentRecord, bytes], None] | None = None) -> None:
         self.folder = folder
         self._playlist = Playlist(target_duration=target_duration_for(segment_duration),
                                   max_segments=max_segments, init_uri=self.init_name)
@@ -134,11 +134,12 @@ class SegmentedWriter:
             discontinuity=discontinuity,
             program_date_time=self._started_at + timedelta(seconds=start / CLOCK)))
         self._output.flush()
-        atomic_write(self.folder / PLAYLIST_NAME, render(self._playlist).encode())
+        playlist = render(self._playlist).encode()
+        atomic_write(self.folder / PLAYLIST_NAME, playlist)
         for old in removed:  # slid out of the window: the whole-recording file keeps it
             (self.folder / old.uri).unlink(missing_ok=True)
-        if self._on_segment is not None:
-            self._on_segment(record)
+        if self._on_segment is not None:  # the segment, and the playlist that names it
+            self._on_segment(record, playlist)
 
 
 class TsHlsWriter(SegmentedWriter):

@@ -27,14 +27,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from ..config import Config
 from ..hls.files import atomic_write
 from ..hls.fmp4_writer import Fmp4HlsWriter
 from ..hls.mpegts import Streams
 from ..hls.names import create_recording_folder
-from ..hls.writer import CLOCK, SegmentedWriter, TsHlsWriter
+from ..hls.writer import CLOCK, SegmentedWriter, SegmentRecord, TsHlsWriter
 from ..media.rtp import SenderReport
 from ..media.units import AccessUnit, AudioPacket
 from ..room.tracks import RemoteTrack
@@ -64,6 +64,14 @@ MAX_PIPELINE_RESTARTS = 3  # failures inside the pipeline beyond this end the re
 Unit = TypeVar("Unit", AccessUnit, AudioPacket)
 
 
+class Upload(Protocol):
+    """Where the recording's files go as they are written (``storage/uploader.py``)."""
+
+    def started(self, folder: Path) -> None: ...
+    def segment_closed(self, segment: SegmentRecord, playlist: bytes) -> None: ...
+    def finished(self) -> None: ...
+
+
 @dataclass(frozen=True)
 class RecorderOptions:
     output_dir: Path
@@ -86,12 +94,14 @@ class Recorder:
     def __init__(self, room: str, participant: str, options: RecorderOptions, *,
                  request_keyframe: Callable[[], None],
                  sender_report: Callable[[str], SenderReport | None],
-                 end_recording: Callable[[str], None] = lambda reason: None) -> None:
+                 end_recording: Callable[[str], None] = lambda reason: None,
+                 upload: Upload | None = None) -> None:
         self.room, self.participant = room, participant
         self.options = options
         self._request_keyframe = request_keyframe
         self._sender_report = sender_report
         self._end_recording = end_recording  # asks the session to stop, with a reason
+        self.upload = upload
         self._failures = 0
         self.failure: str | None = None  # why the recording ended in failure
         self.lifecycle = Lifecycle()
@@ -208,6 +218,8 @@ class Recorder:
             assert self.folder is not None
             atomic_write(self.folder / SUMMARY_NAME,
                          (json.dumps(self.summary, indent=2) + "\n").encode())
+            if self.upload is not None:
+                self.upload.finished()
             self._log.info("recording finalized (%s): %d segments, %.1f s in %s", reason,
                            len(self.summary["segments"]), self.summary["duration"], self.folder)
         self.lifecycle.to(State.DONE)
@@ -366,6 +378,8 @@ class Recorder:
         self._origin = (arrival, ntp_origin)
         self.folder = create_recording_folder(self.options.output_dir, self.room,
                                               self.participant, self.started_at)
+        if self.upload is not None:
+            self.upload.started(self.folder)
         has_video = self._video_sid is not None
         has_audio = self._audio_sid is not None
         audio = self.tracks.get(self._audio_sid or "")
@@ -382,7 +396,9 @@ class Recorder:
         assert self.folder is not None and self.started_at is not None
         options: dict[str, Any] = {"segment_duration": self.options.segment_duration,
                                    "max_segments": self.options.max_segments,
-                                   "started_at": self.started_at}
+                                   "started_at": self.started_at,
+                                   "on_segment": self.upload.segment_closed
+                                   if self.upload is not None else None}
         if self.options.keep_opus:
             video = self.tracks.get(self._video_sid or "")
             size = (video.width, video.height) if video is not None else None

@@ -13,6 +13,8 @@ from ..media.rtp import SenderReport
 from ..room.client import RoomClient
 from ..room.rpc import RpcMethod
 from ..room.tracks import H264Reader, OpusReader
+from ..storage.storage import Storage
+from ..storage.uploader import RecordingUpload
 from .recorder import Recorder, RecorderOptions
 
 logger = logging.getLogger(__name__)
@@ -36,8 +38,10 @@ class RecordingSession:
 
     def __init__(self, url: str, token: str, room: str, identity: str,
                  options: RecorderOptions, *, answer_rpc: bool = True,
-                 repeatable: bool = False) -> None:
+                 repeatable: bool = False, storage: Storage | None = None) -> None:
         self.room, self.identity, self.options = room, identity, options
+        self._storage = storage
+        self._uploads: list[tuple[RecordingUpload, dict[str, Any]]] = []
         self.recorder = self._new_recorder(options)
         self.summaries: list[dict[str, Any]] = []  # of the recordings finalized
         rpc: dict[str, RpcMethod] = {"activate_recording": self._rpc_activate,
@@ -63,7 +67,19 @@ class RecordingSession:
             await self.client.close()
             for task in self._tasks:
                 task.cancel()
+            await self._wait_for_uploads()
         return self.summaries[-1] if self.summaries else None
+
+    async def _wait_for_uploads(self) -> None:
+        """Each recording's summary says which of its objects are in the bucket; an
+        upload that failed for good makes the recording a failure, with the reason."""
+        for upload, summary in self._uploads:
+            result = await upload.wait()
+            if result is None:
+                continue
+            summary["upload"] = result
+            if "error" in result and "failure" not in summary:
+                summary["failure"] = f"upload failed: {result['error']}"
 
     async def stop(self, reason: str = "stopped") -> None:
         """End the session (and its recording)."""
@@ -83,12 +99,16 @@ class RecordingSession:
         summary = self.recorder.finalize(reason, self._receive_stats())
         if summary is not None and (not self.summaries or self.summaries[-1] is not summary):
             self.summaries.append(summary)
+            if isinstance(self.recorder.upload, RecordingUpload):
+                self._uploads.append((self.recorder.upload, summary))
 
     def _new_recorder(self, options: RecorderOptions) -> Recorder:
+        upload = (self._storage.for_recording(self.room, self.identity)
+                  if self._storage is not None else None)
         return Recorder(self.room, self.identity, options,
                         request_keyframe=self._request_keyframe,
                         sender_report=self._sender_report,
-                        end_recording=self._end_recording)
+                        end_recording=self._end_recording, upload=upload)
 
     async def _rpc_activate(self, caller: str, payload: str) -> str:
         self._log.info("activation requested by RPC from %r", caller)

@@ -19,6 +19,7 @@ from livekit.protocol import agent
 from ..config import Config
 from ..metrics import Metrics
 from ..recorder.recorder import RecorderOptions
+from ..storage.storage import Storage
 from . import protocol
 from .connection import WorkerConnection
 from .pool import RecordingProcesses
@@ -64,16 +65,31 @@ class RecorderAgent:
         self.connection = WorkerConnection(config.livekit_url, config.api_key,
                                            config.api_secret, config.agent_name, self)
         self.processes = RecordingProcesses(config.worker.processes, self._on_event,
-                                            log_level=log_level, log_format=config.log_format)
+                                            log_level=log_level, log_format=config.log_format,
+                                            s3=config.s3)
+        self._upload_failures: dict[int, dict[str, int]] = {}  # by process, as reported
         self._options = RecorderOptions.from_config(config)
         self._status_tasks: set[asyncio.Task[None]] = set()
 
     # --- running -----------------------------------------------------------------------
 
     async def run(self) -> None:
-        """Take jobs until ``shutdown()``."""
+        """Take jobs until ``shutdown()``; meanwhile finish the uploads that an earlier
+        run left undone."""
         self.processes.start()
-        await self.connection.run()
+        recovery = (asyncio.create_task(self._recover_uploads()) if self.config.s3 is not None
+                    else None)
+        try:
+            await self.connection.run()
+        finally:
+            if recovery is not None:
+                recovery.cancel()
+
+    async def _recover_uploads(self) -> None:
+        assert self.config.s3 is not None
+        async with Storage(self.config.s3) as storage:
+            await storage.recover(self.config.output_dir)
+            self._count_upload_failures(0, storage.counters.failures)
 
     @property
     def ready(self) -> bool:
@@ -170,8 +186,9 @@ class RecorderAgent:
 
     # --- events from the recording processes --------------------------------------------
 
-    def _on_event(self, event: tuple[Any, ...]) -> None:
+    def _on_event(self, event: tuple[Any, ...], source: int) -> None:
         if event[0] == "progress":
+            self._count_upload_failures(source, event[2])
             for job_id, progress in event[1].items():
                 if (job := self.jobs.get(job_id)) is not None:
                     job.progress = progress
@@ -185,6 +202,12 @@ class RecorderAgent:
         elif event[0] == "finished":
             _, job_id, ok, error = event
             self._finished(job_id, ok, error)
+
+    def _count_upload_failures(self, source: int, failures: dict[str, int]) -> None:
+        before = self._upload_failures.get(source, {})
+        for cause, count in failures.items():
+            self.metrics.upload_failures.labels(cause).inc(max(0, count - before.get(cause, 0)))
+        self._upload_failures[source] = dict(failures)
 
     def _count(self, job: JobRecord, figures: dict[str, Any]) -> None:
         """Add to the counters what a recording wrote since it was last counted."""

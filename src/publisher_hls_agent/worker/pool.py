@@ -11,6 +11,7 @@ from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from typing import Any
 
+from ..config import S3Config
 from . import recording_process
 from .recording_process import Command, StartJob
 
@@ -20,7 +21,7 @@ logger = logging.getLogger(__name__)
 # their state half-way.
 _CONTEXT = multiprocessing.get_context("spawn")
 
-EventHandler = Callable[[tuple[Any, ...]], None]
+EventHandler = Callable[[tuple[Any, ...], int], None]  # (event, the process's pid)
 
 
 class _Slot:
@@ -33,10 +34,10 @@ class _Slot:
 
 class RecordingProcesses:
     def __init__(self, count: int, on_event: EventHandler, *, log_level: str,
-                 log_format: str) -> None:
+                 log_format: str, s3: S3Config | None) -> None:
         self._count = count
         self._on_event = on_event
-        self._log_args = (log_level, log_format)
+        self._process_args = (log_level, log_format, s3)
         self._slots: list[_Slot] = []
         self._closing = False
 
@@ -81,7 +82,7 @@ class RecordingProcesses:
     def _spawn(self, index: int) -> _Slot:
         ours, theirs = _CONTEXT.Pipe()
         process = _CONTEXT.Process(target=recording_process.main, name=f"recording-{index}",
-                                   args=(theirs, *self._log_args), daemon=False)
+                                   args=(theirs, *self._process_args), daemon=False)
         process.start()
         theirs.close()
         slot = _Slot(index, process, ours)
@@ -94,7 +95,7 @@ class RecordingProcesses:
                 event = slot.connection.recv()
                 if event[0] == "finished":
                     slot.jobs.discard(event[1])
-                self._on_event(event)
+                self._on_event(event, slot.process.pid or 0)
         except (EOFError, OSError):
             self._died(slot)
 
@@ -106,7 +107,8 @@ class RecordingProcesses:
         logger.error("recording process %s died (exit code %s); its %d recordings end",
                      slot.process.pid, slot.process.exitcode, len(slot.jobs))
         for job_id in slot.jobs:
-            self._on_event(("finished", job_id, False, "recording process died"))
+            self._on_event(("finished", job_id, False, "recording process died"),
+                           slot.process.pid or 0)
         self._slots[slot.index] = self._spawn(slot.index)
 
     def _forget(self, slot: _Slot) -> None:

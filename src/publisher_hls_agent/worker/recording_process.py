@@ -18,8 +18,10 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from .. import logs
+from ..config import S3Config
 from ..recorder.recorder import RecorderOptions
 from ..recorder.session import RecordingSession
+from ..storage.storage import Storage
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +48,8 @@ class Command:
     reason: str = ""
 
 
-def main(connection: Connection, log_level: str, log_format: str) -> None:
+def main(connection: Connection, log_level: str, log_format: str,
+         s3: S3Config | None) -> None:
     """The process's entry point (``multiprocessing`` spawn target)."""
     logs.setup_logging(log_level, log_format)
     # A terminal's Ctrl-C and systemd's stop signal the whole process group; only the
@@ -54,12 +57,14 @@ def main(connection: Connection, log_level: str, log_format: str) -> None:
     # recording here is finalized rather than cut off.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    asyncio.run(RecordingProcess(connection).serve())
+    asyncio.run(RecordingProcess(connection, s3).serve())
 
 
 class RecordingProcess:
-    def __init__(self, connection: Connection) -> None:
+    def __init__(self, connection: Connection, s3: S3Config | None) -> None:
         self._connection = connection
+        self._s3 = s3
+        self._storage: Storage | None = None
         self._sessions: dict[str, RecordingSession] = {}
         self._reported: dict[str, int] = {}  # recordings of a job sent to the worker
         self._tasks: set[asyncio.Task[None]] = set()
@@ -67,6 +72,12 @@ class RecordingProcess:
         self._shutting_down = False
 
     async def serve(self) -> None:
+        async with contextlib.AsyncExitStack() as stack:
+            if self._s3 is not None:
+                self._storage = await stack.enter_async_context(Storage(self._s3))
+            await self._serve()
+
+    async def _serve(self) -> None:
         loop = asyncio.get_running_loop()
         loop.add_reader(self._connection.fileno(), self._on_readable)
         reporter = asyncio.create_task(self._report_progress())
@@ -105,7 +116,7 @@ class RecordingProcess:
             self._send(("finished", job.job_id, False, "agent shutting down"))
             return
         session = RecordingSession(job.url, job.token, job.room, job.participant, job.options,
-                                   repeatable=True)
+                                   repeatable=True, storage=self._storage)
         self._sessions[job.job_id] = session
         self._reported[job.job_id] = 0
         self._spawn(self._run(job, session))
@@ -141,8 +152,9 @@ class RecordingProcess:
             for job_id, session in self._sessions.items():
                 self._report_recordings(job_id, session)
                 progress[job_id] = session.recorder.progress()
-            if progress:
-                self._send(("progress", progress))
+            failures = dict(self._storage.counters.failures) if self._storage else {}
+            if progress or failures:
+                self._send(("progress", progress, failures))
 
     def _report_recordings(self, job_id: str, session: RecordingSession) -> None:
         """Send the summaries of the job's recordings finalized since the last time."""

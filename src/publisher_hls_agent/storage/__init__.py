@@ -1,0 +1,1 @@
+"""Upload of recordings to S3-compatible storage."""

@@ -1,0 +1,194 @@
+"""Recordings uploaded to a real MinIO by the agent worker, in real time and in batch,
+through outages, restarts and refusals."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from publisher_hls_agent.hls.check import check_recording
+from publisher_hls_agent.testbed.livekit_server import LiveKitServer
+from publisher_hls_agent.testbed.minio import MinIO
+
+from .support import agent, dispatch_job, publishing, recordings, wait_for
+
+pytestmark = pytest.mark.integration
+
+SMALL = {"width": 320, "height": 240}
+
+
+def names_in(playlist: bytes) -> list[str]:
+    """The files a playlist names: its segments and its EXT-X-MAP."""
+    text = playlist.decode()
+    return (re.findall(r'URI="([^"]+)"', text)
+            + [line for line in text.splitlines() if line and not line.startswith("#")])
+
+
+async def download(minio: MinIO, bucket: str, prefix: str, into: Path) -> Path:
+    objects = await minio.objects(bucket, prefix)
+    for key, data in objects.items():
+        path = into / key
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    return into / prefix
+
+
+def only_prefix(keys: list[str]) -> str:
+    prefixes = {key.rsplit("/", 1)[0] + "/" for key in keys}
+    assert len(prefixes) == 1, prefixes
+    return prefixes.pop()
+
+
+async def test_realtime_upload_keeps_the_bucket_playable_at_every_instant(
+        livekit_server: LiveKitServer, minio: MinIO, tmp_path: Path) -> None:
+    bucket = "realtime"
+    await minio.create_bucket(bucket)
+    output = tmp_path / "out"
+    closed: dict[str, float] = {}  # segment -> when it appeared on disk
+    in_bucket: dict[str, float] = {}  # segment -> when it appeared in the bucket
+    polls = 0
+    async with agent(livekit_server, tmp_path, "upload-rt", KEEP_OPUS="true",
+                     **minio.environment(bucket, S3_REALTIME_UPLOAD="true",
+                                         S3_PREFIX="meetings/")):
+        await dispatch_job(livekit_server, "upload-rt", "room one")
+        async with publishing(livekit_server, "room one", "ana/../../etc", **SMALL):
+            started = time.monotonic()
+            while time.monotonic() - started < 8:
+                now = time.monotonic()
+                for path in output.glob("*/segment*.m4s"):
+                    closed.setdefault(path.name, now)
+                objects = await minio.objects(bucket)
+                polls += 1
+                for key in objects:
+                    in_bucket.setdefault(key.rsplit("/", 1)[-1], now)
+                playlists = [k for k in objects if k.endswith("playlist.m3u8")]
+                for key in playlists:
+                    folder = key.rsplit("/", 1)[0] + "/"
+                    for name in names_in(objects[key]):
+                        assert folder + name in objects, f"{key} names missing {name}"
+                await asyncio.sleep(0.2)
+        await wait_for(lambda: bool(recordings(output)), 20, "the recording's end")
+        await asyncio.sleep(2)  # the last segment, recording.json, the final playlist
+    assert polls >= 20
+    keys = await minio.keys(bucket)
+    prefix = only_prefix(keys)
+    assert prefix.startswith("meetings/room_one-") and "/ana_.._.._etc-" in prefix
+    for segment, seen_locally in closed.items():
+        assert segment in in_bucket, f"{segment} never uploaded"
+        assert in_bucket[segment] - seen_locally <= 1.0 + 0.2, segment  # one poll's slack
+    local = next(iter(recordings(output).values()))
+    assert not list(local.glob("segment*.m4s")), "uploaded segments were kept on disk"
+    assert (local / "output.mp4").stat().st_size > 0
+    state = json.loads((local / ".upload.json").read_text())
+    assert state["complete"] and not state.get("error")
+    downloaded = await download(minio, bucket, prefix, tmp_path / "bucket")
+    assert check_recording(downloaded).ok, check_recording(downloaded).render()
+
+
+async def test_batch_upload_happens_after_the_recording(
+        livekit_server: LiveKitServer, minio: MinIO, tmp_path: Path) -> None:
+    bucket = "batch"
+    await minio.create_bucket(bucket)
+    output = tmp_path / "out"
+    async with agent(livekit_server, tmp_path, "upload-batch", **minio.environment(bucket)):
+        await dispatch_job(livekit_server, "upload-batch", "batch")
+        async with publishing(livekit_server, "batch", "bo", **SMALL):
+            await wait_for(lambda: any(output.glob("*/segment00003.ts")), 20, "segments")
+            assert await minio.keys(bucket) == [], "uploaded before the end"
+        await wait_for(lambda: bool(recordings(output)), 20, "the recording's end")
+        folder = recordings(output)["bo"]
+        await wait_for(lambda: json.loads((folder / ".upload.json").read_text())["complete"],
+                       20, "the upload")
+    keys = await minio.keys(bucket)
+    local_files = {p.name for p in folder.iterdir() if not p.name.startswith(".")}
+    assert {k.rsplit("/", 1)[-1] for k in keys} == local_files - {"output.ts"}
+    downloaded = await download(minio, bucket, only_prefix(keys), tmp_path / "bucket")
+    assert check_recording(downloaded).ok
+
+
+async def test_a_store_outage_loses_nothing(livekit_server: LiveKitServer, minio: MinIO,
+                                            tmp_path: Path) -> None:
+    bucket = "outage"
+    await minio.create_bucket(bucket)
+    output = tmp_path / "out"
+    async with agent(livekit_server, tmp_path, "upload-outage",
+                     **minio.environment(bucket, S3_REALTIME_UPLOAD="true")) as worker:
+        await dispatch_job(livekit_server, "upload-outage", "outage")
+        async with publishing(livekit_server, "outage", "olga", **SMALL):
+            await wait_for(lambda: any(output.glob("*/playlist.m3u8")), 20, "a recording")
+            await asyncio.sleep(2)
+            await asyncio.to_thread(minio.stop)
+            try:
+                await asyncio.sleep(20)
+            finally:
+                await asyncio.to_thread(minio.start)
+            await asyncio.sleep(2)
+        await wait_for(lambda: bool(recordings(output)), 20, "the recording's end")
+        folder = recordings(output)["olga"]
+        await wait_for(lambda: json.loads((folder / ".upload.json").read_text())["complete"],
+                       60, "the upload to catch up")
+        assert "retrying" in worker.log()
+    summary = json.loads((folder / "recording.json").read_text())
+    keys = await minio.keys(bucket)
+    names = {k.rsplit("/", 1)[-1] for k in keys}
+    assert {s["name"] for s in summary["segments"]} <= names
+    assert summary["duration"] > 22
+    downloaded = await download(minio, bucket, only_prefix(keys), tmp_path / "bucket")
+    report = check_recording(downloaded)
+    assert report.ok, report.render()
+    assert len(report.segments) == len(summary["segments"])
+
+
+async def test_an_upload_cut_short_by_sigkill_is_finished_after_a_restart(
+        livekit_server: LiveKitServer, minio: MinIO, tmp_path: Path) -> None:
+    bucket = "restart"
+    await minio.create_bucket(bucket)
+    output = tmp_path / "out"
+    environment = minio.environment(bucket)
+    await asyncio.to_thread(minio.stop)  # the upload cannot finish while the store is away
+    try:
+        async with agent(livekit_server, tmp_path, "upload-kill", **environment) as worker:
+            await dispatch_job(livekit_server, "upload-kill", "kill")
+            async with publishing(livekit_server, "kill", "kim", **SMALL):
+                await wait_for(lambda: any(output.glob("*/segment00002.ts")), 20, "segments")
+            await wait_for(lambda: bool(recordings(output)), 20, "the recording's end")
+            await asyncio.sleep(1)
+            await worker.stop(signal.SIGKILL)
+    finally:
+        await asyncio.to_thread(minio.start)
+    folder = recordings(output)["kim"]
+    assert not json.loads((folder / ".upload.json").read_text())["complete"]
+    assert await minio.keys(bucket) == []
+    async with agent(livekit_server, tmp_path, "upload-kill", **environment) as worker:
+        await wait_for(lambda: json.loads((folder / ".upload.json").read_text())["complete"],
+                       30, "the recovered upload")
+        assert "recovered the upload of" in worker.log()
+    keys = await minio.keys(bucket)
+    downloaded = await download(minio, bucket, only_prefix(keys), tmp_path / "bucket")
+    assert check_recording(downloaded).ok
+
+
+async def test_refused_credentials_fail_the_job_and_keep_the_recording(
+        livekit_server: LiveKitServer, minio: MinIO, tmp_path: Path) -> None:
+    bucket = "refused"
+    await minio.create_bucket(bucket)
+    output = tmp_path / "out"
+    secret = "not-the-secret-at-all"
+    async with agent(livekit_server, tmp_path, "upload-refused",
+                     **minio.environment(bucket, S3_SECRET_KEY=secret)) as worker:
+        await dispatch_job(livekit_server, "upload-refused", "refused")
+        async with publishing(livekit_server, "refused", "rex", **SMALL):
+            await wait_for(lambda: any(output.glob("*/segment00002.ts")), 20, "segments")
+        await wait_for(lambda: "job failed" in worker.log(), 30, "the job's failure")
+        log = worker.log()
+    assert "job failed: upload failed: credentials" in log
+    assert secret not in log
+    folder = recordings(output)["rex"]
+    assert check_recording(folder).ok  # everything is still on disk
+    assert await minio.keys(bucket) == []
