@@ -80,6 +80,10 @@ class RecordingSession:
             summary["upload"] = result
             if "error" in result and "failure" not in summary:
                 summary["failure"] = f"upload failed: {result['error']}"
+            elif result["complete"]:
+                self._log.info("uploaded to s3://%s/%s: %s", result["bucket"],
+                               result["prefix"], ", ".join(o.rsplit("/", 1)[-1]
+                                                          for o in result["objects"]))
 
     async def stop(self, reason: str = "stopped") -> None:
         """End the session (and its recording)."""

@@ -42,6 +42,13 @@ class AgentProcess:
             self.process.send_signal(signum)
         return await asyncio.wait_for(self.process.wait(), within)
 
+    async def kill_all(self) -> None:
+        """SIGKILL to the agent and its recording processes at once, as a container
+        runtime or the OOM killer does: nobody gets to finish anything."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        await self.process.wait()
+
     async def wait_ready(self, within: float = READY_TIMEOUT) -> None:
         """Until ``/readyz`` says the worker is registered with the server."""
         loop = asyncio.get_running_loop()
@@ -76,7 +83,7 @@ async def running_agent(server: LiveKitServer, output_dir: Path, log_path: Path,
         process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "publisher_hls_agent", "run",
             env=agent_environment(server, output_dir, http_port, **settings),
-            stdout=log, stderr=log)
+            stdout=log, stderr=log, start_new_session=True)  # its own process group
     agent = AgentProcess(process, f"http://127.0.0.1:{http_port}", log_path, server.api_key,
                          server.api_secret)
     try:

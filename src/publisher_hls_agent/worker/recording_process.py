@@ -26,6 +26,9 @@ from ..storage.storage import Storage
 logger = logging.getLogger(__name__)
 
 PROGRESS_INTERVAL = 1.0
+# Orphaned (the worker gone), a process finalizes its recordings and gives their
+# uploads this long; what is left is found and finished by the next worker's recovery.
+ORPHAN_GRACE = 30.0
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,7 @@ class RecordingProcess:
         self._tasks: set[asyncio.Task[None]] = set()
         self._done = asyncio.Event()
         self._shutting_down = False
+        self._orphaned = False  # the worker died without telling us
 
     async def serve(self) -> None:
         async with contextlib.AsyncExitStack() as stack:
@@ -83,8 +87,10 @@ class RecordingProcess:
         reporter = asyncio.create_task(self._report_progress())
         try:
             await self._done.wait()
-            while self._tasks:
-                await asyncio.wait(set(self._tasks))
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + (ORPHAN_GRACE if self._orphaned else float("inf"))
+            while self._tasks and loop.time() < deadline:
+                await asyncio.wait(set(self._tasks), timeout=deadline - loop.time())
         finally:
             reporter.cancel()
             loop.remove_reader(self._connection.fileno())
@@ -96,6 +102,7 @@ class RecordingProcess:
         except (EOFError, OSError):
             # The worker is gone: finalize everything; nobody is left to tell.
             asyncio.get_running_loop().remove_reader(self._connection.fileno())
+            self._orphaned = True
             self._shutdown("worker process gone")
 
     def _handle(self, message: StartJob | Command) -> None:
