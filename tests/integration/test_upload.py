@@ -13,10 +13,13 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from aiobotocore.session import get_session
 
 from publisher_hls_agent.hls.check import check_recording
+from publisher_hls_agent.storage.s3 import UploadError
+from publisher_hls_agent.storage.storage import Storage
 from publisher_hls_agent.testbed.livekit_server import LiveKitServer
-from publisher_hls_agent.testbed.minio import MinIO
+from publisher_hls_agent.testbed.minio import ACCESS_KEY, SECRET_KEY, MinIO
 
 from .support import agent, dispatch_job, publishing, recordings, wait_for
 
@@ -243,3 +246,36 @@ async def test_upload_command_with_virtual_hosted_style_addressing(
     downloaded = await download(minio, bucket, prefix, tmp_path / "bucket")
     assert check_recording(downloaded).ok
     assert (folder / "segment00000.ts").exists(), "a batch upload keeps the local files"
+
+
+async def test_temporary_credentials_with_a_session_token(minio: MinIO, tmp_path: Path) -> None:
+    """S3_SESSION_TOKEN: credentials from MinIO's STS (AssumeRole), as AWS would issue."""
+    bucket = "sts"
+    await minio.create_bucket(bucket)
+    async with get_session().create_client(
+            "sts", endpoint_url=minio.endpoint, region_name="us-east-1",
+            aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY) as sts:
+        issued = (await sts.assume_role(RoleArn="arn:minio:iam:::role/recorder",
+                                        RoleSessionName="recorder"))["Credentials"]
+    folder = tmp_path / "room_ana_20261124-101500.250"
+    folder.mkdir()
+    (folder / "segment00000.ts").write_bytes(b"\x47" * 188)
+    (folder / "recording.json").write_text('{"room": "room", "participant": "ana"}')
+    (folder / "playlist.m3u8").write_text("#EXTM3U\n#EXTINF:1.0,\nsegment00000.ts\n")
+    temporary = minio.s3_config(bucket, access_key=issued["AccessKeyId"],
+                                secret_key=issued["SecretAccessKey"],
+                                session_token=issued["SessionToken"])
+    async with Storage(temporary) as storage:
+        state = await storage.upload_finished(folder)
+    assert state.complete
+    assert sorted(await minio.keys(bucket)) == [
+        "room/ana/20261124-101500.250/playlist.m3u8",
+        "room/ana/20261124-101500.250/recording.json",
+        "room/ana/20261124-101500.250/segment00000.ts"]
+    (folder / ".upload.json").unlink()
+    forged = minio.s3_config(bucket, access_key=issued["AccessKeyId"],
+                             secret_key=issued["SecretAccessKey"], session_token="forged")
+    async with Storage(forged) as storage:
+        with pytest.raises(UploadError) as refused:
+            await storage.upload_finished(folder)
+    assert refused.value.cause == "credentials"
