@@ -19,6 +19,7 @@ COMMANDS = {
     "demo": ("demo", "local LiveKit server + synthetic publisher + the recorder, all on loopback"),
     "dispatch-job": ("dispatch_job", "create a room whose publishers the agent records"),
     "upload": ("upload", "upload a finished recording to the configured S3 store"),
+    "fix": ("fix", "repair another tool's recording: timestamps from zero, true durations"),
     "check": ("check", "validate a recording against the HLS rules; exit 1 on a violation"),
 }
 

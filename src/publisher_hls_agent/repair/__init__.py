@@ -1,0 +1,1 @@
+"""Repairs for HLS recordings made by other tools: timestamps and playlists."""

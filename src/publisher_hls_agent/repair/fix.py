@@ -1,0 +1,126 @@
+"""``fix``: make a recording from another tool start at zero and say its durations right.
+
+One offset for the whole playlist (the earliest timestamp of its first segment, the
+33-bit wrap considered), so segments stay continuous with each other; every segment
+rewritten through ``TimestampShifter``; each EXTINF that is missing, negative, absurd or
+more than a frame off the rewritten segment's real duration recomputed; the target
+duration fitted. Results go to temporary files, renamed into place at the end: the
+input is never half-rewritten. ``--in-place`` first copies the originals to a backup
+folder (unless told not to).
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import BinaryIO
+
+from ..hls.files import atomic_write
+from .durations import segment_duration
+from .playlist_fix import MediaPlaylist, PlaylistError
+from .tsrewrite import PACKET, SYNC, TimestampShifter, first_timestamp
+
+CHUNK = 1 << 20
+CLOCK = 90000
+
+
+class FixError(Exception):
+    """The input cannot be fixed (not HLS over MPEG-TS, unreadable): exit status 2."""
+
+
+@dataclass
+class FixResult:
+    offset: int = 0  # 90 kHz ticks subtracted
+    changes: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    written: list[Path] = field(default_factory=list)
+
+
+def find_playlist(path: Path) -> Path:
+    if path.is_file():
+        return path
+    playlists = sorted(path.glob("*.m3u8"))
+    if len(playlists) != 1:
+        raise FixError(f"{path}: expected one .m3u8 playlist, found {len(playlists)}")
+    return playlists[0]
+
+
+def fix_recording(path: Path, output: Path | None, *, backup: bool = True) -> FixResult:
+    """Fix the recording at ``path`` into ``output`` (a folder), or in place when
+    ``output`` is None."""
+    playlist_path = find_playlist(path)
+    source = playlist_path.parent
+    try:
+        playlist = MediaPlaylist.parse(playlist_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, PlaylistError) as exc:
+        raise FixError(f"{playlist_path}: {exc}") from None
+    segments = [source / item.uri for item in playlist.items]
+    for segment in segments:
+        if not segment.resolve().is_relative_to(source.resolve()):
+            raise FixError(f"{segment}: outside the playlist's folder; not touched")
+        if not segment.is_file():
+            raise FixError(f"{segment}: missing")
+    _refuse_non_ts(segments[0])
+    result = FixResult()
+    start = first_timestamp(_head(segments[0]))
+    if start is None:
+        raise FixError(f"{segments[0]}: no timestamps found")
+    result.offset = start
+    result.changes.append(f"timestamps shifted by -{start / CLOCK:.6f} s "
+                          f"(the first was {start}, now 0)")
+    target = output if output is not None else source
+    target.mkdir(parents=True, exist_ok=True)
+    staged: list[tuple[Path, Path]] = []  # (temporary, final)
+    for item, segment in zip(playlist.items, segments, strict=True):
+        temporary = target / f".{Path(item.uri).name}.fix.tmp"
+        shifter = TimestampShifter(start)
+        with segment.open("rb") as reader, temporary.open("wb") as writer:
+            for chunk in _chunks(reader):
+                writer.write(shifter.feed(chunk))
+            writer.write(shifter.finish())
+        result.problems += [f"{item.uri}: {problem}" for problem in shifter.problems]
+        staged.append((temporary, target / Path(item.uri).name if output is not None
+                       else segment))
+        measured = segment_duration(temporary.read_bytes())
+        if measured is None:
+            result.problems.append(f"{item.uri}: no timestamps; EXTINF left as it was")
+        elif playlist.needs_fixing(item, *measured):
+            before = "missing" if item.duration is None else f"{item.duration:g}"
+            playlist.set_duration(item, measured[0])
+            result.changes.append(f"{item.uri}: EXTINF {before} -> {measured[0]:.6f}")
+    old_target = playlist.target_duration()
+    new_target = playlist.fit_target_duration()
+    if old_target != new_target:
+        result.changes.append(f"EXT-X-TARGETDURATION {old_target} -> {new_target}")
+    if output is None and backup:
+        folder = source / f".fix-backup-{datetime.now(UTC):%Y%m%d-%H%M%S}"
+        folder.mkdir()
+        for segment in [*segments, playlist_path]:
+            shutil.copy2(segment, folder / segment.name)
+        result.changes.append(f"originals kept in {folder}")
+    for temporary, final in staged:
+        temporary.replace(final)
+        result.written.append(final)
+    final_playlist = target / playlist_path.name
+    atomic_write(final_playlist, playlist.render().encode())
+    result.written.append(final_playlist)
+    return result
+
+
+def _refuse_non_ts(segment: Path) -> None:
+    head = _head(segment, 3 * PACKET)
+    if len(head) < PACKET or head[0] != SYNC or (len(head) > PACKET and head[PACKET] != SYNC):
+        raise FixError(f"{segment}: not MPEG-TS (fix rewrites MPEG-TS segments only)")
+
+
+def _head(path: Path, size: int = 4 * CHUNK) -> bytes:
+    with path.open("rb") as reader:
+        return reader.read(size)
+
+
+def _chunks(reader: BinaryIO) -> Iterator[bytes]:
+    while chunk := reader.read(CHUNK):
+        yield chunk
