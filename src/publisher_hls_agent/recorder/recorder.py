@@ -104,6 +104,8 @@ class Recorder:
         self.upload = upload
         self._failures = 0
         self.failure: str | None = None  # why the recording ended in failure
+        self._activated_at: float | None = None  # time.monotonic()
+        self.first_segment_after: float | None = None  # seconds from activation to disk
         self.lifecycle = Lifecycle()
         self.tracks: dict[str, RemoteTrack] = {}  # every track seen, by sid
         self._live: set[str] = set()
@@ -197,6 +199,7 @@ class Recorder:
         if self.state not in (State.BUFFERING, State.HANDSHAKE_READY):
             return
         self.lifecycle.to(State.RECORDING_PENDING)
+        self._activated_at = time.monotonic()
         self._log.info("recording activated; waiting for a keyframe")
         self._request_keyframe()
         self._later(KEYFRAME_WAIT, self._settle_for_buffered_keyframe)
@@ -249,6 +252,12 @@ class Recorder:
         except Exception as again:
             self._pipeline_failed(again)
 
+    def _segment_closed(self, segment: SegmentRecord, playlist: bytes) -> None:
+        if self.first_segment_after is None and self._activated_at is not None:
+            self.first_segment_after = round(time.monotonic() - self._activated_at, 3)
+        if self.upload is not None:
+            self.upload.segment_closed(segment, playlist)
+
     def progress(self) -> dict[str, Any]:
         """Where the recording stands, cheaply: for the worker's listing and metrics."""
         segments = self._pipeline.writer.segments if self._pipeline is not None else []
@@ -262,6 +271,7 @@ class Recorder:
             "bytes": sum(segment.bytes for segment in segments),
             "duration": round(sum(segment.duration for segment in segments), 3),
             "keyframe_requests": stats.keyframe_requests if stats is not None else 0,
+            "first_segment_after_activation": self.first_segment_after,
         }
 
     # --- starting ----------------------------------------------------------------------
@@ -397,8 +407,7 @@ class Recorder:
         options: dict[str, Any] = {"segment_duration": self.options.segment_duration,
                                    "max_segments": self.options.max_segments,
                                    "started_at": self.started_at,
-                                   "on_segment": self.upload.segment_closed
-                                   if self.upload is not None else None}
+                                   "on_segment": self._segment_closed}
         if self.options.keep_opus:
             video = self.tracks.get(self._video_sid or "")
             size = (video.width, video.height) if video is not None else None
@@ -469,6 +478,7 @@ class Recorder:
                        "parameter_sets_added": stats.parameter_sets_added},
             "keyframe_requests": stats.keyframe_requests,
             "pipeline_restarts": stats.restarts,
+            "first_segment_after_activation": self.first_segment_after,
             **({"failure": self.failure} if self.failure else {}),
             **extra,
         }

@@ -32,6 +32,7 @@ from livekit import api, rtc
 
 from ..room.ice import is_loopback_url
 from .synthetic_media import (
+    LoopedVideo,
     SyntheticAccessUnit,
     SyntheticAudio,
     SyntheticVideo,
@@ -72,6 +73,7 @@ class SyntheticPublisher:
         video: bool = True,
         audio: bool = True,
         red: bool = False,
+        looped: bool = False,
     ) -> None:
         self._url = url
         self._token = token
@@ -79,11 +81,12 @@ class SyntheticPublisher:
         self.height = height
         self.fps = fps
         self._bitrate = bitrate
-        self._video = (
-            SyntheticVideo(width, height, fps, bitrate, keyframe_interval_s, flash_period_s)
-            if video
-            else None
-        )
+        self._video: SyntheticVideo | LoopedVideo | None = None
+        if video:
+            # looped: encoded once and replayed, for benchmarks that run many publishers
+            self._video = (LoopedVideo(width, height, fps, bitrate) if looped else
+                           SyntheticVideo(width, height, fps, bitrate, keyframe_interval_s,
+                                          flash_period_s))
         self._audio = (
             SyntheticAudio(AUDIO_SAMPLE_RATE, AUDIO_CHANNELS, beep_period_s=flash_period_s)
             if audio
@@ -194,7 +197,8 @@ class SyntheticPublisher:
         self._video_paused = paused
 
     async def _send_video(
-        self, source: rtc.EncodedVideoSource, video: SyntheticVideo, started_at: float
+        self, source: rtc.EncodedVideoSource, video: SyntheticVideo | LoopedVideo,
+        started_at: float
     ) -> None:
         period = 1.0 / video.fps
         tick = 0
@@ -225,7 +229,7 @@ class SyntheticPublisher:
     def _poll_feedback(
         self,
         source: rtc.EncodedVideoSource,
-        video: SyntheticVideo,
+        video: SyntheticVideo | LoopedVideo,
         pending_request: float | None,
     ) -> float | None:
         """Forward WebRTC's encoder feedback to x264; return the pending request time."""
@@ -250,7 +254,7 @@ class SyntheticPublisher:
     def _capture(
         self,
         source: rtc.EncodedVideoSource,
-        video: SyntheticVideo,
+        video: SyntheticVideo | LoopedVideo,
         unit: SyntheticAccessUnit,
         due: float,
     ) -> None:
@@ -368,20 +372,18 @@ def make_token(api_key: str, api_secret: str, room: str, identity: str) -> str:
 
 
 async def _run(args: argparse.Namespace) -> None:
-    publisher = SyntheticPublisher(
-        args.url,
-        make_token(args.api_key, args.api_secret, args.room, args.identity),
-        width=args.width,
-        height=args.height,
-        fps=args.fps,
-        bitrate=args.bitrate,
-        keyframe_interval_s=args.keyframe_interval,
-        flash_period_s=args.flash_period,
-    )
-    await publisher.start()
+    identities = ([args.identity] if args.count == 1 else
+                  [f"{args.identity}-{n}" for n in range(args.count)])
+    publishers = [SyntheticPublisher(
+        args.url, make_token(args.api_key, args.api_secret, args.room, identity),
+        width=args.width, height=args.height, fps=args.fps, bitrate=args.bitrate,
+        keyframe_interval_s=args.keyframe_interval, flash_period_s=args.flash_period,
+        looped=args.looped) for identity in identities]
+    for publisher in publishers:
+        await publisher.start()
     print(
         f"publishing {args.width}x{args.height} {args.fps} fps H.264 + Opus as "
-        f"{args.identity!r} in {args.room!r}",
+        f"{', '.join(identities)} in {args.room!r}",
         flush=True,
     )
     # SIGTERM (a benchmark ending its publisher) leaves the room cleanly, like the end.
@@ -394,13 +396,16 @@ async def _run(args: argparse.Namespace) -> None:
             await asyncio.wait_for(stop.wait(), args.duration)
     finally:
         cpu, wall = time.process_time() - cpu, time.monotonic() - wall
-        await publisher.stop()
-    print(
-        f"sent {publisher.frames_sent} video frames ({publisher.frames_dropped} dropped late), "
-        f"{publisher.audio_frames_sent} audio frames, honoured {publisher.keyframe_requests} "
-        f"keyframe requests; CPU {cpu / wall:.3f} s per s over {wall:.1f} s",
-        flush=True,
-    )
+        for publisher in publishers:
+            await publisher.stop()
+    for identity, publisher in zip(identities, publishers, strict=True):
+        print(
+            f"{identity}: sent {publisher.frames_sent} video frames "
+            f"({publisher.frames_dropped} dropped late), {publisher.audio_frames_sent} audio "
+            f"frames, honoured {publisher.keyframe_requests} keyframe requests",
+            flush=True,
+        )
+    print(f"CPU {cpu / wall:.3f} s per s over {wall:.1f} s", flush=True)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -417,6 +422,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--bitrate", type=int, default=2_000_000, help="bits per second")
     parser.add_argument("--keyframe-interval", type=float, default=2.0, help="seconds")
     parser.add_argument("--flash-period", type=float, default=2.0, help="seconds")
+    parser.add_argument("--count", type=int, default=1,
+                        help="publishers in this process, named IDENTITY-0, IDENTITY-1, ...")
+    parser.add_argument("--looped", action="store_true",
+                        help="encode a few seconds once and loop them (cheap; benchmarks)")
     parser.add_argument("--log-level", default="WARNING")
     args = parser.parse_args(argv)
     logging.basicConfig(

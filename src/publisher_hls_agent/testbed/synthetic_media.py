@@ -15,6 +15,7 @@ import fractions
 import hashlib
 import math
 from dataclasses import dataclass
+from typing import ClassVar
 
 import av
 import numpy as np
@@ -297,3 +298,48 @@ class SyntheticAudio:
         beep = BEEP_AMPLITUDE * np.cos(2 * np.pi * BEEP_HZ / self.sample_rate * since_beep)
         pcm = (np.where(beeping, beep, signal) * 32767).round().astype(np.int16)
         return np.repeat(pcm, self.channels) if self.channels > 1 else pcm
+
+
+class LoopedVideo:
+    """``SyntheticVideo`` encoded once and played in a loop: the benchmark's publishers
+    cost almost nothing, so the machine's cores go to what is measured.
+
+    ``loop_s`` seconds are encoded with an IDR every second, once per process and
+    size (shared by every publisher of the process). A keyframe request jumps to the
+    loop's next IDR, as a real encoder would send one soon.
+    """
+
+    _loops: ClassVar[dict[tuple[int, int, int, int, float], list[SyntheticAccessUnit]]] = {}
+
+    def __init__(self, width: int = 1280, height: int = 720, fps: int = 30,
+                 bitrate: int = 2_000_000, loop_s: float = 4.0) -> None:
+        self.width, self.height, self.fps, self.bitrate = width, height, fps, bitrate
+        key = (width, height, fps, bitrate, loop_s)
+        if key not in self._loops:
+            encoder = SyntheticVideo(width, height, fps, bitrate, keyframe_interval_s=1.0)
+            self._loops[key] = [encoder.next_access_unit() for _ in range(round(loop_s * fps))]
+        self._units = self._loops[key]
+        self._next_index = 0
+        self._position = 0  # in the loop
+
+    @property
+    def next_index(self) -> int:
+        return self._next_index
+
+    def request_keyframe(self) -> None:
+        while not self._units[self._position].keyframe:
+            self._position = (self._position + 1) % len(self._units)
+
+    def skip(self, frames: int) -> None:
+        if frames < 0:
+            raise ValueError("cannot skip backwards")
+        self._next_index += frames
+        self._position = (self._position + frames) % len(self._units)
+
+    def next_access_unit(self) -> SyntheticAccessUnit:
+        unit = self._units[self._position]
+        index = self._next_index
+        self._next_index += 1
+        self._position = (self._position + 1) % len(self._units)
+        return SyntheticAccessUnit(unit.data, unit.keyframe, index,
+                                   index * 1_000_000 // self.fps)

@@ -1,0 +1,278 @@
+"""The benchmark: what recordings cost the agent, at N = 1, 4, 16, 32 publishers.
+
+A real livekit-server, publishers in processes of their own (the official SDK sending a
+pre-encoded loop, so they cost little), and the agent as its users run it
+(``publisher-hls-agent run``: the worker and its recording processes, auto activation,
+a room created with its dispatch). For the agent's processes only it prints, per mode
+(``opus``: KEEP_OPUS=true, pure passthrough; ``aac``: Opus transcoded to AAC):
+
+- CPU per recording: the process tree's CPU seconds / wall seconds / N, in % of a core;
+- resident memory of the tree, and its slope over N: memory per extra recording;
+- time from activation to the first segment on disk (from each ``recording.json``);
+- video frames lost in transit or dropped, and packets late.
+
+``--soak SECONDS`` records one publisher that long instead, sampling memory, and checks
+the recording at the end. Results also go to a JSON file for comparing runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from livekit import api
+
+from ..hls.check import check_recording
+from .agent_process import AgentProcess, running_agent
+from .livekit_server import LiveKitServer, running_server
+
+SIZES = {"360p": (640, 360, 800_000), "720p": (1280, 720, 2_000_000),
+         "1080p": (1920, 1080, 4_000_000)}
+PUBLISHERS_PER_PROCESS = 8
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class Row:
+    mode: str
+    publishers: int
+    seconds: float
+    cpu_per_recording: float  # % of one core
+    rss_mb: float  # the agent's process tree
+    first_segment_median: float | None
+    first_segment_max: float | None
+    frames_lost: int
+    frames_dropped: int
+    packets_late: int
+    recordings: int
+
+
+@dataclass
+class Results:
+    size: str
+    rows: list[Row] = field(default_factory=list)
+    memory_per_recording_mb: dict[str, float] = field(default_factory=dict)
+    soak: dict[str, Any] | None = None
+
+
+def process_tree(root: int) -> list[int]:
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parents[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1]
+                                               .split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+    tree, frontier = [root], [root]
+    while frontier:
+        children = [pid for pid, parent in parents.items() if parent in frontier]
+        tree += children
+        frontier = children
+    return tree
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / TICKS
+
+
+def rss_mb(pids: list[int]) -> float:
+    total = 0
+    for pid in pids:
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        except OSError:
+            continue
+    return total / 1024
+
+
+async def start_publishers(server: LiveKitServer, room: str, count: int, size: str,
+                           seconds: float) -> list[asyncio.subprocess.Process]:
+    width, height, bitrate = SIZES[size]
+    processes = []
+    for first in range(0, count, PUBLISHERS_PER_PROCESS):
+        group = min(PUBLISHERS_PER_PROCESS, count - first)
+        processes.append(await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "publisher_hls_agent.testbed.publisher", "--url", server.url,
+            "--api-key", server.api_key, "--api-secret", server.api_secret, "--room", room,
+            "--identity", f"p{first // PUBLISHERS_PER_PROCESS}", "--count", str(group),
+            "--looped", "--width", str(width), "--height", str(height),
+            "--bitrate", str(bitrate), "--duration", str(seconds),
+            stdout=asyncio.subprocess.DEVNULL))
+    return processes
+
+
+async def stop(processes: list[asyncio.subprocess.Process]) -> None:
+    for process in processes:
+        if process.returncode is None:
+            process.terminate()
+    for process in processes:
+        await process.wait()
+
+
+def summaries(output: Path) -> list[dict[str, Any]]:
+    return [json.loads(p.read_text()) for p in output.glob("*/recording.json")]
+
+
+async def wait_until(condition: Any, within: float) -> bool:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        await asyncio.sleep(0.25)
+    return False
+
+
+async def create_room(server: LiveKitServer, room: str, agent_name: str) -> None:
+    async with api.LiveKitAPI(server.http_url, server.api_key, server.api_secret) as lk:
+        await lk.room.create_room(api.CreateRoomRequest(
+            name=room, agents=[api.RoomAgentDispatch(agent_name=agent_name)]))
+
+
+async def measure(server: LiveKitServer, work: Path, mode: str, count: int, size: str,
+                  seconds: float) -> Row:
+    output = work / f"{mode}-{count}"
+    name = f"bench-{mode}-{count}"
+    async with running_agent(server, output, work / f"{name}.log", AGENT_NAME=name,
+                             AUTO_ACTIVATE_RECORDING="true", MAX_RECORDINGS="100",
+                             KEEP_OPUS="true" if mode == "opus" else "false",
+                             LOG_LEVEL="WARNING") as agent:
+        await create_room(server, name, name)
+        publishers = await start_publishers(server, name, count, size, seconds + 120)
+        try:
+            started = await wait_until(
+                lambda: len(list(output.glob("*/segment00001.*"))) >= count, 60)
+            if not started:
+                print(f"  only {len(list(output.glob('*/segment00001.*')))} of {count} "
+                      "recordings started within 60 s", flush=True)
+            await asyncio.sleep(3)
+            row = await sample(agent, mode, count, seconds)
+        finally:
+            await stop(publishers)
+        await wait_until(lambda: len(summaries(output)) >= count, 30)
+    found = summaries(output)
+    firsts = [s["first_segment_after_activation"] for s in found
+              if s.get("first_segment_after_activation") is not None]
+    row.recordings = len(found)
+    row.first_segment_median = round(statistics.median(firsts), 2) if firsts else None
+    row.first_segment_max = round(max(firsts), 2) if firsts else None
+    row.frames_lost = sum(s["receive"]["video_frames_lost"] for s in found)
+    row.frames_dropped = sum(s["frames"]["dropped"] for s in found)
+    row.packets_late = sum(s["receive"]["packets_late"] for s in found)
+    return row
+
+
+async def sample(agent: AgentProcess, mode: str, count: int, seconds: float) -> Row:
+    pids = process_tree(agent.process.pid)
+    cpu, wall = cpu_seconds(pids), time.monotonic()
+    await asyncio.sleep(seconds)
+    pids = process_tree(agent.process.pid)
+    cpu, wall = cpu_seconds(pids) - cpu, time.monotonic() - wall
+    return Row(mode, count, round(wall, 1), round(100 * cpu / wall / count, 2),
+               round(rss_mb(pids), 1), None, None, 0, 0, 0, 0)
+
+
+def slope(points: list[tuple[int, float]]) -> float:
+    if len(points) < 2:
+        return float("nan")
+    xs = [float(x) for x, _ in points]
+    mean_x, mean_y = statistics.fmean(xs), statistics.fmean(y for _, y in points)
+    return sum((x - mean_x) * (y - mean_y) for x, y in points) / sum(
+        (x - mean_x) ** 2 for x in xs)
+
+
+async def soak(server: LiveKitServer, work: Path, size: str, seconds: float) -> dict[str, Any]:
+    output = work / "soak"
+    async with running_agent(server, output, work / "soak.log", AGENT_NAME="bench-soak",
+                             AUTO_ACTIVATE_RECORDING="true", LOG_LEVEL="WARNING") as agent:
+        await create_room(server, "bench-soak", "bench-soak")
+        publishers = await start_publishers(server, "bench-soak", 1, size, seconds + 120)
+        samples: list[tuple[float, float]] = []
+        started = time.monotonic()
+        try:
+            while (elapsed := time.monotonic() - started) < seconds:
+                samples.append((round(elapsed), rss_mb(process_tree(agent.process.pid))))
+                print(f"  {elapsed:6.0f} s  agent RSS {samples[-1][1]:.1f} MB", flush=True)
+                await asyncio.sleep(min(30.0, seconds / 20))
+        finally:
+            await stop(publishers)
+        await wait_until(lambda: bool(summaries(output)), 30)
+    report = check_recording(next(output.glob("*/recording.json")).parent)
+    steady = [rss for at, rss in samples if at >= seconds / 10]
+    return {"seconds": seconds, "rss_mb": samples, "rss_first": samples[0][1],
+            "rss_steady_min": min(steady), "rss_steady_max": max(steady),
+            "check_ok": report.ok, "check": report.render().splitlines()[-1]}
+
+
+def print_table(results: Results) -> None:
+    print(f"\n{results.size}, agent processes only (worker + recording processes)")
+    print(f"{'mode':<5} {'N':>3} {'CPU %/rec':>10} {'RSS MB':>8} {'1st seg med/max s':>18} "
+          f"{'lost':>5} {'dropped':>7} {'late':>5} {'recorded':>8}")
+    for row in results.rows:
+        first = (f"{row.first_segment_median}/{row.first_segment_max}"
+                 if row.first_segment_median is not None else "-")
+        print(f"{row.mode:<5} {row.publishers:>3} {row.cpu_per_recording:>10.2f} "
+              f"{row.rss_mb:>8.1f} {first:>18} {row.frames_lost:>5} {row.frames_dropped:>7} "
+              f"{row.packets_late:>5} {row.recordings:>8}")
+    for mode, mb in results.memory_per_recording_mb.items():
+        print(f"memory per extra recording ({mode}): {mb:.1f} MB")
+
+
+async def run(arguments: argparse.Namespace) -> int:
+    results = Results(arguments.size)
+    work = Path(tempfile.mkdtemp(prefix="publisher-hls-bench-"))
+    with running_server(log_dir=work) as server:
+        if arguments.soak:
+            results.soak = await soak(server, work, arguments.size, arguments.soak)
+            print(json.dumps({k: v for k, v in results.soak.items() if k != "rss_mb"}))
+        else:
+            for mode in arguments.modes:
+                for count in arguments.publishers:
+                    print(f"{mode}, {count} publishers, {arguments.seconds:.0f} s ...",
+                          flush=True)
+                    results.rows.append(await measure(server, work, mode, count,
+                                                      arguments.size, arguments.seconds))
+                results.memory_per_recording_mb[mode] = round(slope(
+                    [(r.publishers, r.rss_mb) for r in results.rows if r.mode == mode]), 2)
+            print_table(results)
+    arguments.json.write_text(json.dumps(asdict(results), indent=1) + "\n")
+    print(f"\nresults: {arguments.json}  (logs and recordings: {work})")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--publishers", default="1,4,16,32",
+                        help="comma-separated N values (default 1,4,16,32)")
+    parser.add_argument("--seconds", type=float, default=30.0, help="measured seconds per N")
+    parser.add_argument("--size", choices=sorted(SIZES), default="720p")
+    parser.add_argument("--modes", default="opus,aac", help="opus (passthrough), aac or both")
+    parser.add_argument("--json", type=Path, default=Path("bench-results.json"))
+    parser.add_argument("--soak", type=float, default=0.0, metavar="SECONDS",
+                        help="one recording this long, memory sampled, then checked")
+    arguments = parser.parse_args(argv)
+    arguments.publishers = [int(n) for n in arguments.publishers.split(",")]
+    arguments.modes = arguments.modes.split(",")
+    return asyncio.run(run(arguments))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
