@@ -93,8 +93,10 @@ async def test_receives_720p30_access_units_and_opus_untouched(
         sent_since = publisher.frames_sent - first_sent
         sr_video = [client.sender_report(sid) for sid, t in consumer.tracks.items()
                     if t.kind == "video"]
+        express_lanes = client.express_lanes
 
     assert consumer.kinds() == {"audio", "video"}
+    assert express_lanes == 1  # the media came by the express lane (room/express.py)
     # Completeness: >= 95 % of the frames published while receiving arrived whole.
     assert len(received) >= 0.95 * sent_since, (len(received), sent_since)
     # Passthrough: every received access unit is byte-identical to a published one.

@@ -7,8 +7,11 @@ any internal the tap relies on.
 
 from __future__ import annotations
 
+import asyncio
+import os
 import struct
 
+import pylibsrtp
 import pytest
 from aiortc import RTCCertificate, RTCIceGatherer, RTCIceTransport, RTCPeerConnection
 from aiortc.rtcdtlstransport import RTCDtlsTransport
@@ -21,6 +24,7 @@ from aiortc.rtcrtpparameters import (
 from aiortc.rtp import RtcpPacket, RtcpSenderInfo, RtcpSrPacket, RtpPacket, wrap_rtx
 
 from publisher_hls_agent.media.rtp import SenderReport
+from publisher_hls_agent.room.express import open_express_lane
 from publisher_hls_agent.room.tap import TapReceiver, tap_transceivers
 
 pytestmark = pytest.mark.unit
@@ -93,6 +97,7 @@ async def test_a_gap_sends_a_nack_for_the_missing_packets(wired) -> None:  # typ
     transport, _, _, sent = wired
     for seq in (1, 2, 5):
         await transport._handle_rtp_data(rtp(seq, b"\x41x").serialize(), arrival_time_ms=0)
+    await asyncio.sleep(0)  # NACKs go out as a task: the packet path never waits
     [nack] = [p for data in sent for p in RtcpPacket.parse(data)]
     assert (nack.fmt, nack.media_ssrc, nack.lost) == (1, MEDIA_SSRC, [3, 4])
 
@@ -131,3 +136,45 @@ async def test_tap_replaces_the_decoding_receiver_of_every_transceiver() -> None
         assert [t.receiver for t in pc.getTransceivers()] == taps
     finally:
         await pc.close()
+
+
+class Protocol:
+    """Stands in for aioice's StunProtocol of the nominated pair: what it would have
+    done with a datagram (STUN parsing, the connection's queue) is only recorded."""
+
+    def __init__(self) -> None:
+        self.slow: list[bytes] = []
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        self.slow.append(data)
+
+
+class Pair:
+    def __init__(self, protocol: Protocol) -> None:
+        self.protocol = protocol
+
+
+async def test_the_express_lane_decrypts_and_routes_srtp_at_once(wired) -> None:  # type: ignore[no-untyped-def]
+    transport, _, sink, _ = wired
+    key = os.urandom(30)
+    profile = pylibsrtp.Policy.SRTP_PROFILE_AES128_CM_SHA1_80
+    sender = pylibsrtp.Session(pylibsrtp.Policy(
+        key=key, ssrc_type=pylibsrtp.Policy.SSRC_ANY_OUTBOUND, srtp_profile=profile))
+    assert not open_express_lane(transport)  # no SRTP before the handshake: not yet
+    transport._rx_srtp = pylibsrtp.Session(pylibsrtp.Policy(
+        key=key, ssrc_type=pylibsrtp.Policy.SSRC_ANY_INBOUND, srtp_profile=profile))
+    protocol = Protocol()
+    transport.transport._connection._nominated = {1: Pair(protocol)}
+    assert open_express_lane(transport) and open_express_lane(transport)  # once only
+    protocol.datagram_received(sender.protect(rtp(20, b"\x65idr").serialize()), ("x", 1))
+    protocol.datagram_received(sender.protect(rtp(21, b"\x41p").serialize()), ("x", 1))
+    report = bytes(RtcpSrPacket(ssrc=MEDIA_SSRC, sender_info=RtcpSenderInfo(
+        ntp_timestamp=1 << 32, rtp_timestamp=1, packet_count=1, octet_count=1)))
+    stun = b"\x00\x01\x00\x00" + bytes(16)
+    dtls = b"\x16\xfe\xfd" + bytes(10)
+    for other in (sender.protect_rtcp(report), stun, dtls):
+        protocol.datagram_received(other, ("x", 1))
+    assert sink.packets == [(MEDIA_SSRC, 20, b"\x65idr"), (MEDIA_SSRC, 21, b"\x41p")]
+    assert len(protocol.slow) == 3  # RTCP, STUN and DTLS took aiortc's road
+    protocol.datagram_received(b"\x80" + os.urandom(40), ("x", 1))  # does not decrypt
+    assert len(sink.packets) == 2

@@ -22,6 +22,7 @@ from livekit.protocol import models, rtc
 
 from ..media.rtp import SenderReport
 from .data_link import DataLink
+from .express import open_express_lane
 from .ice import add_trickled_candidate, is_loopback_url, use_loopback_candidates
 from .rpc import RpcMethod, RpcServer
 from .signal import SignalConnection, SignalError
@@ -83,6 +84,7 @@ class RoomClient:
         self._log_context = {"participant": identity}  # and the room, once joined
         self._data: DataLink | None = None  # only to answer RPC calls
         self.sessions = 0
+        self.express_lanes = 0  # transports whose SRTP skips aiortc's queue (express.py)
         use_loopback_candidates(is_loopback_url(url))
 
     # --- public ------------------------------------------------------------------------
@@ -277,7 +279,13 @@ class RoomClient:
         answer = pc.localDescription
         await signal.send(rtc.SignalRequest(answer=rtc.SessionDescription(
             type="answer", sdp=answer.sdp, id=offer.id)))
-        self._schedule(start_late_receivers(pc))
+        self._schedule(self._once_connected(pc))
+
+    async def _once_connected(self, pc: RTCPeerConnection) -> None:
+        await start_late_receivers(pc)
+        for transport in {t.receiver.transport for t in pc.getTransceivers()}:
+            if transport.state == "connected" and open_express_lane(transport):
+                self.express_lanes += 1
 
     def _attach(self, tap: TapReceiver, track_sid: str) -> None:
         """Point a transceiver's packets at the reader of the track it now carries."""

@@ -130,6 +130,7 @@ class TapReceiver(RTCRtpReceiver):
         self._media_ssrc: int | None = None
         self._own_ssrc: int | None = None
         self._rtcp_task: asyncio.Task[None] | None = None
+        self._nacks: set[asyncio.Future[None]] = set()  # in flight
         self._registered = False
 
     # --- what the peer connection and the DTLS transport call -------------------------
@@ -181,6 +182,10 @@ class TapReceiver(RTCRtpReceiver):
             self.sink.on_bye()
 
     async def _handle_rtp_packet(self, packet: RtpPacket, arrival_time_ms: int) -> None:
+        self.receive_rtp(packet)
+
+    def receive_rtp(self, packet: RtpPacket) -> None:
+        """One RTP packet, now: from aiortc's receive task or from ``express.py``."""
         arrival = time.monotonic()
         codec = self._codecs.get(packet.payload_type)
         if codec is None:
@@ -196,7 +201,9 @@ class TapReceiver(RTCRtpReceiver):
             self._media_ssrc = packet.ssrc
         newly_missing = reception.add(packet.sequence_number)
         if newly_missing and self._kind == "video":
-            await self._send_nack(packet.ssrc, newly_missing)
+            nack = asyncio.ensure_future(self._send_nack(packet.ssrc, newly_missing))
+            self._nacks.add(nack)
+            nack.add_done_callback(self._nacks.discard)
         if self.sink is not None and packet.payload:
             self.sink.on_rtp(packet, arrival)
 
