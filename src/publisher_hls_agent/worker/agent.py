@@ -36,7 +36,6 @@ class JobRecord:
     room: str
     participant: str
     options: protocol.JobOptions
-    accepted_at: float = field(default_factory=time.time)
     pid: int = 0
     progress: dict[str, Any] = field(default_factory=dict)  # of the current recording
     recordings: int = 0  # finalized
@@ -117,7 +116,7 @@ class RecorderAgent:
         await self.connection.close()
         return clean
 
-    # --- what the HTTP API and RPC ask --------------------------------------------------
+    # --- what the HTTP API asks ---------------------------------------------------------
 
     def recordings(self) -> list[dict[str, Any]]:
         return [job.describe() for job in self.jobs.values()]

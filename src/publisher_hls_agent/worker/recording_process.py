@@ -87,7 +87,6 @@ class RecordingProcess:
         reporter = asyncio.create_task(self._report_progress())
         try:
             await self._done.wait()
-            loop = asyncio.get_running_loop()
             deadline = loop.time() + (ORPHAN_GRACE if self._orphaned else float("inf"))
             while self._tasks and loop.time() < deadline:
                 await asyncio.wait(set(self._tasks), timeout=deadline - loop.time())
