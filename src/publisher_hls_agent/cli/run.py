@@ -9,6 +9,8 @@ import asyncio
 import logging
 import os
 import signal
+import tempfile
+from pathlib import Path
 
 from ..config import Config
 from .common import EXIT_CONFIG, load_config, setup_logging
@@ -37,12 +39,21 @@ async def _serve(config: Config) -> int:
     from ..worker.agent import RecorderAgent
     from ..worker.connection import CredentialsRejected
 
+    problem = _output_dir_problem(config.output_dir)
+    if problem is not None:
+        logger.error("OUTPUT_DIR %s: %s", config.output_dir, problem)
+        return EXIT_CONFIG
     agent = RecorderAgent(config, log_level=os.environ.get("LOG_LEVEL", "INFO"))
     runner = None
     if config.worker.http_port:
-        runner = await start_server(
-            build_app(agent, agent.metrics, config.api_key, config.api_secret),
-            config.worker.http_host, config.worker.http_port)
+        try:
+            runner = await start_server(
+                build_app(agent, agent.metrics, config.api_key, config.api_secret),
+                config.worker.http_host, config.worker.http_port)
+        except OSError as exc:
+            logger.error("HTTP_HOST/HTTP_PORT %s:%d: cannot listen (%s)",
+                         config.worker.http_host, config.worker.http_port, exc.strerror)
+            return EXIT_CONFIG
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -67,6 +78,18 @@ async def _serve(config: Config) -> int:
         status = 1
     logger.info("stopped (exit status %d)", status)
     return status
+
+
+def _output_dir_problem(output_dir: Path) -> str | None:
+    """Why recordings could not be written there, or None: found before any job is
+    taken rather than by the first recording."""
+    try:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=output_dir, prefix=".write-test-"):
+            pass
+    except OSError as exc:
+        return f"not a writable folder ({exc.strerror})"
+    return None
 
 
 async def _check_server(config: Config) -> int:
