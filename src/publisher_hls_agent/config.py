@@ -8,6 +8,7 @@ itself is never echoed for secrets. Secrets are left out of ``repr``.
 from __future__ import annotations
 
 import os
+import sys
 import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -200,31 +201,26 @@ def _positive_seconds(raw: str) -> float:
     return value
 
 
-def _non_negative_int(raw: str) -> int:
+def _whole_number(raw: str, low: int, high: int, rule: str) -> int:
     try:
         value = int(raw)
     except ValueError:
-        raise ValueError("must be a whole number, 0 or more") from None
-    if value < 0:
-        raise ValueError("must be a whole number, 0 or more")
+        raise ValueError(rule) from None
+    if not low <= value <= high:
+        raise ValueError(rule)
     return value
+
+
+def _non_negative_int(raw: str) -> int:
+    return _whole_number(raw, 0, sys.maxsize, "must be a whole number, 0 or more")
 
 
 def _positive_int(raw: str) -> int:
-    value = _non_negative_int(raw)
-    if value == 0:
-        raise ValueError("must be a whole number, 1 or more")
-    return value
+    return _whole_number(raw, 1, sys.maxsize, "must be a whole number, 1 or more")
 
 
 def _port(raw: str) -> int:
-    try:
-        value = int(raw)
-    except ValueError:
-        value = -1
-    if not 0 <= value <= 65535:
-        raise ValueError("must be a TCP port, 0 (no HTTP server) to 65535")
-    return value
+    return _whole_number(raw, 0, 65535, "must be a TCP port, 0 (no HTTP server) to 65535")
 
 
 def _log_format(raw: str) -> str:
