@@ -39,6 +39,9 @@ class CountingConsumer:
 
     tracks: dict[str, TrackCount] = field(default_factory=dict)
 
+    def on_track_unsupported(self, track: RemoteTrack, reason: str) -> None:
+        pass
+
     def on_track_started(self, track: RemoteTrack) -> None:
         self.tracks[track.sid] = TrackCount(track)
 

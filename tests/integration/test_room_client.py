@@ -36,6 +36,9 @@ class Recorder:
     audio: list[AudioPacket] = field(default_factory=list)
     ended: list[str] = field(default_factory=list)
 
+    def on_track_unsupported(self, track: RemoteTrack, reason: str) -> None:
+        pass
+
     def on_track_started(self, track: RemoteTrack) -> None:
         self.tracks[track.sid] = track
 

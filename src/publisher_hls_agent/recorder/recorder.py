@@ -108,6 +108,7 @@ class Recorder:
         self.first_segment_after: float | None = None  # seconds from activation to disk
         self.lifecycle = Lifecycle()
         self.tracks: dict[str, RemoteTrack] = {}  # every track seen, by sid
+        self.not_recorded: list[dict[str, str]] = []  # tracks left out (their codec)
         self._live: set[str] = set()
         self._video_sid: str | None = None
         self._audio_sid: str | None = None
@@ -157,6 +158,11 @@ class Recorder:
 
     def on_track_ended(self, track_sid: str) -> None:
         self._live.discard(track_sid)
+
+    def on_track_unsupported(self, track: RemoteTrack, reason: str) -> None:
+        # Never silently: the summary says what was published and left out, and why.
+        self.not_recorded.append({"sid": track.sid, "kind": track.kind,
+                                  "codec": track.mime_type, "reason": reason})
 
     def on_video(self, track_sid: str, unit: AccessUnit) -> None:
         if track_sid != self._video_sid:
@@ -478,6 +484,7 @@ class Recorder:
                        "parameter_sets_added": stats.parameter_sets_added},
             "keyframe_requests": stats.keyframe_requests,
             "pipeline_restarts": stats.restarts,
+            "tracks_not_recorded": self.not_recorded,
             "first_segment_after_activation": self.first_segment_after,
             **({"failure": self.failure} if self.failure else {}),
             **extra,

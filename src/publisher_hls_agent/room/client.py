@@ -311,8 +311,9 @@ class RoomClient:
             # A RED track is Opus with redundancy; our answer offers no RED, so the SFU
             # sends it to us as plain Opus.
             return OpusReader(track, self._consumer)
-        logger.error("track %s has codec %s, which cannot be recorded yet", track.sid,
-                     track.mime_type, extra=self._log_context)
+        reason = f"{track.mime_type} cannot be recorded yet (H.264 video and Opus audio can)"
+        logger.error("track %s not recorded: %s", track.sid, reason, extra=self._log_context)
+        self._consumer.on_track_unsupported(track, reason)
         return None
 
     def _send_data(self, packet: bytes) -> None:

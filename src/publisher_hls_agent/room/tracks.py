@@ -41,6 +41,9 @@ class MediaConsumer(Protocol):
 
     def on_track_ended(self, track_sid: str) -> None: ...
 
+    def on_track_unsupported(self, track: RemoteTrack, reason: str) -> None:
+        """A track of the participant that cannot be recorded (its codec)."""
+
 
 @dataclass
 class TrackStats:

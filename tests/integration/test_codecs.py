@@ -1,0 +1,84 @@
+"""A publisher whose camera is VP8 (the browser default in LiveKit), encoded for real by
+libwebrtc in the official SDK: VP8 cannot be carried in HLS and is not transcoded yet,
+so the recording holds the audio and says, in ``recording.json``, what it left out."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from livekit import rtc
+
+from publisher_hls_agent.hls.check import check_recording
+from publisher_hls_agent.recorder.recorder import RecorderOptions
+from publisher_hls_agent.recorder.session import RecordingSession
+from publisher_hls_agent.testbed.livekit_server import LiveKitServer
+from publisher_hls_agent.testbed.publisher import rtc_configuration
+
+from .support import token
+
+pytestmark = pytest.mark.integration
+
+
+@contextlib.asynccontextmanager
+async def vp8_camera(server: LiveKitServer, room_name: str,
+                     identity: str) -> AsyncIterator[None]:
+    """Raw I420 frames and a tone; the SDK encodes the video as VP8, the audio as Opus."""
+    room = rtc.Room()
+    await room.connect(server.url, token(server, room_name, identity),
+                       rtc.RoomOptions(auto_subscribe=False,
+                                       rtc_config=rtc_configuration(server.url)))
+    video = rtc.VideoSource(320, 240)
+    audio = rtc.AudioSource(48000, 1)
+    await room.local_participant.publish_track(
+        rtc.LocalVideoTrack.create_video_track("camera", video),
+        rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_CAMERA,
+                                video_codec=rtc.VideoCodec.VP8))
+    await room.local_participant.publish_track(
+        rtc.LocalAudioTrack.create_audio_track("microphone", audio),
+        rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_MICROPHONE))
+
+    async def send() -> None:
+        tone = (np.sin(np.arange(480) * 2 * np.pi * 440 / 48000) * 8000).astype(np.int16)
+        for tick in range(10**6):
+            picture = np.full(320 * 240 * 3 // 2, tick % 256, dtype=np.uint8)
+            video.capture_frame(rtc.VideoFrame(320, 240, rtc.VideoBufferType.I420,
+                                               picture.tobytes()))
+            for _ in range(3):  # ~33 ms of audio, 10 ms at a time
+                await audio.capture_frame(rtc.AudioFrame(tone.tobytes(), 48000, 1, 480))
+            await asyncio.sleep(0.002)
+
+    task = asyncio.create_task(send())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await room.disconnect()
+
+
+async def test_a_vp8_camera_is_reported_not_silently_dropped(livekit_server: LiveKitServer,
+                                                            tmp_path: Path) -> None:
+    async with vp8_camera(livekit_server, "vp8", "vp8-camera"):
+        session = RecordingSession(
+            livekit_server.url, token(livekit_server, "vp8", "recorder"), "vp8", "vp8-camera",
+            RecorderOptions(output_dir=tmp_path, auto_activate=True, segment_duration=1.0),
+            answer_rpc=False)
+        task = asyncio.create_task(session.run())
+        await asyncio.sleep(8)
+        await session.stop()
+        summary = await task
+    assert summary is not None
+    assert summary["video"] is None and summary["audio"]["codec"] == "aac"
+    [left_out] = summary["tracks_not_recorded"]
+    assert left_out["kind"] == "video" and left_out["codec"].lower() == "video/vp8"
+    assert "cannot be recorded" in left_out["reason"]
+    on_disk = json.loads((Path(summary["folder"]) / "recording.json").read_text())
+    assert on_disk["tracks_not_recorded"] == summary["tracks_not_recorded"]
+    assert check_recording(Path(summary["folder"])).ok
