@@ -15,11 +15,12 @@ import aiohttp
 import pytest
 from aiobotocore.session import get_session
 
+from publisher_hls_agent.config import Config
 from publisher_hls_agent.hls.check import check_recording
 from publisher_hls_agent.storage.s3 import UploadError
 from publisher_hls_agent.storage.storage import Storage
 from publisher_hls_agent.testbed.livekit_server import LiveKitServer
-from publisher_hls_agent.testbed.minio import ACCESS_KEY, SECRET_KEY, MinIO
+from publisher_hls_agent.testbed.minio import ACCESS_KEY, SECRET_KEY, MinIO, running_minio
 
 from .support import agent, dispatch_job, publishing, recordings, wait_for
 
@@ -248,6 +249,16 @@ async def test_upload_command_with_virtual_hosted_style_addressing(
     assert (folder / "segment00000.ts").exists(), "a batch upload keeps the local files"
 
 
+def finished_recording(tmp_path: Path) -> Path:
+    """The files of a finished recording, for tests of the upload alone."""
+    folder = tmp_path / "room_ana_20261124-101500.250"
+    folder.mkdir()
+    (folder / "segment00000.ts").write_bytes(b"\x47" * 188)
+    (folder / "recording.json").write_text('{"room": "room", "participant": "ana"}')
+    (folder / "playlist.m3u8").write_text("#EXTM3U\n#EXTINF:1.0,\nsegment00000.ts\n")
+    return folder
+
+
 async def test_temporary_credentials_with_a_session_token(minio: MinIO, tmp_path: Path) -> None:
     """S3_SESSION_TOKEN: credentials from MinIO's STS (AssumeRole), as AWS would issue."""
     bucket = "sts"
@@ -257,11 +268,7 @@ async def test_temporary_credentials_with_a_session_token(minio: MinIO, tmp_path
             aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY) as sts:
         issued = (await sts.assume_role(RoleArn="arn:minio:iam:::role/recorder",
                                         RoleSessionName="recorder"))["Credentials"]
-    folder = tmp_path / "room_ana_20261124-101500.250"
-    folder.mkdir()
-    (folder / "segment00000.ts").write_bytes(b"\x47" * 188)
-    (folder / "recording.json").write_text('{"room": "room", "participant": "ana"}')
-    (folder / "playlist.m3u8").write_text("#EXTM3U\n#EXTINF:1.0,\nsegment00000.ts\n")
+    folder = finished_recording(tmp_path)
     temporary = minio.s3_config(bucket, access_key=issued["AccessKeyId"],
                                 secret_key=issued["SecretAccessKey"],
                                 session_token=issued["SessionToken"])
@@ -279,3 +286,26 @@ async def test_temporary_credentials_with_a_session_token(minio: MinIO, tmp_path
         with pytest.raises(UploadError) as refused:
             await storage.upload_finished(folder)
     assert refused.value.cause == "credentials"
+
+
+async def test_https_with_s3_use_ssl(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """S3_USE_SSL=true with a host:port endpoint speaks HTTPS; a certificate nobody
+    trusts is a clear failure, not a retry loop; AWS_CA_BUNDLE trusts it."""
+    with running_minio(tmp_path / "tls", tls=True) as store:
+        await store.create_bucket("tls")
+        config = Config.from_mapping({
+            "LIVEKIT_API_KEY": "k", "LIVEKIT_API_SECRET": "s",
+            **store.environment("tls", S3_ENDPOINT=f"127.0.0.1:{store.port}",
+                                S3_USE_SSL="true")}).s3
+        assert config is not None and config.endpoint.startswith("https://")
+        folder = finished_recording(tmp_path)
+        monkeypatch.delenv("AWS_CA_BUNDLE", raising=False)
+        async with Storage(config) as storage:
+            with pytest.raises(UploadError) as untrusted:
+                await storage.upload_finished(folder)
+        assert untrusted.value.cause == "tls"
+        assert store.certs is not None
+        monkeypatch.setenv("AWS_CA_BUNDLE", str(store.certs / "public.crt"))
+        async with Storage(config) as storage:
+            assert (await storage.upload_finished(folder)).complete
+        assert len(await store.keys("tls")) == 3

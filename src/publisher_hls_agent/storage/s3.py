@@ -15,7 +15,7 @@ from typing import Any
 import aiohttp
 from aiobotocore.session import get_session
 from botocore.config import Config as BotoConfig
-from botocore.exceptions import ClientError, HTTPClientError, NoCredentialsError
+from botocore.exceptions import ClientError, HTTPClientError, NoCredentialsError, SSLError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from ..config import S3Config
@@ -28,7 +28,7 @@ _CREDENTIAL_CODES = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenie
 class UploadError(Exception):
     def __init__(self, cause: str, message: str) -> None:
         super().__init__(f"{cause}: {message}")
-        self.cause = cause  # network | server | credentials | bucket | other
+        self.cause = cause  # network | server | credentials | bucket | tls | other
 
     @property
     def retried(self) -> bool:
@@ -104,6 +104,9 @@ def _mapped(exc: Exception) -> UploadError:
         if status >= 500 or code in ("SlowDown", "ServiceUnavailable", "InternalError"):
             return UploadError("server", f"the store failed ({code or status})")
         return UploadError("other", f"the store answered {code or status}")
+    if isinstance(exc, SSLError):  # a certificate not trusted is no passing outage
+        return UploadError("tls", "TLS with the store failed (is its certificate trusted? "
+                           "AWS_CA_BUNDLE names extra CAs)")
     if isinstance(exc, NoCredentialsError):
         return UploadError("credentials", "no credentials")
     if isinstance(exc, BotoConnectionError | HTTPClientError | aiohttp.ClientError | OSError

@@ -5,17 +5,24 @@ started on a free loopback port with its own data folder, stopped and started ag
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import os
+import ssl
 import subprocess
 import time
 import urllib.error
 import urllib.request
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from aiobotocore.session import get_session
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from ..config import S3Config
 from .livekit_server import free_port
@@ -31,10 +38,11 @@ class MinIO:
     port: int
     log_path: Path
     process: subprocess.Popen[bytes] | None = None
+    certs: Path | None = None  # with TLS: public.crt (also the CA to trust), private.key
 
     @property
     def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.certs else 'http'}://127.0.0.1:{self.port}"
 
     def s3_config(self, bucket: str, **overrides: object) -> S3Config:
         settings: dict[str, object] = {
@@ -54,7 +62,8 @@ class MinIO:
         """An S3 client with the root credentials (buckets, listings, downloads)."""
         async with get_session().create_client(
                 "s3", endpoint_url=self.endpoint, region_name="us-east-1",
-                aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY) as client:
+                aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY,
+                verify=str(self.certs / "public.crt") if self.certs else None) as client:
             yield client
 
     async def create_bucket(self, name: str) -> None:
@@ -85,6 +94,7 @@ class MinIO:
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 [str(BINARY), "server", str(self.data), "--quiet",
+                 *(["--certs-dir", str(self.certs)] if self.certs else []),
                  "--address", f"127.0.0.1:{self.port}",
                  "--console-address", f"127.0.0.1:{free_port()}"],
                 env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
@@ -93,12 +103,17 @@ class MinIO:
             if self.process.poll() is not None:
                 raise RuntimeError(f"minio exited: {self.log_path.read_text()[-2000:]}")
             with contextlib.suppress(urllib.error.URLError, ConnectionError), \
-                    urllib.request.urlopen(f"{self.endpoint}/minio/health/ready",
-                                           timeout=1) as reply:
+                    urllib.request.urlopen(f"{self.endpoint}/minio/health/ready", timeout=1,
+                                           context=self._tls_context()) as reply:
                 if reply.status == 200:
                     return
             time.sleep(0.1)
         raise RuntimeError("minio did not come up in 30 s")
+
+    def _tls_context(self) -> ssl.SSLContext | None:
+        if self.certs is None:
+            return None
+        return ssl.create_default_context(cafile=str(self.certs / "public.crt"))
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
@@ -111,13 +126,37 @@ class MinIO:
 
 
 @contextlib.contextmanager
-def running_minio(work: Path) -> Iterator[MinIO]:
+def running_minio(work: Path, *, tls: bool = False) -> Iterator[MinIO]:
+    """MinIO on loopback; with ``tls``, HTTPS with a self-signed certificate for
+    127.0.0.1 (``minio.certs / "public.crt"`` is the CA to trust)."""
     if not BINARY.exists():
         raise RuntimeError(f"{BINARY} is missing: run scripts/install-tools")
     (work / "data").mkdir(parents=True, exist_ok=True)
-    minio = MinIO(work / "data", free_port(), work / "minio.log")
+    minio = MinIO(work / "data", free_port(), work / "minio.log",
+                  certs=_self_signed(work / "certs") if tls else None)
     minio.start()
     try:
         yield minio
     finally:
         minio.stop()
+
+
+def _self_signed(folder: Path) -> Path:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "minio.test")])
+    now = datetime.now(UTC)
+    certificate = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name)
+        .public_key(key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5)).not_valid_after(now + timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([
+            x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName(DOMAIN)]),
+            critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256()))
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "public.crt").write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    (folder / "private.key").write_bytes(key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption()))
+    return folder
