@@ -10,6 +10,8 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
+from publisher_hls_agent.recorder.recorder import RecorderOptions
+from publisher_hls_agent.recorder.session import RecordingSession
 from publisher_hls_agent.testbed.agent_process import AgentProcess, running_agent
 from publisher_hls_agent.testbed.livekit_server import LiveKitServer
 from publisher_hls_agent.testbed.publisher import SyntheticPublisher, make_token
@@ -76,3 +78,17 @@ async def wait_for(condition: Callable[[], bool], within: float, what: str) -> N
             return
         await asyncio.sleep(0.2)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+async def record_for(server: LiveKitServer, room: str, identity: str, seconds: float,
+                     options: RecorderOptions) -> dict[str, Any]:
+    """Record ``identity`` (already publishing) for ``seconds`` with a session of our own;
+    the recording's summary."""
+    session = RecordingSession(server.url, token(server, room, "recorder"), room, identity,
+                               options, answer_rpc=False)
+    task = asyncio.create_task(session.run())
+    await asyncio.sleep(seconds)
+    await session.stop()
+    summary = await task
+    assert summary is not None, "nothing was recorded"
+    return summary

@@ -4,34 +4,25 @@ playback reaches the end, the duration matches the playlist, frames are decoded.
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import pytest
 
 from publisher_hls_agent.hls.check import parse_playlist
 from publisher_hls_agent.recorder.recorder import RecorderOptions
-from publisher_hls_agent.recorder.session import RecordingSession
 from publisher_hls_agent.testbed.browser import chromium
 from publisher_hls_agent.testbed.livekit_server import LiveKitServer
 from publisher_hls_agent.testbed.web_server import serving
 
-from .support import publishing, token
+from .support import publishing, record_for
 
 pytestmark = pytest.mark.integration
 
 
 async def record(server: LiveKitServer, output: Path, room: str, keep_opus: bool) -> Path:
     async with publishing(server, room, "player", width=640, height=360):
-        session = RecordingSession(server.url, token(server, room, "recorder"), room, "player",
-                                   RecorderOptions(output_dir=output, keep_opus=keep_opus,
-                                                   auto_activate=True, segment_duration=1.0),
-                                   answer_rpc=False)
-        task = asyncio.create_task(session.run())
-        await asyncio.sleep(8)
-        await session.stop()
-        summary = await task
-    assert summary is not None
+        summary = await record_for(server, room, "player", 8, RecorderOptions(
+            output_dir=output, keep_opus=keep_opus, auto_activate=True, segment_duration=1.0))
     return Path(summary["folder"])
 
 

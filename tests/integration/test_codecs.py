@@ -16,11 +16,10 @@ from livekit import rtc
 
 from publisher_hls_agent.hls.check import check_recording
 from publisher_hls_agent.recorder.recorder import RecorderOptions
-from publisher_hls_agent.recorder.session import RecordingSession
 from publisher_hls_agent.testbed.livekit_server import LiveKitServer
 from publisher_hls_agent.testbed.publisher import rtc_configuration
 
-from .support import token
+from .support import record_for, token
 
 pytestmark = pytest.mark.integration
 
@@ -66,15 +65,8 @@ async def vp8_camera(server: LiveKitServer, room_name: str,
 async def test_a_vp8_camera_is_reported_not_silently_dropped(livekit_server: LiveKitServer,
                                                             tmp_path: Path) -> None:
     async with vp8_camera(livekit_server, "vp8", "vp8-camera"):
-        session = RecordingSession(
-            livekit_server.url, token(livekit_server, "vp8", "recorder"), "vp8", "vp8-camera",
-            RecorderOptions(output_dir=tmp_path, auto_activate=True, segment_duration=1.0),
-            answer_rpc=False)
-        task = asyncio.create_task(session.run())
-        await asyncio.sleep(8)
-        await session.stop()
-        summary = await task
-    assert summary is not None
+        summary = await record_for(livekit_server, "vp8", "vp8-camera", 8, RecorderOptions(
+            output_dir=tmp_path, auto_activate=True, segment_duration=1.0))
     assert summary["video"] is None and summary["audio"]["codec"] == "aac"
     [left_out] = summary["tracks_not_recorded"]
     assert left_out["kind"] == "video" and left_out["codec"].lower() == "video/vp8"
