@@ -1,6 +1,7 @@
-"""A publisher whose camera is VP8 (the browser default in LiveKit), encoded for real by
-libwebrtc in the official SDK: VP8 cannot be carried in HLS and is not transcoded yet,
-so the recording holds the audio and says, in ``recording.json``, what it left out."""
+"""Cameras in codecs other than H.264, encoded for real by libwebrtc in the official SDK.
+VP8 (the browser default in LiveKit) cannot be carried in HLS: it is transcoded to H.264.
+VP9 and AV1 are not recorded yet: the recording holds the audio and says, in
+``recording.json``, what it left out and why."""
 
 from __future__ import annotations
 
@@ -25,9 +26,10 @@ pytestmark = pytest.mark.integration
 
 
 @contextlib.asynccontextmanager
-async def vp8_camera(server: LiveKitServer, room_name: str,
-                     identity: str) -> AsyncIterator[None]:
-    """Raw I420 frames and a tone; the SDK encodes the video as VP8, the audio as Opus."""
+async def sdk_camera(server: LiveKitServer, room_name: str, identity: str,
+                     codec: rtc.VideoCodec.ValueType) -> AsyncIterator[None]:
+    """Raw I420 frames and a tone; the SDK encodes the video as ``codec``, the audio as
+    Opus."""
     room = rtc.Room()
     await room.connect(server.url, token(server, room_name, identity),
                        rtc.RoomOptions(auto_subscribe=False,
@@ -37,7 +39,7 @@ async def vp8_camera(server: LiveKitServer, room_name: str,
     await room.local_participant.publish_track(
         rtc.LocalVideoTrack.create_video_track("camera", video),
         rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_CAMERA,
-                                video_codec=rtc.VideoCodec.VP8))
+                                video_codec=codec))
     await room.local_participant.publish_track(
         rtc.LocalAudioTrack.create_audio_track("microphone", audio),
         rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_MICROPHONE))
@@ -62,15 +64,28 @@ async def vp8_camera(server: LiveKitServer, room_name: str,
         await room.disconnect()
 
 
-async def test_a_vp8_camera_is_reported_not_silently_dropped(livekit_server: LiveKitServer,
-                                                            tmp_path: Path) -> None:
-    async with vp8_camera(livekit_server, "vp8", "vp8-camera"):
+async def test_a_vp8_camera_is_transcoded_to_h264(livekit_server: LiveKitServer,
+                                                 tmp_path: Path) -> None:
+    async with sdk_camera(livekit_server, "vp8", "vp8-camera", rtc.VideoCodec.VP8):
         summary = await record_for(livekit_server, "vp8", "vp8-camera", 8, RecorderOptions(
             output_dir=tmp_path, auto_activate=True, segment_duration=1.0))
+    assert summary["video"]["source_codec"] == "vp8" and summary["video"]["transcoded"]
+    assert summary["tracks_not_recorded"] == []
+    on_disk = json.loads((Path(summary["folder"]) / "recording.json").read_text())
+    assert on_disk["video"] == summary["video"]
+    assert check_recording(Path(summary["folder"])).ok
+
+
+@pytest.mark.parametrize("codec", [rtc.VideoCodec.VP9, rtc.VideoCodec.AV1], ids=["vp9", "av1"])
+async def test_a_codec_that_cannot_be_recorded_is_reported(
+        livekit_server: LiveKitServer, tmp_path: Path, codec: rtc.VideoCodec.ValueType) -> None:
+    async with sdk_camera(livekit_server, f"codec-{codec}", "camera", codec):
+        summary = await record_for(livekit_server, f"codec-{codec}", "camera", 6,
+                                   RecorderOptions(output_dir=tmp_path, auto_activate=True,
+                                                   segment_duration=1.0))
     assert summary["video"] is None and summary["audio"]["codec"] == "aac"
     [left_out] = summary["tracks_not_recorded"]
-    assert left_out["kind"] == "video" and left_out["codec"].lower() == "video/vp8"
-    assert "cannot be recorded" in left_out["reason"]
+    assert left_out["kind"] == "video" and "cannot be recorded" in left_out["reason"]
     on_disk = json.loads((Path(summary["folder"]) / "recording.json").read_text())
     assert on_disk["tracks_not_recorded"] == summary["tracks_not_recorded"]
     assert check_recording(Path(summary["folder"])).ok

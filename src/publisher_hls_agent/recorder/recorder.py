@@ -466,11 +466,7 @@ class Recorder:
             "started_at": self.started_at.isoformat(timespec="milliseconds"),
             "ended_at": datetime.now(UTC).isoformat(timespec="milliseconds"),
             "duration": round(end / CLOCK, 3),
-            "video": None if self._video_sid is None else {
-                "codec": "h264", "passthrough": True, "transcoded": False,
-                "width": video.width if video else None,
-                "height": video.height if video else None,
-            },
+            "video": None if self._video_sid is None else _video_summary(video),
             "audio": None if self._audio_sid is None else {
                 "codec": "opus" if self.options.keep_opus else "aac", "source_codec": "opus",
                 "channels": 2 if audio and audio.stereo else 1,
@@ -489,3 +485,12 @@ class Recorder:
             **({"failure": self.failure} if self.failure else {}),
             **extra,
         }
+
+
+def _video_summary(track: RemoteTrack | None) -> dict[str, Any]:
+    """H.264 is passed through; anything else the room client let through (VP8) was
+    transcoded to H.264 (``room/tracks.py``)."""
+    source = track.mime_type.split("/")[-1].lower() if track else "h264"
+    return {"codec": "h264", "source_codec": source, "passthrough": source == "h264",
+            "transcoded": source != "h264", "width": track.width if track else None,
+            "height": track.height if track else None}

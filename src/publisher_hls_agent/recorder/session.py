@@ -12,7 +12,7 @@ from typing import Any
 from ..media.rtp import SenderReport
 from ..room.client import RoomClient
 from ..room.rpc import RpcMethod
-from ..room.tracks import H264Reader, OpusReader
+from ..room.tracks import H264Reader, OpusReader, TranscodingReader
 from ..storage.storage import Storage
 from ..storage.uploader import RecordingUpload
 from .recorder import Recorder, RecorderOptions
@@ -141,9 +141,11 @@ class RecordingSession:
         lost = late = 0
         for sid in self.recorder.tracks:
             reader = self.client.reader(sid)
-            if isinstance(reader, H264Reader):
+            if isinstance(reader, H264Reader | TranscodingReader):
                 lost += reader.frames_dropped + reader.stats.broken_frames
                 late += reader.packets_late
+                if isinstance(reader, TranscodingReader):
+                    lost += reader.stats.skipped_frames
             elif isinstance(reader, OpusReader):
                 late += reader.late_packets
         return {"receive": {"video_frames_lost": lost, "packets_late": late}}

@@ -27,7 +27,16 @@ from .ice import add_trickled_candidate, is_loopback_url, use_loopback_candidate
 from .rpc import RpcMethod, RpcServer
 from .signal import SignalConnection, SignalError
 from .tap import TapReceiver, start_late_receivers, tap_transceivers
-from .tracks import H264Reader, MediaConsumer, OpusReader, RemoteTrack
+from .tracks import (
+    PASSTHROUGH_VIDEO,
+    TRANSCODED_VIDEO,
+    H264Reader,
+    MediaConsumer,
+    OpusReader,
+    Reader,
+    RemoteTrack,
+    TranscodingReader,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -73,7 +82,7 @@ class RoomClient:
         self._signal: SignalConnection | None = None
         self._pc: RTCPeerConnection | None = None
         self._taps: dict[str, TapReceiver] = {}  # by mid
-        self._readers: dict[str, H264Reader | OpusReader] = {}  # by track sid
+        self._readers: dict[str, Reader] = {}  # by track sid
         self._tracks: dict[str, RemoteTrack] = {}  # published by the participant, by sid
         self._participant_sid: str | None = None
         self._early_candidates: list[rtc.TrickleRequest] = []  # before the first offer
@@ -125,17 +134,20 @@ class RoomClient:
         await self._end_session()
 
     async def request_keyframe(self, track_sid: str | None = None) -> None:
-        """Send a PLI for one video track, or for all of them."""
+        """A keyframe soon on one video track, or on all of them: a PLI to the publisher,
+        or for a transcoded track an IDR from the transcoder."""
         for mid_tap in self._taps.values():
             reader = mid_tap.sink
-            if isinstance(reader, H264Reader) and track_sid in (None, reader.track.sid):
+            if isinstance(reader, TranscodingReader) and track_sid in (None, reader.track.sid):
+                reader.request_keyframe()
+            elif isinstance(reader, H264Reader) and track_sid in (None, reader.track.sid):
                 await mid_tap.request_keyframe()
 
     def sender_report(self, track_sid: str) -> SenderReport | None:
         reader = self._readers.get(track_sid)
         return reader.sender_report if reader else None
 
-    def reader(self, track_sid: str) -> H264Reader | OpusReader | None:
+    def reader(self, track_sid: str) -> Reader | None:
         return self._readers.get(track_sid)
 
     # --- one session ---------------------------------------------------------------------
@@ -302,16 +314,20 @@ class RoomClient:
             self._consumer.on_track_started(track)
         tap.sink = reader
 
-    def _new_reader(self, track: RemoteTrack, tap: TapReceiver) -> H264Reader | OpusReader | None:
+    def _new_reader(self, track: RemoteTrack, tap: TapReceiver) -> Reader | None:
         mime = track.mime_type.lower()
-        if mime == "video/h264":
+        if mime in PASSTHROUGH_VIDEO:
             return H264Reader(track, self._consumer,
                               lambda: self._schedule(tap.request_keyframe()))
+        if mime in TRANSCODED_VIDEO:
+            return TranscodingReader(track, self._consumer, TRANSCODED_VIDEO[mime],
+                                     lambda: self._schedule(tap.request_keyframe()))
         if mime in ("audio/opus", "audio/red"):
             # A RED track is Opus with redundancy; our answer offers no RED, so the SFU
             # sends it to us as plain Opus.
             return OpusReader(track, self._consumer)
-        reason = f"{track.mime_type} cannot be recorded yet (H.264 video and Opus audio can)"
+        reason = (f"{track.mime_type} cannot be recorded yet (H.264, VP8 video and Opus "
+                  "audio can)")
         logger.error("track %s not recorded: %s", track.sid, reason, extra=self._log_context)
         self._consumer.on_track_unsupported(track, reason)
         return None

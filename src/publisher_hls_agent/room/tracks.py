@@ -2,6 +2,8 @@
 
 They sit between the aiortc tap (one call per packet) and the consumer, so they are
 written for the per-packet cost: no logging, no allocation beyond what the result needs.
+H.264 is passed through as it came; VP8, which HLS cannot carry, is handed frame by frame
+to a transcoder thread and comes back as H.264 (``TranscodingReader``).
 """
 
 from __future__ import annotations
@@ -12,10 +14,16 @@ from typing import Protocol
 
 from aiortc.rtp import RtpPacket
 
-from ..media import blank, h264
-from ..media.assembler import FrameAssembler
+from ..media import blank, h264, vp8
+from ..media.assembler import AssembledFrame, FrameAssembler
 from ..media.rtp import SenderReport, timestamp_unwrapper
+from ..media.transcode import EncodedPicture, VideoTranscoder
 from ..media.units import AccessUnit, AudioPacket
+from .transcoding import TranscodingThread
+
+PASSTHROUGH_VIDEO = {"video/h264": "h264"}
+TRANSCODED_VIDEO = {"video/vp8": "vp8"}  # by mime type, the codecs VideoTranscoder reads
+SOURCE_KEYFRAME_INTERVAL = 1.0  # seconds between keyframe requests while resynchronising
 
 
 @dataclass(frozen=True)
@@ -50,7 +58,8 @@ class TrackStats:
     packets: int = 0
     frames: int = 0
     keyframes: int = 0
-    broken_frames: int = 0  # could not be depacketized
+    broken_frames: int = 0  # could not be depacketized (or decoded, to be transcoded)
+    skipped_frames: int = 0  # after loss or overload, until the next keyframe
     blank_frames: int = 0  # the SFU's own, dropped (media/blank.py)
 
 
@@ -117,6 +126,99 @@ class H264Reader(_Reader):
         ))
 
 
+class TranscodingReader(_Reader):
+    """Reassembles VP8 frames and has them transcoded to H.264 on a thread.
+
+    A frame whose references were lost cannot be decoded: after a loss (or a frame the
+    decoder refused, or a thread too far behind) frames are skipped until the
+    publisher's next keyframe, asked for every second until it comes. Keyframes of the output are
+    the transcoder's to make (``request_keyframe``), so the recorder never waits for the
+    publisher for one.
+    """
+
+    def __init__(self, track: RemoteTrack, consumer: MediaConsumer, source_codec: str,
+                 request_source_keyframe: Callable[[], None]) -> None:
+        super().__init__(track, consumer)
+        self.source_codec = source_codec
+        self._assembler = FrameAssembler(vp8.starts_frame)
+        self._request_source_keyframe = request_source_keyframe
+        self._thread: TranscodingThread | None = None
+        self._resync = True  # nothing decodable until a keyframe
+        self._asked_at = -SOURCE_KEYFRAME_INTERVAL  # arrival time of the last PLI sent
+
+    @property
+    def frames_dropped(self) -> int:
+        return self._assembler.frames_dropped
+
+    @property
+    def packets_late(self) -> int:
+        return self._assembler.packets_late
+
+    def on_rtp(self, packet: RtpPacket, arrival: float) -> None:
+        self.stats.packets += 1
+        frames = self._assembler.push(packet.sequence_number, packet.timestamp, bool(packet.marker),
+                                      packet.payload, arrival)
+        for frame in frames:
+            self._take(frame)
+
+    def request_keyframe(self) -> None:
+        if self._thread is not None:
+            self._thread.force_keyframe()
+
+    def on_bye(self) -> None:
+        if self._thread is not None:
+            self._thread.close()
+            self._thread = None
+        super().on_bye()
+
+    def _take(self, frame: AssembledFrame) -> None:
+        try:
+            data = vp8.depacketize(frame.payloads)
+        except vp8.Vp8PayloadError:
+            self.stats.broken_frames += 1
+            self._resync = True
+            return
+        keyframe = vp8.is_keyframe(data)
+        if keyframe and blank.is_blank_vp8_keyframe(data):
+            self.stats.blank_frames += 1
+            return
+        if frame.after_loss and not keyframe:
+            self._resync = True
+        if self._resync and not keyframe:
+            self.stats.skipped_frames += 1
+            if frame.arrival - self._asked_at >= SOURCE_KEYFRAME_INTERVAL:
+                self._ask_source(frame.arrival)
+            return
+        if self.ended:
+            return
+        if self._thread is None:
+            self._thread = TranscodingThread(
+                VideoTranscoder(self.source_codec), f"transcode-{self.track.sid}",
+                self._deliver, self._failed)
+        if not self._thread.submit(data, frame.rtp_timestamp, frame.arrival):
+            self.stats.skipped_frames += 1
+            self._resync = True
+            return
+        self._resync = False
+        self.stats.frames += 1
+        self.stats.keyframes += keyframe
+
+    def _ask_source(self, now: float) -> None:
+        self._asked_at = now
+        self._request_source_keyframe()
+
+    def _deliver(self, picture: EncodedPicture, arrival: float) -> None:
+        if not self.ended:
+            self.consumer.on_video(self.track.sid, AccessUnit(
+                data=picture.data, rtp_timestamp=picture.rtp_timestamp, arrival=arrival,
+                keyframe=picture.keyframe, has_parameter_sets=picture.has_parameter_sets,
+                after_loss=False))  # the encoder's references are its own: never missing
+
+    def _failed(self, reason: str) -> None:
+        self.stats.broken_frames += 1
+        self._resync = True
+
+
 class OpusReader(_Reader):
     """Passes Opus packets on with unwrapped timestamps; drops late duplicates."""
 
@@ -138,3 +240,6 @@ class OpusReader(_Reader):
         self._last_emitted = timestamp
         self.stats.frames += 1
         self.consumer.on_audio(self.track.sid, AudioPacket(packet.payload, timestamp, arrival))
+
+
+Reader = H264Reader | TranscodingReader | OpusReader

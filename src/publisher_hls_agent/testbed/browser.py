@@ -26,6 +26,12 @@ FLAGS = (
     "--remote-debugging-address=127.0.0.1", "--remote-debugging-port=0",
 )
 
+FAKE_MEDIA_FLAGS = (
+    "--use-fake-device-for-media-stream=fps=30", "--use-fake-ui-for-media-stream",
+    # Real host candidates, not mDNS names the local LiveKit server cannot resolve.
+    "--disable-features=WebRtcHideLocalIpsWithMdns",
+)
+
 
 class BrowserError(RuntimeError):
     """Chromium is missing, did not start, or a page failed."""
@@ -81,11 +87,13 @@ class Page:
 
 
 @contextlib.asynccontextmanager
-async def chromium(window: str = "1280,800") -> AsyncIterator[Page]:
-    """A fresh headless Chromium with one blank page."""
+async def chromium(window: str = "1280,800", *, fake_media: bool = False) -> AsyncIterator[Page]:
+    """A fresh headless Chromium with one blank page; ``fake_media`` gives it Chromium's
+    synthetic camera and microphone, granted without a prompt."""
+    flags = (*FLAGS, *(FAKE_MEDIA_FLAGS if fake_media else ()))
     profile = tempfile.mkdtemp(prefix="chromium-profile-")
     process = await asyncio.create_subprocess_exec(
-        find_chromium(), *FLAGS, f"--user-data-dir={profile}", f"--window-size={window}",
+        find_chromium(), *flags, f"--user-data-dir={profile}", f"--window-size={window}",
         "about:blank", stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
     drain: asyncio.Task[None] | None = None
     try:

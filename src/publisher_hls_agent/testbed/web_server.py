@@ -1,10 +1,11 @@
-"""Recordings served over loopback HTTP with the page and hls.js the browser tests use
-(``web/player.html``, ``web/node_modules/hls.js`` from npm, pinned)."""
+"""Recordings served over loopback HTTP with the pages and scripts the browser tests use:
+``web/player.html`` with hls.js, ``web/publisher.html`` with livekit-client (both from npm,
+pinned in ``web/package-lock.json``)."""
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 from aiohttp import web
@@ -13,22 +14,23 @@ from .livekit_server import free_port
 
 WEB = Path(__file__).resolve().parents[3] / "web"
 HLS_JS = WEB / "node_modules" / "hls.js" / "dist"
+LIVEKIT_CLIENT = WEB / "node_modules" / "livekit-client" / "dist"
+PAGES = ("player.html", "publisher.html")
 
 
 @contextlib.asynccontextmanager
 async def serving(recordings: Path) -> AsyncIterator[str]:
-    """``recordings`` (a folder of recording folders) at ``{url}/rec/``, the player at
-    ``{url}/player.html``; yields ``url``."""
-    if not (HLS_JS / "hls.min.js").exists():
-        raise RuntimeError(f"{HLS_JS} is missing: scripts/setup installs hls.js with npm")
+    """``recordings`` (a folder of recording folders) at ``{url}/rec/``, the pages at
+    ``{url}/player.html`` and ``{url}/publisher.html``; yields ``url``."""
+    for script in (HLS_JS / "hls.min.js", LIVEKIT_CLIENT / "livekit-client.umd.js"):
+        if not script.exists():
+            raise RuntimeError(f"{script} is missing: scripts/setup installs it with npm")
     app = web.Application()
     app.router.add_static("/hls/", HLS_JS)
+    app.router.add_static("/livekit/", LIVEKIT_CLIENT)
     app.router.add_static("/rec/", recordings)
-
-    async def player(request: web.Request) -> web.FileResponse:
-        return web.FileResponse(WEB / "player.html")
-
-    app.router.add_get("/player.html", player)
+    for page in PAGES:
+        app.router.add_get(f"/{page}", _file_handler(WEB / page))
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     port = free_port()
@@ -37,3 +39,9 @@ async def serving(recordings: Path) -> AsyncIterator[str]:
         yield f"http://127.0.0.1:{port}"
     finally:
         await runner.cleanup()
+
+
+def _file_handler(path: Path) -> Callable[[web.Request], Awaitable[web.FileResponse]]:
+    async def handler(request: web.Request) -> web.FileResponse:
+        return web.FileResponse(path)
+    return handler

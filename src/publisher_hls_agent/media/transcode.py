@@ -1,0 +1,104 @@
+"""Video that HLS cannot carry (VP8) re-encoded as H.264, frame for frame. Synchronous.
+
+The only place in the agent that decodes video, and only for codecs that cannot be
+passed through. Every source frame gives one H.264 access unit with the source frame's
+own timestamp (x264 tuned for zero latency: no lookahead, no B-frames, nothing held
+back), at the source's picture size; a new size restarts the encoder on an IDR. Where
+keyframes fall is the recorder's choice (``force_keyframe``), not the source's: it asks
+for one wherever a segment should begin, and gets it on the next frame instead of
+waiting for the publisher.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import cast
+
+import av
+from av.video.frame import PictureType, VideoFrame
+
+from . import h264
+
+SOURCE_DECODERS = {"vp8": "libvpx"}
+X264_OPTIONS = {
+    "preset": "veryfast",
+    "tune": "zerolatency",
+    "crf": "23",
+    "maxrate": "6M",  # caps the bitrate of noisy or high-motion pictures
+    "bufsize": "12M",
+    "forced-idr": "1",
+    # No keyframes of x264's own choosing: they come on request (see force_keyframe).
+    "x264-params": "keyint=infinite:scenecut=0",
+}
+NOMINAL_RATE = Fraction(30)  # x264's rate control needs one; timestamps stay the source's
+
+
+class TranscodeError(Exception):
+    """A source frame that could not be decoded (damaged, or its references lost)."""
+
+
+@dataclass(frozen=True, slots=True)
+class EncodedPicture:
+    data: bytes  # H.264, Annex B; SPS and PPS precede every IDR
+    rtp_timestamp: int  # the source frame's
+    keyframe: bool
+    has_parameter_sets: bool
+
+
+class VideoTranscoder:
+    def __init__(self, source_codec: str) -> None:
+        self.source_codec = source_codec
+        self._decoder = cast(av.VideoCodecContext,
+                             av.CodecContext.create(SOURCE_DECODERS[source_codec], "r"))
+        self._encoder: av.VideoCodecContext | None = None
+        self._keyframe_wanted = True
+        self.size: tuple[int, int] | None = None
+
+    def force_keyframe(self) -> None:
+        """Make the next picture an IDR (with SPS and PPS)."""
+        self._keyframe_wanted = True
+
+    def transcode(self, frame: bytes, rtp_timestamp: int) -> list[EncodedPicture]:
+        """One source frame in; usually one picture out (none while the decoder waits)."""
+        packet = av.Packet(frame)
+        packet.pts = rtp_timestamp
+        try:
+            pictures = self._decoder.decode(packet)
+        except av.error.FFmpegError as exc:
+            raise TranscodeError(f"{self.source_codec} frame not decodable: {exc}") from exc
+        return [out for picture in pictures for out in self._encode(picture)]
+
+    def close(self) -> None:
+        self._encoder = None
+
+    def _encode(self, picture: VideoFrame) -> list[EncodedPicture]:
+        if picture.format.name != "yuv420p":  # e.g. a decoder's full-range variant
+            picture = picture.reformat(format="yuv420p")
+        size = (picture.width, picture.height)
+        if self._encoder is None or size != self.size:
+            self._encoder = self._open_encoder(*size)
+            self.size = size
+            self._keyframe_wanted = True
+        picture.pict_type = PictureType.I if self._keyframe_wanted else PictureType.NONE
+        self._keyframe_wanted = False
+        encoded = []
+        for packet in self._encoder.encode(picture):
+            data = bytes(packet)
+            has_sps = has_pps = False
+            if packet.is_keyframe:
+                _, has_sps, has_pps = h264.describe_access_unit(h264.split_annexb(data))
+            assert packet.pts is not None  # x264 keeps every frame's timestamp
+            encoded.append(EncodedPicture(data, packet.pts, packet.is_keyframe,
+                                          has_sps and has_pps))
+        return encoded
+
+    @staticmethod
+    def _open_encoder(width: int, height: int) -> av.VideoCodecContext:
+        encoder = av.CodecContext.create("libx264", "w")
+        encoder.width, encoder.height = width, height
+        encoder.pix_fmt = "yuv420p"
+        encoder.time_base = Fraction(1, 90_000)
+        encoder.framerate = NOMINAL_RATE
+        encoder.options = dict(X264_OPTIONS)
+        return encoder

@@ -1,0 +1,198 @@
+"""VP8 over RTP, and its transcoding to H.264: real VP8 from FFmpeg's libvpx encoder,
+packetized as RFC 7741 says, read back by the reader a recording uses."""
+
+from __future__ import annotations
+
+import asyncio
+from fractions import Fraction
+
+import av
+import numpy as np
+import pytest
+from aiortc.rtp import RtpPacket
+
+from publisher_hls_agent.media import blank, h264, vp8
+from publisher_hls_agent.media.transcode import TranscodeError, VideoTranscoder
+from publisher_hls_agent.media.units import AccessUnit, AudioPacket
+from publisher_hls_agent.room.tracks import RemoteTrack, TranscodingReader
+
+pytestmark = pytest.mark.unit
+
+FRAME_TICKS = 3000  # 30 fps at 90 kHz
+
+
+def vp8_frames(count: int, width: int = 320, height: int = 240,
+               keyframe_every: int = 1000) -> list[bytes]:
+    """Moving pictures encoded by libvpx, as a WebRTC sender would."""
+    encoder = av.CodecContext.create("libvpx", "w")
+    encoder.width, encoder.height, encoder.pix_fmt = width, height, "yuv420p"
+    encoder.time_base, encoder.framerate = Fraction(1, 90_000), Fraction(30)
+    encoder.gop_size = keyframe_every
+    encoder.options = {"deadline": "realtime", "cpu-used": "8", "lag-in-frames": "0"}
+    frames = []
+    for index in range(count):
+        picture = np.zeros((height, width, 3), np.uint8)
+        picture[:, (index * 7) % width:][:, :40] = 255
+        frame = av.VideoFrame.from_ndarray(picture, format="rgb24").reformat(format="yuv420p")
+        frame.pts = index * FRAME_TICKS
+        frames.extend(bytes(packet) for packet in encoder.encode(frame))
+    return frames
+
+
+def packetize(frame: bytes, picture_id: int, mtu: int = 400) -> list[bytes]:
+    """RFC 7741 payloads with a 15-bit picture id: S=1 on the first, partition 0."""
+    chunks = [frame[i:i + mtu] for i in range(0, len(frame), mtu)]
+    header = bytes([0x80, 0x80 | (picture_id >> 8) & 0x7F, picture_id & 0xFF])
+    return [bytes([header[0] | (0x10 if i == 0 else 0)]) + header[1:] + chunk
+            for i, chunk in enumerate(chunks)]
+
+
+def rtp_stream(frames: list[bytes], first_timestamp: int = 4_294_900_000) -> list[RtpPacket]:
+    """The frames as RTP packets; the timestamps wrap around 2^32 on the way."""
+    packets, sequence = [], 65_000
+    for index, frame in enumerate(frames):
+        payloads = packetize(frame, index)
+        for n, payload in enumerate(payloads):
+            packets.append(RtpPacket(payload_type=96, sequence_number=sequence & 0xFFFF,
+                                     timestamp=(first_timestamp + index * FRAME_TICKS)
+                                     & 0xFFFFFFFF,
+                                     marker=n == len(payloads) - 1, payload=payload))
+            sequence += 1
+    return packets
+
+
+# --- depacketizing -------------------------------------------------------------------
+
+def test_descriptor_lengths() -> None:
+    assert vp8.descriptor_length(b"\x10\xaa") == 1
+    assert vp8.descriptor_length(b"\x90\x80\x05\xaa") == 3  # 7-bit picture id
+    assert vp8.descriptor_length(b"\x90\x80\x85\x01\xaa") == 4  # 15-bit picture id
+    assert vp8.descriptor_length(b"\x90\xf0\x85\x01\x02\x03\xaa") == 6  # I, L, T, K
+    for truncated in (b"\x90", b"\x90\x80", b"\x10", b"\x90\xf0\x85\x01\x02\x03"):
+        with pytest.raises(vp8.Vp8PayloadError):
+            vp8.descriptor_length(truncated)
+
+
+def test_frames_come_back_whole_with_their_keyframe_size() -> None:
+    frames = vp8_frames(3)
+    for index, frame in enumerate(frames):
+        payloads = packetize(frame, index, mtu=100)
+        assert vp8.starts_frame(payloads[0]) and not any(map(vp8.starts_frame, payloads[1:]))
+        assert vp8.depacketize(payloads) == frame
+    assert vp8.keyframe_size(frames[0]) == (320, 240)
+    assert vp8.is_keyframe(frames[0]) and not vp8.is_keyframe(frames[1])
+    assert vp8.keyframe_size(frames[1]) is None
+    with pytest.raises(vp8.Vp8PayloadError):
+        vp8.depacketize(packetize(frames[0], 0, mtu=100)[1:])
+
+
+def test_the_sfus_blank_keyframe_is_recognised() -> None:
+    assert blank.is_blank_vp8_keyframe(blank.VP8_BLANK_KEYFRAME + b"trailer")
+    assert vp8.keyframe_size(blank.VP8_BLANK_KEYFRAME) == (8, 8)
+    assert not blank.is_blank_vp8_keyframe(vp8_frames(1)[0])
+
+
+# --- transcoding ---------------------------------------------------------------------
+
+def decode_h264(units: list[bytes]) -> list[av.VideoFrame]:
+    decoder = av.CodecContext.create("h264", "r")
+    return [f for unit in units for f in decoder.decode(av.Packet(unit))]
+
+
+def test_every_frame_becomes_one_h264_picture_with_its_timestamp() -> None:
+    transcoder = VideoTranscoder("vp8")
+    base = 1 << 33  # unwrapped RTP time is 64-bit
+    out = []
+    for index, frame in enumerate(vp8_frames(45)):
+        if index == 30:
+            transcoder.force_keyframe()
+        out.extend(transcoder.transcode(frame, base + index * FRAME_TICKS))
+    assert [p.rtp_timestamp for p in out] == [base + i * FRAME_TICKS for i in range(45)]
+    assert [i for i, p in enumerate(out) if p.keyframe] == [0, 30]
+    assert all(p.has_parameter_sets for p in out if p.keyframe)
+    idr = h264.describe_access_unit(h264.split_annexb(out[30].data))
+    assert idr == (True, True, True)
+    pictures = decode_h264([p.data for p in out])
+    assert len(pictures) == 45 and {(p.width, p.height) for p in pictures} == {(320, 240)}
+
+
+def test_a_new_picture_size_restarts_the_encoder_on_an_idr() -> None:
+    transcoder = VideoTranscoder("vp8")
+    small, large = vp8_frames(5, 320, 240), vp8_frames(5, 640, 360)
+    out = [p for i, f in enumerate(small + large)
+           for p in transcoder.transcode(f, i * FRAME_TICKS)]
+    assert [i for i, p in enumerate(out) if p.keyframe] == [0, 5]
+    sizes = [(p.width, p.height) for p in decode_h264([p.data for p in out])]
+    assert sizes == [(320, 240)] * 5 + [(640, 360)] * 5
+
+
+def test_a_damaged_frame_is_an_error_not_a_crash() -> None:
+    transcoder = VideoTranscoder("vp8")
+    with pytest.raises(TranscodeError):
+        transcoder.transcode(b"\x00\x01\x02" + bytes(50), 0)
+
+
+# --- the reader: RTP in, H.264 access units out, off the event loop -------------------
+
+class Consumer:
+    def __init__(self, expected: int) -> None:
+        self.units: list[AccessUnit] = []
+        self.expected = expected
+        self.all_came = asyncio.Event()
+
+    def on_video(self, track_sid: str, unit: AccessUnit) -> None:
+        self.units.append(unit)
+        if len(self.units) >= self.expected:
+            self.all_came.set()
+
+    def on_audio(self, track_sid: str, packet: AudioPacket) -> None: ...
+    def on_track_started(self, track: RemoteTrack) -> None: ...
+    def on_track_ended(self, track_sid: str) -> None: ...
+    def on_track_unsupported(self, track: RemoteTrack, reason: str) -> None: ...
+
+
+async def read(packets: list[RtpPacket], expected: int,
+               asks: list[int] | None = None) -> tuple[TranscodingReader, Consumer]:
+    consumer = Consumer(expected)
+    asks = asks if asks is not None else []
+    reader = TranscodingReader(RemoteTrack("TR_v", "video", "video/VP8"), consumer, "vp8",
+                               lambda: asks.append(len(consumer.units)))
+    for index, packet in enumerate(packets):
+        reader.on_rtp(packet, arrival=1000.0 + index * 0.02)
+    await asyncio.wait_for(consumer.all_came.wait(), 20)
+    await asyncio.sleep(0.1)  # nothing more should come
+    reader.on_bye()
+    return reader, consumer
+
+
+async def test_the_reader_delivers_h264_on_the_loop_in_order() -> None:
+    frames = vp8_frames(40)
+    reader, consumer = await read(rtp_stream(frames), 40)
+    stamps = [u.rtp_timestamp for u in consumer.units]
+    assert stamps == [stamps[0] + i * FRAME_TICKS for i in range(40)]
+    assert stamps[-1] > 1 << 32  # unwrapped across the wrap
+    assert consumer.units[0].keyframe and consumer.units[0].has_parameter_sets
+    assert not any(u.after_loss for u in consumer.units)
+    assert reader.stats.frames == 40 and reader.stats.keyframes == 1
+    assert len(decode_h264([u.data for u in consumer.units])) == 40
+
+
+async def test_after_a_loss_frames_wait_for_the_publishers_keyframe() -> None:
+    frames = vp8_frames(30, keyframe_every=20)  # keyframes at 0 and 20
+    packets = rtp_stream(frames)
+    lost_frame = 10
+    first_of = [i for i, p in enumerate(packets) if vp8.starts_frame(p.payload)]
+    del packets[first_of[lost_frame]:first_of[lost_frame + 1]]
+    asks: list[int] = []
+    reader, consumer = await read(packets, 20, asks)
+    assert len(consumer.units) == 20  # frames 0-9, then 20-29: 11-19 cannot be decoded
+    assert reader.stats.skipped_frames >= 9
+    assert asks, "the publisher was not asked for a keyframe"
+    assert len(decode_h264([u.data for u in consumer.units])) == 20
+
+
+async def test_the_sfus_blank_frames_are_not_transcoded() -> None:
+    frames = vp8_frames(5)
+    blank_frames = [blank.VP8_BLANK_KEYFRAME] * 3
+    reader, consumer = await read(rtp_stream(frames + blank_frames), 5)
+    assert len(consumer.units) == 5 and reader.stats.blank_frames == 3
