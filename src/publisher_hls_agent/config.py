@@ -25,6 +25,13 @@ _CANNED_ACLS = {
 }
 
 
+# hls.js for the preview page, the version web/package-lock.json pins, from the npm
+# registry's CDN mirror; the page checks it against this hash (tests/unit/test_preview.py
+# holds it to the npm package's own file).
+HLS_JS_CDN = "https://cdn.jsdelivr.net/npm/hls.js@1.7.4/dist/hls.min.js"
+HLS_JS_CDN_INTEGRITY = "sha384-p9vgU/7IYJWd3I4STrtqxqR/2cAQlhIX7D/HrTnIMEjjcUox165b7se7sxmm3zDg"
+
+
 class ConfigError(ValueError):
     """An environment variable is missing or invalid. ``str()`` is one line for users."""
 
@@ -57,6 +64,7 @@ class WorkerConfig:
     shutdown_timeout: float  # seconds to finalize every recording on SIGTERM/SIGINT
     http_host: str
     http_port: int  # 0: no HTTP server
+    preview_player_url: str  # where the preview page loads hls.js from
 
 
 @dataclass(frozen=True)
@@ -98,6 +106,7 @@ class Config:
                 shutdown_timeout=reader.get("SHUTDOWN_TIMEOUT", "60", _positive_seconds),
                 http_host=reader.get("HTTP_HOST", "0.0.0.0", _non_empty),
                 http_port=reader.get("HTTP_PORT", "8080", _port),
+                preview_player_url=reader.get("PREVIEW_PLAYER_URL", HLS_JS_CDN, _http_url),
             ),
             log_format=reader.get("LOG_FORMAT", "text", _log_format),
         )
@@ -232,6 +241,13 @@ def _log_format(raw: str) -> str:
 def _non_empty(raw: str) -> str:
     if not raw:
         raise ValueError("must not be empty")
+    return raw
+
+
+def _http_url(raw: str) -> str:
+    parts = urllib.parse.urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("must be an http(s):// URL")
     return raw
 
 

@@ -5,6 +5,7 @@ exercised end to end in tests/integration/test_worker.py)."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -42,9 +43,10 @@ class Agent:
 
 
 @pytest.fixture
-async def served() -> AsyncIterator[tuple[str, Agent]]:
+async def served(tmp_path: Path) -> AsyncIterator[tuple[str, Agent]]:
     agent, port = Agent(), free_port()
-    runner = await start_server(build_app(agent, Metrics(), KEY, SECRET), "127.0.0.1", port)
+    runner = await start_server(build_app(agent, Metrics(), KEY, SECRET, output_dir=tmp_path),
+                                "127.0.0.1", port)
     try:
         yield f"http://127.0.0.1:{port}", agent
     finally:

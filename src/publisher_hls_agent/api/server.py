@@ -1,20 +1,30 @@
 """The agent's HTTP server.
 
 Open: ``/healthz`` (the process answers), ``/readyz`` (registered with the LiveKit
-server and taking jobs), ``/metrics`` (Prometheus). Behind a LiveKit token
-(``auth.py``): ``GET /v1/recordings`` and ``POST /v1/recordings/{room}/{participant}/
-activate`` or ``/stop``. A request without a valid token gets 401 and changes nothing.
+server and taking jobs), ``/metrics`` (Prometheus), ``/preview`` (a page that lists the
+recordings on disk and plays them with hls.js; it holds no data of its own). Behind a
+LiveKit token (``auth.py``): ``GET /v1/recordings`` (the jobs), ``POST
+/v1/recordings/{room}/{participant}/activate`` or ``/stop``, and what the preview page
+reads: ``GET /v1/library`` (``library.py``) and ``GET /v1/files/{folder}/{name}``. A
+request without a valid token gets 401 and changes nothing; a token limited to one
+room sees and controls only that room.
 """
 
 from __future__ import annotations
 
+import asyncio
+import html
+import importlib.resources
 import logging
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, Protocol
 
 from aiohttp import web
 
+from ..config import HLS_JS_CDN, HLS_JS_CDN_INTEGRITY
 from ..metrics import Metrics
+from . import library
 from .auth import Caller, Unauthorized, authenticate
 
 logger = logging.getLogger(__name__)
@@ -29,7 +39,19 @@ class Control(Protocol):
     def control(self, room: str, participant: str, op: str) -> object | None: ...
 
 
-def build_app(control: Control, metrics: Metrics, api_key: str, api_secret: str) -> web.Application:
+def preview_page(player_url: str) -> str:
+    """The preview page, loading hls.js from ``player_url`` (checked against its known
+    hash when it is the pinned CDN copy)."""
+    page = importlib.resources.files(__package__).joinpath("preview.html").read_text("utf-8")
+    # Subresource integrity needs a CORS fetch, which the CDN allows; another server may not.
+    integrity = (f'integrity="{HLS_JS_CDN_INTEGRITY}" crossorigin="anonymous"'
+                 if player_url == HLS_JS_CDN else "")
+    return (page.replace("{{PLAYER_URL}}", html.escape(player_url, quote=True))
+            .replace("{{PLAYER_INTEGRITY}}", integrity))
+
+
+def build_app(control: Control, metrics: Metrics, api_key: str, api_secret: str, *,
+              output_dir: Path, player_url: str = HLS_JS_CDN) -> web.Application:
     def caller_of(request: web.Request) -> Caller:
         try:
             return authenticate(request.headers.get("Authorization"), api_key, api_secret)
@@ -55,6 +77,32 @@ def build_app(control: Control, metrics: Metrics, api_key: str, api_secret: str)
         listed = [r for r in control.recordings() if caller.may_control(r["room"])]
         return web.json_response({"recordings": listed})
 
+    page = preview_page(player_url)
+
+    async def preview(request: web.Request) -> web.Response:
+        return web.Response(text=page, content_type="text/html",
+                            headers={"Cache-Control": "no-cache"})
+
+    async def library_list(request: web.Request) -> web.Response:
+        caller = caller_of(request)
+        found = await asyncio.to_thread(library.list_recordings, output_dir,
+                                        control.recordings())
+        listed = [r for r in found if caller.may_see(r["room"])]
+        return web.json_response({"recordings": listed})
+
+    async def library_file(request: web.Request) -> web.StreamResponse:
+        caller = caller_of(request)
+        folder, name = request.match_info["folder"], request.match_info["name"]
+        path = library.playable_file(output_dir, folder, name)
+        if path is None:
+            raise web.HTTPNotFound(text="no such recording file\n")
+        room = await asyncio.to_thread(library.room_of, output_dir, folder,
+                                       control.recordings())
+        if not caller.may_see(room):
+            raise web.HTTPForbidden(text="the token is limited to another room\n")
+        return web.FileResponse(path, headers={"Content-Type": library.content_type(name),
+                                                "Cache-Control": "no-cache"})
+
     def action(op: str) -> Callable[[web.Request], Any]:
         async def handle(request: web.Request) -> web.Response:
             caller = caller_of(request)
@@ -76,6 +124,9 @@ def build_app(control: Control, metrics: Metrics, api_key: str, api_secret: str)
     app.router.add_get("/v1/recordings", recordings)
     app.router.add_post("/v1/recordings/{room}/{participant}/activate", action("activate"))
     app.router.add_post("/v1/recordings/{room}/{participant}/stop", action("stop"))
+    app.router.add_get("/preview", preview)
+    app.router.add_get("/v1/library", library_list)
+    app.router.add_get("/v1/files/{folder}/{name}", library_file)
     return app
 
 
@@ -83,6 +134,6 @@ async def start_server(app: web.Application, host: str, port: int) -> web.AppRun
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, host, port).start()
-    logger.info("HTTP server on http://%s:%d (healthz, readyz, metrics, /v1/recordings)",
+    logger.info("HTTP server on http://%s:%d (healthz, readyz, metrics, preview, /v1)",
                 host, port)
     return runner

@@ -48,7 +48,9 @@ async def _serve(config: Config) -> int:
     if config.worker.http_port:
         try:
             runner = await start_server(
-                build_app(agent, agent.metrics, config.api_key, config.api_secret),
+                build_app(agent, agent.metrics, config.api_key, config.api_secret,
+                          output_dir=config.output_dir,
+                          player_url=config.worker.preview_player_url),
                 config.worker.http_host, config.worker.http_port)
         except OSError as exc:
             logger.error("HTTP_HOST/HTTP_PORT %s:%d: cannot listen (%s)",

@@ -1,0 +1,73 @@
+"""The preview page of a running agent, in Chromium: it lists the finished and the
+active recording, plays the active one with hls.js through the agent's own file routes
+(the token only in an Authorization header), and a screenshot shows it."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import av
+import numpy as np
+import pytest
+
+from publisher_hls_agent.testbed.browser import chromium
+from publisher_hls_agent.testbed.livekit_server import LiveKitServer
+from publisher_hls_agent.testbed.web_server import serving
+
+from .support import agent, dispatch_job, publishing, recordings, wait_for
+
+pytestmark = pytest.mark.integration
+
+PLAYING = """(() => {
+  const video = document.getElementById("video");
+  const rows = [...document.querySelectorAll("#list tbody tr")].map((r) => r.innerText);
+  const box = video.getBoundingClientRect();
+  return { rows, playing: window.preview.playing(), time: video.currentTime,
+           frames: video.getVideoPlaybackQuality().totalVideoFrames,
+           box: [box.x, box.y, box.width, box.height], status: document.getElementById("status").innerText };
+})()"""
+
+
+def picture_region(png: Path, box: list[float]) -> np.ndarray:
+    with av.open(str(png)) as container:
+        image = next(container.decode(video=0)).to_ndarray(format="rgb24")
+    x, y, width, height = (int(v) for v in box)
+    return image[y:y + height, x:x + width]
+
+
+async def test_the_preview_page_lists_and_plays_recordings(livekit_server: LiveKitServer,
+                                                           tmp_path: Path) -> None:
+    output = tmp_path / "out"
+    async with serving(tmp_path) as web_url, agent(
+            livekit_server, tmp_path, "preview-agent",
+            PREVIEW_PLAYER_URL=f"{web_url}/hls/hls.min.js") as worker:
+        await dispatch_job(livekit_server, "preview-agent", "preview")
+        async with publishing(livekit_server, "preview", "earlier", width=640, height=360):
+            await wait_for(lambda: any(output.glob("*earlier*/segment00002.ts")), 30,
+                           "a first recording")
+        await wait_for(lambda: "earlier" in recordings(output), 30, "it to be finalized")
+        async with publishing(livekit_server, "preview", "now", width=640, height=360):
+            await wait_for(lambda: any(output.glob("*now*/segment00002.ts")), 30,
+                           "an active recording")
+            async with chromium() as page:
+                await page.goto(f"{worker.http_url}/preview#token={worker.control_token()}")
+                seen: dict[str, Any] = {}
+                for _ in range(100):
+                    seen = await page.evaluate(PLAYING)
+                    if len(seen["rows"]) == 2 and seen["time"] > 2:
+                        break
+                    await asyncio.sleep(0.3)
+                else:
+                    raise AssertionError(f"the page did not play within 30 s: {seen}")
+                screenshot = tmp_path / "preview.png"
+                await page.screenshot(screenshot)
+                assert await page.evaluate("location.hash") == ""  # the token left the URL
+    rows = sorted(seen["rows"])
+    assert "preview\tearlier\tfinished" in rows[0] and "preview\tnow\trecording" in rows[1], rows
+    assert "now" in str(seen["playing"]) and seen["frames"] > 30, seen
+    picture = picture_region(screenshot, seen["box"])
+    assert picture.std() > 20, "the video area of the screenshot is flat: nothing is playing"
+    access_log = worker.log()
+    assert worker.control_token() not in access_log
