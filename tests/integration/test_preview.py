@@ -26,7 +26,8 @@ PLAYING = """(() => {
   const box = video.getBoundingClientRect();
   return { rows, playing: window.preview.playing(), time: video.currentTime,
            frames: video.getVideoPlaybackQuality().totalVideoFrames,
-           box: [box.x, box.y, box.width, box.height], status: document.getElementById("status").innerText };
+           box: [box.x, box.y, box.width, box.height],
+           status: document.getElementById("status").innerText };
 })()"""
 
 

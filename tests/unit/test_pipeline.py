@@ -246,3 +246,33 @@ def test_a_failure_inside_restarts_the_pipeline_at_the_next_keyframe(
     assert pipeline.stats.restarts == 1 and asked
     assert (tmp_path / "playlist.m3u8").read_text().count("#EXT-X-DISCONTINUITY\n") == 1
     assert report.segments[-1].extinf > 1.0  # the recording went on after the restart
+
+
+def test_a_layer_switch_right_after_a_cut_does_not_leave_a_one_frame_segment(
+        tmp_path: Path) -> None:
+    """The server switches simulcast layers on the keyframes a PLI made on every layer:
+    the new layer's keyframe comes one tick after the old one's, which began a segment."""
+    from publisher_hls_agent.media.blank import H264_BLANK_SPS as OTHER_SPS
+
+    writer = TsHlsWriter(tmp_path, Streams(video=True, audio=False), segment_duration=2.0,
+                         max_segments=0, started_at=datetime(2026, 1, 1, tzinfo=UTC))
+    pipeline = RecordingPipeline(writer, has_video=True, has_audio=False,
+                                 segment_duration=2.0, audio_channels=1, keep_opus=False,
+                                 request_keyframe=lambda: None)
+    pipeline.set_video_timeline(0)
+
+    def send(rtp: int, keyframe: bool, sps: bytes = SPS) -> None:
+        data = h264.to_annexb([sps, PPS, IDR] if keyframe else [SLICE])
+        pipeline.video(AccessUnit(data, rtp, rtp / 90000, keyframe, keyframe, False))
+
+    for index in range(61):  # keyframes at 0 and 2.0 s: the second begins segment 1
+        send(index * 3000, index % 60 == 0)
+    send(180_001, True, OTHER_SPS)  # the higher layer, one tick later
+    for index in range(1, 60):
+        send(180_001 + index * 3000, False)
+    writer.finish(pipeline.finish())
+    segments = writer.segments
+    assert [(s.sequence, s.discontinuity) for s in segments] == [(0, False), (1, True)]
+    assert segments[1].start_pts == 180_001 and segments[1].duration > 1.9
+    text = (tmp_path / "playlist.m3u8").read_text()
+    assert text.count("#EXT-X-DISCONTINUITY\n") == 1

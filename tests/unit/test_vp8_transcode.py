@@ -126,6 +126,18 @@ def test_a_new_picture_size_restarts_the_encoder_on_an_idr() -> None:
     assert sizes == [(320, 240)] * 5 + [(640, 360)] * 5
 
 
+def test_with_a_published_size_lower_layers_are_scaled_into_one_stream() -> None:
+    """A subscription starts on a low simulcast layer: no new encoder at the switch."""
+    transcoder = VideoTranscoder("vp8", (640, 360))
+    small, large = vp8_frames(5, 320, 240), vp8_frames(5, 640, 360)
+    out = [p for i, f in enumerate(small + large)
+           for p in transcoder.transcode(f, i * FRAME_TICKS)]
+    assert [i for i, p in enumerate(out) if p.keyframe] == [0]
+    assert [p.rtp_timestamp for p in out] == [i * FRAME_TICKS for i in range(10)]
+    sizes = [(p.width, p.height) for p in decode_h264([p.data for p in out])]
+    assert sizes == [(640, 360)] * 10
+
+
 def test_a_damaged_frame_is_an_error_not_a_crash() -> None:
     transcoder = VideoTranscoder("vp8")
     with pytest.raises(TranscodeError):

@@ -48,6 +48,10 @@ class Fmp4HlsWriter(SegmentedWriter):
             self._write_init(None)
         self._audio_samples.append(frame)
 
+    def _discard_open_segment(self) -> None:
+        self._video_samples.clear()
+        self._audio_samples.clear()
+
     def _open_segment(self, pts: int) -> None:
         self._segment_pts = pts
 

@@ -85,6 +85,18 @@ class SegmentedWriter:
         self._next_sequence += 1
         self._open_segment(pts)
 
+    def replace_open_segment(self, pts: int) -> None:
+        """Drop what the open segment holds and start it again at ``pts``, with a
+        discontinuity unless it is the first: for a keyframe with a new picture size
+        that lands a frame after the segment began (the server switching simulcast
+        layers on the keyframes our own request made), where a cut would leave a
+        segment of one frame and no audio. ``output.ts`` keeps the dropped frame."""
+        assert self._current is not None
+        sequence = self._current[0]
+        self._discard_open_segment()
+        self._current = (sequence, pts, sequence > 0)
+        self._open_segment(pts)
+
     def write_video(self, annexb: bytes, pts: int, keyframe: bool) -> None:
         raise NotImplementedError
 
@@ -117,6 +129,10 @@ class SegmentedWriter:
 
     def _segment_bytes(self, end_pts: int) -> bytes:
         """The finished segment; the format may still add to ``output`` here."""
+        raise NotImplementedError
+
+    def _discard_open_segment(self) -> None:
+        """Forget the media of the open segment (``replace_open_segment``)."""
         raise NotImplementedError
 
     def _close_segment(self, end_pts: int) -> None:
@@ -172,3 +188,6 @@ class TsHlsWriter(SegmentedWriter):
         data = bytes(self._buffer)
         self._buffer.clear()
         return data
+
+    def _discard_open_segment(self) -> None:
+        self._buffer.clear()

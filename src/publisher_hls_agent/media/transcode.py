@@ -3,7 +3,11 @@
 The only place in the agent that decodes video, and only for codecs that cannot be
 passed through. Every source frame gives one H.264 access unit with the source frame's
 own timestamp (x264 tuned for zero latency: no lookahead, no B-frames, nothing held
-back), at the source's picture size; a new size restarts the encoder on an IDR. Where
+back). Pictures are encoded at the published size: the server switches simulcast layers
+(a subscription starts on a low one), and scaling the lower layers up keeps one
+continuous stream instead of a new encoder, a new SPS and a discontinuity at each
+switch. With no published size, each picture keeps its own and a new size restarts the
+encoder on an IDR. Where
 keyframes fall is the recorder's choice (``force_keyframe``), not the source's: it asks
 for one wherever a segment should begin, and gets it on the next frame instead of
 waiting for the publisher.
@@ -47,8 +51,10 @@ class EncodedPicture:
 
 
 class VideoTranscoder:
-    def __init__(self, source_codec: str) -> None:
+    def __init__(self, source_codec: str, size: tuple[int, int] | None = None) -> None:
         self.source_codec = source_codec
+        # yuv420p needs even sides
+        self._output_size = (size[0] & ~1, size[1] & ~1) if size and min(size) >= 2 else None
         self._decoder = cast(av.VideoCodecContext,
                              av.CodecContext.create(SOURCE_DECODERS[source_codec], "r"))
         self._encoder: av.VideoCodecContext | None = None
@@ -73,9 +79,10 @@ class VideoTranscoder:
         self._encoder = None
 
     def _encode(self, picture: VideoFrame) -> list[EncodedPicture]:
-        if picture.format.name != "yuv420p":  # e.g. a decoder's full-range variant
-            picture = picture.reformat(format="yuv420p")
-        size = (picture.width, picture.height)
+        size = self._output_size or (picture.width, picture.height)
+        if picture.format.name != "yuv420p" or size != (picture.width, picture.height):
+            picture = picture.reformat(width=size[0], height=size[1], format="yuv420p",
+                                       interpolation="BILINEAR")
         if self._encoder is None or size != self.size:
             self._encoder = self._open_encoder(*size)
             self.size = size

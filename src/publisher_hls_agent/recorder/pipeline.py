@@ -26,6 +26,10 @@ from .timeline import TrackClock, TrackTimeline, track_timeline
 logger = logging.getLogger(__name__)
 
 INTERLEAVE_WAIT = 1.0  # seconds without a packet before a stream counts as stopped
+# A keyframe with a new picture size this soon after a segment began replaces that
+# segment's start instead of cutting a segment of one frame (SegmentedWriter.
+# replace_open_segment): less than two frames at 30 fps.
+LAYER_SWITCH_WINDOW = CLOCK // 20
 STALL = CLOCK * 7 // 10  # video this far behind audio has stopped: freeze the picture
 # libopus delays what it encodes by its lookahead, 6.5 ms at 48 kHz, and RTP has no
 # pre-skip to say so: the sound of RTP time t is heard 312 samples later.
@@ -189,8 +193,15 @@ class RecordingPipeline:
             changed = self._note_parameter_sets(data)
             open_segment = self.writer.segment_start is not None
             paused = open_segment and pts - self._media_end() > self._policy.target
-            cut = (self._policy.force_cut(pts) if changed or paused or self._pending_discontinuity
-                   else self._policy.on_video(pts, True))
+            start = self.writer.segment_start
+            if changed and start is not None and pts - start < LAYER_SWITCH_WINDOW:
+                self.writer.replace_open_segment(pts)
+                self.stats.discontinuities += bool(self.writer.segments)
+                cut = False
+            else:
+                cut = (self._policy.force_cut(pts)
+                       if changed or paused or self._pending_discontinuity
+                       else self._policy.on_video(pts, True))
             discontinuity = self._pending_discontinuity or ((changed or paused) and open_segment)
             if cut:
                 self._cut(pts, discontinuity, paused=paused)

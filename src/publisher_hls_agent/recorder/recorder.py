@@ -489,8 +489,14 @@ class Recorder:
 
 def _video_summary(track: RemoteTrack | None) -> dict[str, Any]:
     """H.264 is passed through; anything else the room client let through (VP8) was
-    transcoded to H.264 (``room/tracks.py``)."""
-    source = track.mime_type.split("/")[-1].lower() if track else "h264"
-    return {"codec": "h264", "source_codec": source, "passthrough": source == "h264",
-            "transcoded": source != "h264", "width": track.width if track else None,
+    transcoded to H.264 (``room/tracks.py``). A publisher's VP9 or AV1 is recorded from
+    its VP8 backup, when it sends one."""
+    def name(mime: str) -> str:
+        return mime.split("/")[-1].lower()
+    source = name(track.mime_type) if track else "h264"
+    published = name(track.published_mime_type) if track and track.published_mime_type \
+        else source
+    return {"codec": "h264", "source_codec": source, "published_codec": published,
+            "passthrough": source == "h264", "transcoded": source != "h264",
+            "width": track.width if track else None,
             "height": track.height if track else None}

@@ -12,6 +12,7 @@ for a reconnect, the session is thrown away and the room joined again from scrat
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Coroutine, Iterable
 from typing import Any
@@ -53,9 +54,11 @@ class _Rejoin(Exception):
 
 def track_from_info(info: models.TrackInfo) -> RemoteTrack:
     kind = "video" if info.type == models.TrackType.VIDEO else "audio"
-    mime = info.mime_type or (info.codecs[0].mime_type if info.codecs else "")
+    codecs = [c.mime_type for c in info.codecs if c.mime_type]
+    mime = info.mime_type or (codecs[0] if codecs else "")
     return RemoteTrack(sid=info.sid, kind=kind, mime_type=mime, width=info.width,
-                       height=info.height, stereo=info.stereo)
+                       height=info.height, stereo=info.stereo,
+                       backup_mime_types=tuple(c for c in codecs if c.lower() != mime.lower()))
 
 
 def track_sids_by_mid(offer: rtc.SessionDescription) -> dict[str, str]:
@@ -311,10 +314,11 @@ class RoomClient:
             if reader is None:
                 return
             self._readers[track_sid] = reader
-            self._consumer.on_track_started(track)
+            self._consumer.on_track_started(reader.track)
         tap.sink = reader
 
     def _new_reader(self, track: RemoteTrack, tap: TapReceiver) -> Reader | None:
+        track = _recordable(track)
         mime = track.mime_type.lower()
         if mime in PASSTHROUGH_VIDEO:
             return H264Reader(track, self._consumer,
@@ -346,6 +350,20 @@ class RoomClient:
     async def _add_candidate(self, trickle: rtc.TrickleRequest) -> None:
         if trickle.target == rtc.SignalTarget.SUBSCRIBER and self._pc is not None:
             await add_trickled_candidate(self._pc, trickle, self._early_candidates)
+
+
+def _recordable(track: RemoteTrack) -> RemoteTrack:
+    """The track as it will be received: a codec the recorder cannot take (VP9, AV1) is
+    replaced by the publisher's backup codec, if it has one. Our answer accepts only
+    H.264 and VP8 video, so the server sends us the backup."""
+    recordable = {**PASSTHROUGH_VIDEO, **TRANSCODED_VIDEO}
+    if track.kind != "video" or track.mime_type.lower() in recordable:
+        return track
+    for backup in track.backup_mime_types:
+        if backup.lower() in recordable:
+            return dataclasses.replace(track, mime_type=backup,
+                                       published_mime_type=track.mime_type)
+    return track
 
 
 def _log_failure(task: asyncio.Future[Any]) -> None:

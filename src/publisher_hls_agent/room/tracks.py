@@ -36,6 +36,10 @@ class RemoteTrack:
     width: int = 0
     height: int = 0
     stereo: bool = False
+    # What the publisher also sends for subscribers that cannot take ``mime_type``:
+    # livekit-client adds VP8 to VP9 and AV1 unless told not to.
+    backup_mime_types: tuple[str, ...] = ()
+    published_mime_type: str = ""  # set when a backup codec is what is recorded
 
 
 class MediaConsumer(Protocol):
@@ -193,7 +197,8 @@ class TranscodingReader(_Reader):
             return
         if self._thread is None:
             self._thread = TranscodingThread(
-                VideoTranscoder(self.source_codec), f"transcode-{self.track.sid}",
+                VideoTranscoder(self.source_codec, (self.track.width, self.track.height)),
+                f"transcode-{self.track.sid}",
                 self._deliver, self._failed)
         if not self._thread.submit(data, frame.rtp_timestamp, frame.arrival):
             self.stats.skipped_frames += 1

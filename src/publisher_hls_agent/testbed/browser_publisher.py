@@ -17,15 +17,17 @@ from .web_server import serving
 
 @contextlib.asynccontextmanager
 async def browser_publishing(url: str, token: str, codec: str, *, width: int = 1280,
-                             height: int = 720, fps: int = 30,
+                             height: int = 720, fps: int = 30, backup_codec: bool = False,
                              scratch: Path) -> AsyncIterator[Page]:
-    """Chromium publishing its camera (as ``codec``: "h264", "vp8", ...) and microphone
-    into the room ``token`` admits it to, until the block ends. ``scratch`` is an empty
-    folder the page server may use."""
+    """Chromium publishing its camera (as ``codec``: "h264", "vp8", "vp9", "av1") and
+    microphone into the room ``token`` admits it to, until the block ends; with
+    ``backup_codec``, a VP8 copy as well (see ``web/publisher.html``). ``scratch`` is an
+    empty folder the page server may use."""
     async with serving(scratch) as web_url, chromium(fake_media=True) as page:
         await page.goto(f"{web_url}/publisher.html")
         await page.evaluate(f"window.publish({json.dumps(url)}, {json.dumps(token)}, "
-                            f"{json.dumps(codec)}, {width}, {height}, {fps})")
+                            f"{json.dumps(codec)}, {width}, {height}, {fps}, "
+                            f"{json.dumps(backup_codec)})")
         try:
             yield page
         finally:
