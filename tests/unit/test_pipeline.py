@@ -143,15 +143,21 @@ def test_video_that_stops_freezes_and_segments_keep_their_length(
     assert feed.requests > 0
 
 
-def test_a_republished_track_continues_after_a_discontinuity(tmp_path: Path) -> None:
-    from publisher_hls_agent.recorder.timeline import TrackClock
-
-    writer = TsHlsWriter(tmp_path, Streams(video=True, audio=False), segment_duration=2.0,
+def video_only(folder: Path) -> tuple[TsHlsWriter, RecordingPipeline]:
+    """A pipeline for video alone, into MPEG-TS segments of 2 s, its timeline at 0."""
+    writer = TsHlsWriter(folder, Streams(video=True, audio=False), segment_duration=2.0,
                          max_segments=0, started_at=datetime(2026, 1, 1, tzinfo=UTC))
     pipeline = RecordingPipeline(writer, has_video=True, has_audio=False,
                                  segment_duration=2.0, audio_channels=1, keep_opus=False,
                                  request_keyframe=lambda: None)
     pipeline.set_video_timeline(0)
+    return writer, pipeline
+
+
+def test_a_republished_track_continues_after_a_discontinuity(tmp_path: Path) -> None:
+    from publisher_hls_agent.recorder.timeline import TrackClock
+
+    writer, pipeline = video_only(tmp_path)
 
     def send(rtp: int, now: float, keyframe: bool) -> None:
         data = h264.to_annexb([SPS, PPS, IDR] if keyframe else [SLICE])
@@ -254,12 +260,7 @@ def test_a_layer_switch_right_after_a_cut_does_not_leave_a_one_frame_segment(
     the new layer's keyframe comes one tick after the old one's, which began a segment."""
     from publisher_hls_agent.media.blank import H264_BLANK_SPS as OTHER_SPS
 
-    writer = TsHlsWriter(tmp_path, Streams(video=True, audio=False), segment_duration=2.0,
-                         max_segments=0, started_at=datetime(2026, 1, 1, tzinfo=UTC))
-    pipeline = RecordingPipeline(writer, has_video=True, has_audio=False,
-                                 segment_duration=2.0, audio_channels=1, keep_opus=False,
-                                 request_keyframe=lambda: None)
-    pipeline.set_video_timeline(0)
+    writer, pipeline = video_only(tmp_path)
 
     def send(rtp: int, keyframe: bool, sps: bytes = SPS) -> None:
         data = h264.to_annexb([sps, PPS, IDR] if keyframe else [SLICE])

@@ -84,14 +84,13 @@ class _Reader:
             self.consumer.on_track_ended(self.track.sid)
 
 
-class H264Reader(_Reader):
-    """Reassembles H.264 access units; asks for a keyframe after loss or damage."""
+class _VideoReader(_Reader):
+    """Frames out of packets (``FrameAssembler``); ``_take`` does the codec's part."""
 
     def __init__(self, track: RemoteTrack, consumer: MediaConsumer,
-                 request_keyframe: Callable[[], None]) -> None:
+                 starts_frame: Callable[[bytes], bool]) -> None:
         super().__init__(track, consumer)
-        self._assembler = FrameAssembler(h264.starts_access_unit)
-        self._request_keyframe = request_keyframe
+        self._assembler = FrameAssembler(starts_frame)
 
     @property
     def frames_dropped(self) -> int:
@@ -106,12 +105,24 @@ class H264Reader(_Reader):
         frames = self._assembler.push(packet.sequence_number, packet.timestamp, bool(packet.marker),
                                       packet.payload, arrival)
         for frame in frames:
-            self._emit(frame.payloads, frame.rtp_timestamp, frame.arrival, frame.after_loss)
+            self._take(frame)
 
-    def _emit(self, payloads: list[bytes], timestamp: int, arrival: float,
-              after_loss: bool) -> None:
+    def _take(self, frame: AssembledFrame) -> None:
+        raise NotImplementedError
+
+
+class H264Reader(_VideoReader):
+    """Reassembles H.264 access units; asks for a keyframe after loss or damage."""
+
+    def __init__(self, track: RemoteTrack, consumer: MediaConsumer,
+                 request_keyframe: Callable[[], None]) -> None:
+        super().__init__(track, consumer, h264.starts_access_unit)
+        self._request_keyframe = request_keyframe
+
+    def _take(self, frame: AssembledFrame) -> None:
+        timestamp, arrival, after_loss = frame.rtp_timestamp, frame.arrival, frame.after_loss
         try:
-            nals = h264.depacketize(payloads)
+            nals = h264.depacketize(frame.payloads)
         except h264.H264PayloadError:
             self.stats.broken_frames += 1
             self._request_keyframe()
@@ -130,7 +141,7 @@ class H264Reader(_Reader):
         ))
 
 
-class TranscodingReader(_Reader):
+class TranscodingReader(_VideoReader):
     """Reassembles VP8 frames and has them transcoded to H.264 on a thread.
 
     A frame whose references were lost cannot be decoded: after a loss (or a frame the
@@ -142,28 +153,12 @@ class TranscodingReader(_Reader):
 
     def __init__(self, track: RemoteTrack, consumer: MediaConsumer, source_codec: str,
                  request_source_keyframe: Callable[[], None]) -> None:
-        super().__init__(track, consumer)
+        super().__init__(track, consumer, vp8.starts_frame)
         self.source_codec = source_codec
-        self._assembler = FrameAssembler(vp8.starts_frame)
         self._request_source_keyframe = request_source_keyframe
         self._thread: TranscodingThread | None = None
         self._resync = True  # nothing decodable until a keyframe
         self._asked_at = -SOURCE_KEYFRAME_INTERVAL  # arrival time of the last PLI sent
-
-    @property
-    def frames_dropped(self) -> int:
-        return self._assembler.frames_dropped
-
-    @property
-    def packets_late(self) -> int:
-        return self._assembler.packets_late
-
-    def on_rtp(self, packet: RtpPacket, arrival: float) -> None:
-        self.stats.packets += 1
-        frames = self._assembler.push(packet.sequence_number, packet.timestamp, bool(packet.marker),
-                                      packet.payload, arrival)
-        for frame in frames:
-            self._take(frame)
 
     def request_keyframe(self) -> None:
         if self._thread is not None:
