@@ -15,11 +15,11 @@ import re
 from pathlib import Path
 from typing import Any
 
-SUMMARY_NAME = "recording.json"
-PLAYLIST_NAME = "playlist.m3u8"
+from ..hls.check import CheckError, parse_playlist
+from ..hls.writer import PLAYLIST_NAME
+from ..storage.uploader import SUMMARY_NAME
+
 PLAYABLE = re.compile(r"^(playlist\.m3u8|init\.mp4|segment\d+\.(ts|m4s))$")
-CONTENT_TYPES = {".m3u8": "application/vnd.apple.mpegurl", ".ts": "video/mp2t",
-                 ".m4s": "video/iso.segment", ".mp4": "video/mp4"}
 
 
 def list_recordings(output_dir: Path, active: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -27,7 +27,7 @@ def list_recordings(output_dir: Path, active: list[dict[str, Any]]) -> list[dict
 
     ``active``: the agent's jobs (``room``, ``participant``, ``folder`` of the recording
     in progress, if any)."""
-    recording_now = {Path(job["folder"]).name: job for job in active if job.get("folder")}
+    recording_now = _jobs_by_folder(active)
     found = []
     for playlist in output_dir.glob(f"*/{PLAYLIST_NAME}"):
         folder = playlist.parent
@@ -67,14 +67,13 @@ def room_of(output_dir: Path, folder: str, active: list[dict[str, Any]]) -> str 
     if summary is not None:
         room = summary.get("room")
         return room if isinstance(room, str) else None
-    for job in active:
-        if job.get("folder") and Path(job["folder"]).name == folder:
-            return str(job["room"])
-    return None
+    job = _jobs_by_folder(active).get(folder)
+    return str(job["room"]) if job is not None else None
 
 
-def content_type(name: str) -> str:
-    return CONTENT_TYPES.get(Path(name).suffix, "application/octet-stream")
+def _jobs_by_folder(active: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The agent's jobs by the name of the folder they are recording into."""
+    return {Path(job["folder"]).name: job for job in active if job.get("folder")}
 
 
 def _read_summary(folder: Path) -> dict[str, Any] | None:
@@ -88,8 +87,8 @@ def _read_summary(folder: Path) -> dict[str, Any] | None:
 def _segments_on_disk(folder: Path) -> bool:
     """False once a real-time upload has moved the segments to the bucket."""
     try:
-        lines = (folder / PLAYLIST_NAME).read_text(encoding="utf-8").splitlines()
-    except OSError:
+        playlist = parse_playlist((folder / PLAYLIST_NAME).read_text(encoding="utf-8"))
+    except (OSError, ValueError, CheckError):
         return False
-    segments = [line for line in lines if line and not line.startswith("#")]
-    return bool(segments) and all((folder / name).is_file() for name in segments)
+    return bool(playlist.entries) and all((folder / entry.uri).is_file()
+                                          for entry in playlist.entries)

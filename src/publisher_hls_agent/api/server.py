@@ -24,6 +24,7 @@ from aiohttp import web
 
 from ..config import HLS_JS_CDN, HLS_JS_CDN_INTEGRITY
 from ..metrics import Metrics
+from ..storage.keys import content_type
 from . import library
 from .auth import Caller, Unauthorized, authenticate
 
@@ -100,7 +101,7 @@ def build_app(control: Control, metrics: Metrics, api_key: str, api_secret: str,
                                        control.recordings())
         if not caller.may_see(room):
             raise web.HTTPForbidden(text="the token is limited to another room\n")
-        return web.FileResponse(path, headers={"Content-Type": library.content_type(name),
+        return web.FileResponse(path, headers={"Content-Type": content_type(name),
                                                 "Cache-Control": "no-cache"})
 
     def action(op: str) -> Callable[[web.Request], Any]:

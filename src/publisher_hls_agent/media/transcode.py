@@ -7,10 +7,9 @@ back). Pictures are encoded at the published size: the server switches simulcast
 (a subscription starts on a low one), and scaling the lower layers up keeps one
 continuous stream instead of a new encoder, a new SPS and a discontinuity at each
 switch. With no published size, each picture keeps its own and a new size restarts the
-encoder on an IDR. Where
-keyframes fall is the recorder's choice (``force_keyframe``), not the source's: it asks
-for one wherever a segment should begin, and gets it on the next frame instead of
-waiting for the publisher.
+encoder on an IDR. Where keyframes fall is the recorder's choice (``force_keyframe``),
+not the source's: it asks for one wherever a segment should begin, and gets it on the
+next frame instead of waiting for the publisher.
 """
 
 from __future__ import annotations

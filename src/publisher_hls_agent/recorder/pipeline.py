@@ -191,12 +191,12 @@ class RecordingPipeline:
         if unit.keyframe:
             data = self._with_parameter_sets(unit)
             changed = self._note_parameter_sets(data)
-            open_segment = self.writer.segment_start is not None
-            paused = open_segment and pts - self._media_end() > self._policy.target
             start = self.writer.segment_start
+            open_segment = start is not None
+            paused = open_segment and pts - self._media_end() > self._policy.target
             if changed and start is not None and pts - start < LAYER_SWITCH_WINDOW:
                 self.writer.replace_open_segment(pts)
-                self.stats.discontinuities += bool(self.writer.segments)
+                self.stats.discontinuities += bool(self.writer.segments)  # not before the first
                 cut = False
             else:
                 cut = (self._policy.force_cut(pts)

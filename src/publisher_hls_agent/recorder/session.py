@@ -142,10 +142,9 @@ class RecordingSession:
         for sid in self.recorder.tracks:
             reader = self.client.reader(sid)
             if isinstance(reader, H264Reader | TranscodingReader):
-                lost += reader.frames_dropped + reader.stats.broken_frames
+                lost += (reader.frames_dropped + reader.stats.broken_frames
+                         + reader.stats.skipped_frames)  # skipped: transcoding only
                 late += reader.packets_late
-                if isinstance(reader, TranscodingReader):
-                    lost += reader.stats.skipped_frames
             elif isinstance(reader, OpusReader):
                 late += reader.late_packets
         return {"receive": {"video_frames_lost": lost, "packets_late": late}}

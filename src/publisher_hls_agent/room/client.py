@@ -141,9 +141,12 @@ class RoomClient:
         or for a transcoded track an IDR from the transcoder."""
         for mid_tap in self._taps.values():
             reader = mid_tap.sink
-            if isinstance(reader, TranscodingReader) and track_sid in (None, reader.track.sid):
+            if not isinstance(reader, H264Reader | TranscodingReader) or (
+                    track_sid not in (None, reader.track.sid)):
+                continue
+            if isinstance(reader, TranscodingReader):
                 reader.request_keyframe()
-            elif isinstance(reader, H264Reader) and track_sid in (None, reader.track.sid):
+            else:
                 await mid_tap.request_keyframe()
 
     def sender_report(self, track_sid: str) -> SenderReport | None:
@@ -356,7 +359,7 @@ def _recordable(track: RemoteTrack) -> RemoteTrack:
     """The track as it will be received: a codec the recorder cannot take (VP9, AV1) is
     replaced by the publisher's backup codec, if it has one. Our answer accepts only
     H.264 and VP8 video, so the server sends us the backup."""
-    recordable = {**PASSTHROUGH_VIDEO, **TRANSCODED_VIDEO}
+    recordable = PASSTHROUGH_VIDEO | TRANSCODED_VIDEO.keys()
     if track.kind != "video" or track.mime_type.lower() in recordable:
         return track
     for backup in track.backup_mime_types:

@@ -21,7 +21,7 @@ from ..media.transcode import EncodedPicture, VideoTranscoder
 from ..media.units import AccessUnit, AudioPacket
 from .transcoding import TranscodingThread
 
-PASSTHROUGH_VIDEO = {"video/h264": "h264"}
+PASSTHROUGH_VIDEO = frozenset({"video/h264"})  # by mime type
 TRANSCODED_VIDEO = {"video/vp8": "vp8"}  # by mime type, the codecs VideoTranscoder reads
 SOURCE_KEYFRAME_INTERVAL = 1.0  # seconds between keyframe requests while resynchronising
 
@@ -146,9 +146,9 @@ class TranscodingReader(_VideoReader):
 
     A frame whose references were lost cannot be decoded: after a loss (or a frame the
     decoder refused, or a thread too far behind) frames are skipped until the
-    publisher's next keyframe, asked for every second until it comes. Keyframes of the output are
-    the transcoder's to make (``request_keyframe``), so the recorder never waits for the
-    publisher for one.
+    publisher's next keyframe, asked for every second until it comes. Keyframes of the
+    output are the transcoder's to make (``request_keyframe``), so the recorder never
+    waits for the publisher for one.
     """
 
     def __init__(self, track: RemoteTrack, consumer: MediaConsumer, source_codec: str,
