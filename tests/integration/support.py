@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import subprocess
 import sys
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -92,3 +93,16 @@ async def record_for(server: LiveKitServer, room: str, identity: str, seconds: f
     summary = await task
     assert summary is not None, "nothing was recorded"
     return summary
+
+
+def ffmpeg_complaints(path: Path) -> str:
+    """What ffmpeg says (warnings and worse) while playing ``path`` through."""
+    return subprocess.run(["ffmpeg", "-v", "warning", "-i", str(path), "-f", "null", "-"],
+                          capture_output=True, text=True, check=True).stderr.strip()
+
+
+def ffprobe_streams(path: Path) -> dict[str, dict[str, Any]]:
+    """ffprobe's description of each stream of ``path``, by kind (video, audio)."""
+    out = subprocess.run(["ffprobe", "-v", "error", "-show_streams", "-of", "json", str(path)],
+                         check=True, capture_output=True, text=True).stdout
+    return {stream["codec_type"]: stream for stream in json.loads(out)["streams"]}

@@ -1,7 +1,7 @@
 """Cameras in codecs other than H.264, encoded for real by libwebrtc in the official SDK.
 VP8 (the browser default in LiveKit) cannot be carried in HLS: it is transcoded to H.264.
-VP9 and AV1 are not recorded yet: the recording holds the audio and says, in
-``recording.json``, what it left out and why."""
+VP9 and AV1 are passed through into fMP4 segments (KEEP_OPUS) and transcoded to H.264
+for MPEG-TS ones."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import av
 import numpy as np
 import pytest
 from livekit import rtc
@@ -20,7 +21,7 @@ from publisher_hls_agent.recorder.recorder import RecorderOptions
 from publisher_hls_agent.testbed.livekit_server import LiveKitServer
 from publisher_hls_agent.testbed.publisher import rtc_configuration
 
-from .support import record_for, token
+from .support import ffprobe_streams, record_for, token
 
 pytestmark = pytest.mark.integration
 
@@ -76,16 +77,35 @@ async def test_a_vp8_camera_is_transcoded_to_h264(livekit_server: LiveKitServer,
     assert check_recording(Path(summary["folder"])).ok
 
 
-@pytest.mark.parametrize("codec", [rtc.VideoCodec.VP9, rtc.VideoCodec.AV1], ids=["vp9", "av1"])
-async def test_a_codec_that_cannot_be_recorded_is_reported(
-        livekit_server: LiveKitServer, tmp_path: Path, codec: rtc.VideoCodec.ValueType) -> None:
-    async with sdk_camera(livekit_server, f"codec-{codec}", "camera", codec):
-        summary = await record_for(livekit_server, f"codec-{codec}", "camera", 6,
-                                   RecorderOptions(output_dir=tmp_path, auto_activate=True,
-                                                   segment_duration=1.0))
-    assert summary["video"] is None and summary["audio"]["codec"] == "aac"
-    [left_out] = summary["tracks_not_recorded"]
-    assert left_out["kind"] == "video" and "cannot be recorded" in left_out["reason"]
-    on_disk = json.loads((Path(summary["folder"]) / "recording.json").read_text())
-    assert on_disk["tracks_not_recorded"] == summary["tracks_not_recorded"]
-    assert check_recording(Path(summary["folder"])).ok
+CODECS = {"vp9": rtc.VideoCodec.VP9, "av1": rtc.VideoCodec.AV1}
+
+
+@pytest.mark.parametrize("name", CODECS)
+async def test_vp9_and_av1_are_passed_through_into_fmp4(
+        livekit_server: LiveKitServer, tmp_path: Path, name: str) -> None:
+    async with sdk_camera(livekit_server, f"pass-{name}", "camera", CODECS[name]):
+        summary = await record_for(livekit_server, f"pass-{name}", "camera", 6, RecorderOptions(
+            output_dir=tmp_path, auto_activate=True, segment_duration=1.0, keep_opus=True))
+    assert summary["video"]["codec"] == name and summary["video"]["passthrough"]
+    assert summary["tracks_not_recorded"] == []
+    folder = Path(summary["folder"])
+    report = check_recording(folder)
+    assert report.ok, report.errors
+    assert len(summary["segments"]) >= 3
+    probed = ffprobe_streams(folder / "output.mp4")
+    assert (probed["video"]["codec_name"], probed["video"]["width"]) == (name, 320)
+    assert probed["audio"]["codec_name"] == "opus"
+    with av.open(str(folder / "output.mp4")) as container:  # every picture decodes
+        assert sum(1 for _ in container.decode(video=0)) == summary["frames"]["video"]
+
+
+@pytest.mark.parametrize("name", CODECS)
+async def test_vp9_and_av1_are_transcoded_for_mpeg_ts(
+        livekit_server: LiveKitServer, tmp_path: Path, name: str) -> None:
+    async with sdk_camera(livekit_server, f"ts-{name}", "camera", CODECS[name]):
+        summary = await record_for(livekit_server, f"ts-{name}", "camera", 6, RecorderOptions(
+            output_dir=tmp_path, auto_activate=True, segment_duration=1.0))
+    assert summary["video"]["codec"] == "h264" and summary["video"]["transcoded"]
+    assert summary["video"]["source_codec"] == name
+    report = check_recording(Path(summary["folder"]))
+    assert report.ok, report.errors

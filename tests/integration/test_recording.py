@@ -29,6 +29,8 @@ from publisher_hls_agent.testbed.livekit_server import LiveKitServer
 from publisher_hls_agent.testbed.publisher import SyntheticPublisher
 from publisher_hls_agent.testbed.synthetic_media import WHITE, access_unit_digest
 
+from .support import ffmpeg_complaints
+
 pytestmark = pytest.mark.integration
 
 
@@ -76,12 +78,6 @@ def ffprobe_codecs(path: Path) -> list[str]:
                           "-of", "json", str(path)], check=True, capture_output=True,
                          text=True).stdout
     return [stream["codec_name"] for stream in json.loads(out)["streams"]]
-
-
-def ffmpeg_complaints(path: Path) -> str:
-    """What ffmpeg says (warnings and worse) while playing ``path`` through."""
-    return subprocess.run(["ffmpeg", "-v", "warning", "-i", str(path), "-f", "null", "-"],
-                          capture_output=True, text=True, check=True).stderr.strip()
 
 
 def flash_times(path: Path) -> list[float]:

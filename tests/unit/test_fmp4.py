@@ -3,6 +3,7 @@
 import pytest
 
 from publisher_hls_agent.hls import fmp4
+from publisher_hls_agent.hls.fmp4_video import video_config, video_sample
 from publisher_hls_agent.hls.mp4parse import Mp4Error, read_fragments, read_init
 from publisher_hls_agent.hls.opus import OpusTimeline, packet_samples
 from publisher_hls_agent.media import h264
@@ -13,12 +14,13 @@ pytestmark = pytest.mark.unit
 
 
 def test_init_and_media_segment_round_trip() -> None:
-    init = fmp4.init_segment(fmp4.VideoConfig(320, 240, SPS, PPS), fmp4.AudioConfig(2))
+    init = fmp4.init_segment(video_config("h264", h264.to_annexb([SPS, PPS, IDR]), (320, 240)),
+                             fmp4.AudioConfig(2))
     tracks = read_init(init)
     assert {(t.track_id, t.handler, t.timescale, t.codec) for t in tracks.values()} == {
         (1, "vide", 90000, "avc3"), (2, "soun", 48000, "Opus")}
-    key = fmp4.video_sample(h264.to_annexb([SPS, PPS, IDR]))
-    delta = fmp4.video_sample(h264.to_annexb([SLICE]))
+    key = video_sample("h264", h264.to_annexb([SPS, PPS, IDR]))
+    delta = video_sample("h264", h264.to_annexb([SLICE]))
     video = fmp4.TrackRun(1, 180000, [(3000, len(key), fmp4.sample_flags(True)),
                                       (3000, len(delta), fmp4.sample_flags(False))],
                           [key, delta])
@@ -32,7 +34,7 @@ def test_init_and_media_segment_round_trip() -> None:
 
 
 def test_video_samples_are_the_nal_units_with_lengths() -> None:
-    sample = fmp4.video_sample(b"\x00\x00\x01" + SLICE)
+    sample = video_sample("h264", b"\x00\x00\x01" + SLICE)
     assert sample == len(SLICE).to_bytes(4, "big") + SLICE
 
 

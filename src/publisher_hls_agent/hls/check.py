@@ -6,7 +6,7 @@ FFmpeg), measures each segment's real media span from its timestamps and reports
 every rule broken:
 
 - every segment starts with PAT then PMT (fMP4: a moof, after an init segment), and its
-  video with SPS + PPS + IDR;
+  video with SPS + PPS + IDR (VP9, AV1 in fMP4: a keyframe);
 - every rounded EXTINF <= EXT-X-TARGETDURATION;
 - every EXTINF, the last one included, within one frame of the segment's real duration;
 - timestamps continuous from segment to segment unless EXT-X-DISCONTINUITY says otherwise:
@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..media import h264
+from ..media import av1, h264, vp9
 from .mp4parse import Mp4Error, Track, read_fragments, read_init
 from .playlist import rounded_duration
 from .tsparse import Pes, Program, TsError, read_pes
@@ -188,7 +188,9 @@ def _fmp4_measure(tracks: dict[int, Track]) -> Callable[[str, float, bytes, Repo
             starts.append(fragment.base_time / track.timescale)
             ends.append((fragment.base_time + sum(fragment.durations)) / track.timescale)
             frames.append(max(fragment.durations) / track.timescale)
-            if kind == "video":
+            if kind == "video" and track.codec in _KEYFRAME_TESTS:
+                _check_first_picture(name, track.codec, fragment.first_sample, facts, report)
+            elif kind == "video":
                 _check_first_video(name, _length_prefixed(fragment.first_sample), facts, report)
         if starts:
             facts.start, facts.end, facts.frame = min(starts), max(ends), max(frames)
@@ -214,6 +216,19 @@ def _check_first_video(name: str, nals: list[bytes], facts: SegmentFacts,
     if idr < 0 or h264.NAL_SPS not in kinds[:idr] or h264.NAL_PPS not in kinds[:idr]:
         report.errors.append(f"{name}: video does not start with SPS, PPS and an IDR "
                              f"(starts {facts.video_start})")
+
+
+_KEYFRAME_TESTS = {"vp09": vp9.is_keyframe, "av01": av1.is_keyframe}
+
+
+def _check_first_picture(name: str, codec: str, sample: bytes, facts: SegmentFacts,
+                         report: Report) -> None:
+    """VP9 and AV1: the segment's first sample must be a keyframe (for AV1, one with
+    its sequence header)."""
+    keyframe = _KEYFRAME_TESTS[codec](sample)
+    facts.video_start = f"{codec} {'keyframe' if keyframe else 'inter frame'}"
+    if not keyframe:
+        report.errors.append(f"{name}: video does not start with a {codec} keyframe")
 
 
 _NAL_NAMES = {h264.NAL_SPS: "SPS", h264.NAL_PPS: "PPS", h264.NAL_IDR: "IDR",

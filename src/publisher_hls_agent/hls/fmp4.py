@@ -1,17 +1,14 @@
 """Fragmented MP4 (ISO/IEC 14496-12) for HLS: an init segment and moof+mdat segments.
 
 Used when Opus is kept (KEEP_OPUS): players take Opus from fMP4 (hls.js, Chromium,
-Firefox), not from MPEG-TS. H.264 goes in as it came, its NAL units re-framed with
-4-byte lengths instead of start codes and nothing else changed; the SPS/PPS stay in-band
-too, which is why the sample entry is ``avc3``. Pure: bytes in, bytes out.
+Firefox), not from MPEG-TS. The video's sample entry and samples are each codec's own
+(``fmp4_video.py``). Pure: bytes in, bytes out.
 """
 
 from __future__ import annotations
 
 import struct
 from dataclasses import dataclass, field
-
-from ..media import h264
 
 VIDEO_TRACK, AUDIO_TRACK = 1, 2
 VIDEO_TIMESCALE, AUDIO_TIMESCALE = 90000, 48000
@@ -32,8 +29,7 @@ def full_box(kind: bytes, version: int, flags: int, *payload: bytes) -> bytes:
 class VideoConfig:
     width: int
     height: int
-    sps: bytes
-    pps: bytes
+    sample_entry: bytes  # avc3, vp09 or av01, with its configuration box
 
 
 @dataclass(frozen=True)
@@ -62,14 +58,11 @@ def _track(track_id: int, timescale: int, handler: bytes, media_header: bytes,
     return box(b"trak", tkhd, box(b"mdia", mdhd, hdlr, minf))
 
 
-def _avc3(config: VideoConfig) -> bytes:
-    sps = config.sps
-    avcc = box(b"avcC", bytes((1, sps[1], sps[2], sps[3], 0xFF, 0xE1)),
-               struct.pack("!H", len(sps)), sps, bytes((1,)),
-               struct.pack("!H", len(config.pps)), config.pps)
-    return box(b"avc3", bytes(6), struct.pack("!H", 1), bytes(16),
-               struct.pack("!HHIIIH", config.width, config.height, 0x00480000, 0x00480000, 0,
-                           1), bytes(32), struct.pack("!Hh", 0x18, -1), avcc)
+def visual_sample_entry(fourcc: bytes, width: int, height: int, *boxes: bytes) -> bytes:
+    """A VisualSampleEntry (ISO/IEC 14496-12 12.1.3) holding ``boxes``."""
+    return box(fourcc, bytes(6), struct.pack("!H", 1), bytes(16),
+               struct.pack("!HHIIIH", width, height, 0x00480000, 0x00480000, 0, 1),
+               bytes(32), struct.pack("!Hh", 0x18, -1), *boxes)
 
 
 def _opus(config: AudioConfig) -> bytes:
@@ -84,7 +77,7 @@ def init_segment(video: VideoConfig | None, audio: AudioConfig | None) -> bytes:
     trex = []
     if video is not None:
         tracks.append(_track(VIDEO_TRACK, VIDEO_TIMESCALE, b"vide",
-                             full_box(b"vmhd", 0, 1, bytes(8)), _avc3(video),
+                             full_box(b"vmhd", 0, 1, bytes(8)), video.sample_entry,
                              video.width, video.height))
         trex.append(full_box(b"trex", 0, 0, struct.pack("!IIIII", VIDEO_TRACK, 1, 0, 0, 0)))
     if audio is not None:
@@ -107,11 +100,6 @@ class TrackRun:
     base_time: int  # tfdt, in the track's timescale
     samples: list[tuple[int, int, int]] = field(default_factory=list)  # (duration, size, flags)
     data: list[bytes] = field(default_factory=list)
-
-
-def video_sample(annexb: bytes) -> bytes:
-    """An access unit in MP4 form: each NAL unit behind its 4-byte length."""
-    return b"".join(struct.pack("!I", len(nal)) + nal for nal in h264.split_annexb(annexb))
 
 
 def media_segment(sequence: int, runs: list[TrackRun]) -> bytes:

@@ -12,10 +12,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..media import h264
 from . import fmp4
 from .audio import AudioFrame
 from .files import atomic_write
+from .fmp4_video import video_config, video_sample
 from .writer import SegmentedWriter
 
 INIT_NAME = "init.mp4"
@@ -27,8 +27,10 @@ class Fmp4HlsWriter(SegmentedWriter):
     segment_suffix = ".m4s"
 
     def __init__(self, folder: Path, *, video: bool, audio_channels: int | None,
-                 video_size: tuple[int, int] | None = None, **options: Any) -> None:
+                 video_size: tuple[int, int] | None = None, video_codec: str = "h264",
+                 **options: Any) -> None:
         self._video = video
+        self._video_codec = video_codec
         self._audio = (fmp4.AudioConfig(audio_channels) if audio_channels is not None
                        else None)
         self._video_size = video_size
@@ -38,10 +40,10 @@ class Fmp4HlsWriter(SegmentedWriter):
         self._segment_pts = 0
         super().__init__(folder, **options)
 
-    def write_video(self, annexb: bytes, pts: int, keyframe: bool) -> None:
+    def write_video(self, picture: bytes, pts: int, keyframe: bool) -> None:
         if not self._init_written:
-            self._write_init(annexb)
-        self._video_samples.append((pts, fmp4.video_sample(annexb), keyframe))
+            self._write_init(picture)
+        self._video_samples.append((pts, video_sample(self._video_codec, picture), keyframe))
 
     def write_audio(self, frame: AudioFrame) -> None:
         if not self._init_written and not self._video:
@@ -58,11 +60,7 @@ class Fmp4HlsWriter(SegmentedWriter):
     def _write_init(self, keyframe: bytes | None) -> None:
         video = None
         if keyframe is not None:
-            nals = h264.split_annexb(keyframe)
-            sps = next(n for n in nals if h264.nal_type(n) == h264.NAL_SPS)
-            pps = next(n for n in nals if h264.nal_type(n) == h264.NAL_PPS)
-            width, height = self._video_size or (0, 0)
-            video = fmp4.VideoConfig(width, height, sps, pps)
+            video = video_config(self._video_codec, keyframe, self._video_size)
         init = fmp4.init_segment(video, self._audio)
         atomic_write(self.folder / INIT_NAME, init)
         self._output.write(init)

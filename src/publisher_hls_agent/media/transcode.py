@@ -1,4 +1,5 @@
-"""Video that HLS cannot carry (VP8) re-encoded as H.264, frame for frame. Synchronous.
+"""Video the segments cannot carry (VP8; VP9 and AV1 in MPEG-TS) re-encoded as H.264,
+frame for frame. Synchronous.
 
 The only place in the agent that decodes video, and only for codecs that cannot be
 passed through. Every source frame gives one H.264 access unit with the source frame's
@@ -23,7 +24,13 @@ from av.video.frame import PictureType, VideoFrame
 
 from . import h264
 
-SOURCE_DECODERS = {"vp8": "libvpx"}
+# Decoder and its options by source codec. dav1d holds frames back to decode several at
+# once unless told not to: one picture out per frame in keeps the source's timing.
+SOURCE_DECODERS: dict[str, tuple[str, dict[str, str]]] = {
+    "vp8": ("libvpx", {}),
+    "vp9": ("libvpx-vp9", {}),
+    "av1": ("libdav1d", {"max_frame_delay": "1"}),
+}
 X264_OPTIONS = {
     "preset": "veryfast",
     "tune": "zerolatency",
@@ -54,8 +61,9 @@ class VideoTranscoder:
         self.source_codec = source_codec
         # yuv420p needs even sides
         self._output_size = (size[0] & ~1, size[1] & ~1) if size and min(size) >= 2 else None
-        self._decoder = cast(av.VideoCodecContext,
-                             av.CodecContext.create(SOURCE_DECODERS[source_codec], "r"))
+        decoder, options = SOURCE_DECODERS[source_codec]
+        self._decoder = cast(av.VideoCodecContext, av.CodecContext.create(decoder, "r"))
+        self._decoder.options = dict(options)
         self._encoder: av.VideoCodecContext | None = None
         self._keyframe_wanted = True
         self.size: tuple[int, int] | None = None

@@ -3,8 +3,9 @@
 Created by the recorder at the first keyframe. It places each access unit and audio
 packet on the recording timeline, transcodes Opus to AAC (or keeps it, for fMP4),
 merges the streams in presentation order, decides the segment boundaries and hands the
-media to the writer. H.264 is never decoded: a keyframe only gets the last SPS/PPS put
-in front when it came without them, so that every segment can start decoding on its own.
+media to the writer. Video is never decoded: an H.264 keyframe only gets the last
+SPS/PPS put in front when it came without them, so that every segment can start
+decoding on its own. (VP9 and AV1 keyframes need nothing added: see ``PassthroughReader``.)
 """
 
 from __future__ import annotations
@@ -52,8 +53,10 @@ class PipelineStats:
 class RecordingPipeline:
     def __init__(self, writer: SegmentedWriter, *, has_video: bool, has_audio: bool,
                  segment_duration: float, audio_channels: int, keep_opus: bool,
-                 request_keyframe: Callable[[], None]) -> None:
+                 request_keyframe: Callable[[], None], video_codec: str = "h264") -> None:
         self.writer = writer
+        self.video_codec = video_codec
+        self._h264 = video_codec == "h264"
         self.has_video, self.has_audio = has_video, has_audio
         self._request_keyframe = request_keyframe
         self._policy = SegmentPolicy(target=round(segment_duration * CLOCK), retry=CLOCK)
@@ -189,8 +192,10 @@ class RecordingPipeline:
     def _write_video(self, unit: AccessUnit, pts: int) -> None:
         data = unit.data
         if unit.keyframe:
-            data = self._with_parameter_sets(unit)
-            changed = self._note_parameter_sets(data)
+            changed = False  # VP9 and AV1 decoders take a new size at any keyframe
+            if self._h264:
+                data = self._with_parameter_sets(unit)
+                changed = self._note_parameter_sets(data)
             start = self.writer.segment_start
             open_segment = start is not None
             paused = open_segment and pts - self._media_end() > self._policy.target

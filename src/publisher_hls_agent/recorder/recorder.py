@@ -136,6 +136,11 @@ class Recorder:
     def on_track_started(self, track: RemoteTrack) -> None:
         if self.state in (State.FINALIZING, State.DONE):
             return
+        if self._pipeline is not None and track.kind == "video" and (
+                track.recorded_codec or "h264") != self._pipeline.video_codec:
+            self.on_track_unsupported(track, f"{track.recorded_codec} video republished into "
+                                      f"a {self._pipeline.video_codec} recording")
+            return
         self.tracks[track.sid] = track
         self._live.add(track.sid)
         if track.kind == "video":
@@ -404,7 +409,8 @@ class Recorder:
         self._pipeline = RecordingPipeline(
             writer, has_video=has_video, has_audio=has_audio,
             segment_duration=self.options.segment_duration, audio_channels=channels,
-            keep_opus=self.options.keep_opus, request_keyframe=self._request_keyframe)
+            keep_opus=self.options.keep_opus, request_keyframe=self._request_keyframe,
+            video_codec=self._video_codec())
         self.lifecycle.to(State.RECORDING)
         self._log.info("recording into %s", self.folder)
 
@@ -416,11 +422,17 @@ class Recorder:
                                    "on_segment": self._segment_closed}
         if self.options.keep_opus:
             video = self.tracks.get(self._video_sid or "")
-            size = (video.width, video.height) if video is not None else None
+            size = (video.width, video.height) if video is not None and video.width else None
             return Fmp4HlsWriter(self.folder, video=has_video,
                                  audio_channels=channels if has_audio else None,
-                                 video_size=size, **options)
+                                 video_size=size, video_codec=self._video_codec(), **options)
+        if self._video_codec() != "h264":  # the room client transcodes for MPEG-TS
+            raise RuntimeError(f"{self._video_codec()} video cannot go into MPEG-TS")
         return TsHlsWriter(self.folder, Streams(video=has_video, audio=has_audio), **options)
+
+    def _video_codec(self) -> str:
+        video = self.tracks.get(self._video_sid or "")
+        return video.recorded_codec if video is not None and video.recorded_codec else "h264"
 
     # --- tracks that come back ----------------------------------------------------------
 
@@ -488,15 +500,16 @@ class Recorder:
 
 
 def _video_summary(track: RemoteTrack | None) -> dict[str, Any]:
-    """H.264 is passed through; anything else the room client let through (VP8) was
-    transcoded to H.264 (``room/tracks.py``). A publisher's VP9 or AV1 is recorded from
-    its VP8 backup, when it sends one."""
+    """What was received (``source_codec``) and what was recorded (``codec``): the same
+    when passed through, H.264 when transcoded (``room/tracks.py``). ``published_codec``
+    differs from the source when the publisher's backup codec was recorded."""
     def name(mime: str) -> str:
         return mime.split("/")[-1].lower()
     source = name(track.mime_type) if track else "h264"
+    codec = track.recorded_codec if track and track.recorded_codec else "h264"
     published = name(track.published_mime_type) if track and track.published_mime_type \
         else source
-    return {"codec": "h264", "source_codec": source, "published_codec": published,
-            "passthrough": source == "h264", "transcoded": source != "h264",
+    return {"codec": codec, "source_codec": source, "published_codec": published,
+            "passthrough": source == codec, "transcoded": source != codec,
             "width": track.width if track else None,
             "height": track.height if track else None}

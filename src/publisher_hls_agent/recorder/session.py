@@ -12,7 +12,7 @@ from typing import Any
 from ..media.rtp import SenderReport
 from ..room.client import RoomClient
 from ..room.rpc import RpcMethod
-from ..room.tracks import H264Reader, OpusReader, TranscodingReader
+from ..room.tracks import FMP4_PASSTHROUGH, TS_PASSTHROUGH, OpusReader, VideoReader
 from ..storage.storage import Storage
 from ..storage.uploader import RecordingUpload
 from .recorder import Recorder, RecorderOptions
@@ -48,6 +48,8 @@ class RecordingSession:
                                      "stop_recording": self._rpc_stop}
         self.client = RoomClient(url, token, identity, self.recorder,
                                  kinds=options.expected_kinds,
+                                 passthrough_video=(FMP4_PASSTHROUGH if options.keep_opus
+                                                    else TS_PASSTHROUGH),
                                  rpc_methods=rpc if answer_rpc else None)
         self._repeatable = repeatable
         self._tasks: set[asyncio.Task[None]] = set()
@@ -141,7 +143,7 @@ class RecordingSession:
         lost = late = 0
         for sid in self.recorder.tracks:
             reader = self.client.reader(sid)
-            if isinstance(reader, H264Reader | TranscodingReader):
+            if isinstance(reader, VideoReader):
                 lost += (reader.frames_dropped + reader.stats.broken_frames
                          + reader.stats.skipped_frames)  # skipped: transcoding only
                 late += reader.packets_late

@@ -1,8 +1,10 @@
 """The room client: joins a LiveKit room and receives one participant's media, encoded.
 
 It speaks LiveKit signalling (``signal.py``), answers the server's subscriber offers
-with aiortc, taps raw RTP out of aiortc (``tap.py``) and turns it into access units and
-Opus packets (``tracks.py``) for a ``MediaConsumer``. Nothing is decoded.
+with aiortc (which accepts VP9 and AV1 too, ``negotiation.py``), taps raw RTP out of
+aiortc (``tap.py``) and turns it into access units and Opus packets (``tracks.py``) for
+a ``MediaConsumer``. Nothing is decoded, but video the segments cannot carry, which is
+transcoded (``TranscodingReader``).
 
 A session is one join. When the transport or the signalling fails, or the server asks
 for a reconnect, the session is thrown away and the room joined again from scratch
@@ -21,22 +23,26 @@ from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.sdp import SessionDescription as ParsedSdp
 from livekit.protocol import models, rtc
 
+from ..media.frame_codecs import FRAME_CODECS
 from ..media.rtp import SenderReport
 from .data_link import DataLink
 from .express import open_express_lane
 from .ice import add_trickled_candidate, is_loopback_url, use_loopback_candidates
+from .negotiation import accept_vp9_and_av1
 from .rpc import RpcMethod, RpcServer
 from .signal import SignalConnection, SignalError
 from .tap import TapReceiver, start_late_receivers, tap_transceivers
 from .tracks import (
-    PASSTHROUGH_VIDEO,
-    TRANSCODED_VIDEO,
+    RECORDABLE_VIDEO,
+    TS_PASSTHROUGH,
     H264Reader,
     MediaConsumer,
     OpusReader,
+    PassthroughReader,
     Reader,
     RemoteTrack,
     TranscodingReader,
+    VideoReader,
 )
 
 logger = logging.getLogger(__name__)
@@ -76,12 +82,16 @@ class RoomClient:
 
     def __init__(self, url: str, token: str, identity: str, consumer: MediaConsumer,
                  *, kinds: Iterable[str] = ("audio", "video"),
+                 passthrough_video: frozenset[str] = TS_PASSTHROUGH,
                  rpc_methods: dict[str, RpcMethod] | None = None) -> None:
+        """``passthrough_video``: the video mime types the segments carry as they come
+        (``TS_PASSTHROUGH`` or ``FMP4_PASSTHROUGH``); the others are transcoded."""
         self._url = url
         self._token = token
         self.identity = identity
         self._consumer = consumer
         self._kinds = frozenset(kinds)
+        self._passthrough_video = passthrough_video
         self._signal: SignalConnection | None = None
         self._pc: RTCPeerConnection | None = None
         self._taps: dict[str, TapReceiver] = {}  # by mid
@@ -98,6 +108,7 @@ class RoomClient:
         self.sessions = 0
         self.express_lanes = 0  # transports whose SRTP skips aiortc's queue (express.py)
         use_loopback_candidates(is_loopback_url(url))
+        accept_vp9_and_av1()
 
     # --- public ------------------------------------------------------------------------
 
@@ -141,7 +152,7 @@ class RoomClient:
         or for a transcoded track an IDR from the transcoder."""
         for mid_tap in self._taps.values():
             reader = mid_tap.sink
-            if not isinstance(reader, H264Reader | TranscodingReader) or (
+            if not isinstance(reader, VideoReader) or (
                     track_sid not in (None, reader.track.sid)):
                 continue
             if isinstance(reader, TranscodingReader):
@@ -323,18 +334,26 @@ class RoomClient:
     def _new_reader(self, track: RemoteTrack, tap: TapReceiver) -> Reader | None:
         track = _recordable(track)
         mime = track.mime_type.lower()
-        if mime in PASSTHROUGH_VIDEO:
-            return H264Reader(track, self._consumer,
-                              lambda: self._schedule(tap.request_keyframe()))
-        if mime in TRANSCODED_VIDEO:
-            return TranscodingReader(track, self._consumer, TRANSCODED_VIDEO[mime],
-                                     lambda: self._schedule(tap.request_keyframe()))
+
+        def send_pli() -> None:
+            self._schedule(tap.request_keyframe())
+
+        if mime == "video/h264":
+            return H264Reader(dataclasses.replace(track, recorded_codec="h264"),
+                              self._consumer, send_pli)
+        if mime in FRAME_CODECS:
+            codec = FRAME_CODECS[mime]
+            if mime in self._passthrough_video:
+                return PassthroughReader(dataclasses.replace(track, recorded_codec=codec.name),
+                                         self._consumer, codec, send_pli)
+            return TranscodingReader(dataclasses.replace(track, recorded_codec="h264"),
+                                     self._consumer, codec, send_pli)
         if mime in ("audio/opus", "audio/red"):
             # A RED track is Opus with redundancy; our answer offers no RED, so the SFU
             # sends it to us as plain Opus.
             return OpusReader(track, self._consumer)
-        reason = (f"{track.mime_type} cannot be recorded yet (H.264, VP8 video and Opus "
-                  "audio can)")
+        reason = (f"{track.mime_type} cannot be recorded yet (H.264, VP8, VP9, AV1 video "
+                  "and Opus audio can)")
         logger.error("track %s not recorded: %s", track.sid, reason, extra=self._log_context)
         self._consumer.on_track_unsupported(track, reason)
         return None
@@ -356,14 +375,13 @@ class RoomClient:
 
 
 def _recordable(track: RemoteTrack) -> RemoteTrack:
-    """The track as it will be received: a codec the recorder cannot take (VP9, AV1) is
-    replaced by the publisher's backup codec, if it has one. Our answer accepts only
-    H.264 and VP8 video, so the server sends us the backup."""
-    recordable = PASSTHROUGH_VIDEO | TRANSCODED_VIDEO.keys()
-    if track.kind != "video" or track.mime_type.lower() in recordable:
+    """The track as it will be received: a codec the recorder cannot take (H.265, say)
+    is replaced by the publisher's backup codec, if it has one. Our answer does not
+    accept the first, so the server sends us the backup."""
+    if track.kind != "video" or track.mime_type.lower() in RECORDABLE_VIDEO:
         return track
     for backup in track.backup_mime_types:
-        if backup.lower() in recordable:
+        if backup.lower() in RECORDABLE_VIDEO:
             return dataclasses.replace(track, mime_type=backup,
                                        published_mime_type=track.mime_type)
     return track

@@ -2,8 +2,10 @@
 
 They sit between the aiortc tap (one call per packet) and the consumer, so they are
 written for the per-packet cost: no logging, no allocation beyond what the result needs.
-H.264 is passed through as it came; VP8, which HLS cannot carry, is handed frame by frame
-to a transcoder thread and comes back as H.264 (``TranscodingReader``).
+H.264 is passed through as it came (``H264Reader``), and so are VP9 and AV1 when the
+segments are fMP4 (``PassthroughReader``). What the segments cannot carry (VP8 always,
+VP9 and AV1 in MPEG-TS) is handed frame by frame to a transcoder thread and comes back
+as H.264 (``TranscodingReader``).
 """
 
 from __future__ import annotations
@@ -14,15 +16,19 @@ from typing import Protocol
 
 from aiortc.rtp import RtpPacket
 
-from ..media import blank, h264, vp8
+from ..media import blank, h264
 from ..media.assembler import AssembledFrame, FrameAssembler
+from ..media.frame_codecs import FRAME_CODECS, FrameCodec
 from ..media.rtp import SenderReport, timestamp_unwrapper
 from ..media.transcode import EncodedPicture, VideoTranscoder
 from ..media.units import AccessUnit, AudioPacket
 from .transcoding import TranscodingThread
 
-PASSTHROUGH_VIDEO = frozenset({"video/h264"})  # by mime type
-TRANSCODED_VIDEO = {"video/vp8": "vp8"}  # by mime type, the codecs VideoTranscoder reads
+# Video the segments carry as it came, by mime type: H.264 always; VP9 and AV1 in fMP4
+# (MPEG-TS has no place for them). Every other codec in FRAME_CODECS is transcoded.
+TS_PASSTHROUGH = frozenset({"video/h264"})
+FMP4_PASSTHROUGH = frozenset({"video/h264", "video/vp9", "video/av1"})
+RECORDABLE_VIDEO = frozenset({"video/h264", *FRAME_CODECS})
 SOURCE_KEYFRAME_INTERVAL = 1.0  # seconds between keyframe requests while resynchronising
 
 
@@ -40,6 +46,7 @@ class RemoteTrack:
     # livekit-client adds VP8 to VP9 and AV1 unless told not to.
     backup_mime_types: tuple[str, ...] = ()
     published_mime_type: str = ""  # set when a backup codec is what is recorded
+    recorded_codec: str = ""  # what the consumer is given: "h264", "vp9" or "av1"
 
 
 class MediaConsumer(Protocol):
@@ -141,8 +148,37 @@ class H264Reader(_VideoReader):
         ))
 
 
+class PassthroughReader(_VideoReader):
+    """Reassembles VP9 pictures or AV1 temporal units, passed on as they came (fMP4
+    carries them); asks for a keyframe after loss or damage."""
+
+    def __init__(self, track: RemoteTrack, consumer: MediaConsumer, codec: FrameCodec,
+                 request_keyframe: Callable[[], None]) -> None:
+        super().__init__(track, consumer, codec.starts_frame)
+        self._codec = codec
+        self._request_keyframe = request_keyframe
+
+    def _take(self, frame: AssembledFrame) -> None:
+        try:
+            data = self._codec.depacketize(frame.payloads)
+        except ValueError:
+            self.stats.broken_frames += 1
+            self._request_keyframe()
+            return
+        keyframe = self._codec.is_keyframe(data)
+        if frame.after_loss and not keyframe:
+            self._request_keyframe()
+        self.stats.frames += 1
+        self.stats.keyframes += keyframe
+        # A VP9 keyframe and an AV1 one (which carries its sequence header, see
+        # av1.is_keyframe) decode on their own: nothing like H.264's SPS/PPS is missing.
+        self.consumer.on_video(self.track.sid, AccessUnit(
+            data=data, rtp_timestamp=frame.rtp_timestamp, arrival=frame.arrival,
+            keyframe=keyframe, has_parameter_sets=keyframe, after_loss=frame.after_loss))
+
+
 class TranscodingReader(_VideoReader):
-    """Reassembles VP8 frames and has them transcoded to H.264 on a thread.
+    """Reassembles VP8, VP9 or AV1 frames and has them transcoded to H.264 on a thread.
 
     A frame whose references were lost cannot be decoded: after a loss (or a frame the
     decoder refused, or a thread too far behind) frames are skipped until the
@@ -151,10 +187,11 @@ class TranscodingReader(_VideoReader):
     waits for the publisher for one.
     """
 
-    def __init__(self, track: RemoteTrack, consumer: MediaConsumer, source_codec: str,
+    def __init__(self, track: RemoteTrack, consumer: MediaConsumer, codec: FrameCodec,
                  request_source_keyframe: Callable[[], None]) -> None:
-        super().__init__(track, consumer, vp8.starts_frame)
-        self.source_codec = source_codec
+        super().__init__(track, consumer, codec.starts_frame)
+        self._codec = codec
+        self.source_codec = codec.name
         self._request_source_keyframe = request_source_keyframe
         self._thread: TranscodingThread | None = None
         self._resync = True  # nothing decodable until a keyframe
@@ -172,13 +209,13 @@ class TranscodingReader(_VideoReader):
 
     def _take(self, frame: AssembledFrame) -> None:
         try:
-            data = vp8.depacketize(frame.payloads)
-        except vp8.Vp8PayloadError:
+            data = self._codec.depacketize(frame.payloads)
+        except ValueError:
             self.stats.broken_frames += 1
             self._resync = True
             return
-        keyframe = vp8.is_keyframe(data)
-        if keyframe and blank.is_blank_vp8_keyframe(data):
+        keyframe = self._codec.is_keyframe(data)
+        if keyframe and self._codec.is_blank(data):
             self.stats.blank_frames += 1
             return
         if frame.after_loss and not keyframe:
@@ -242,4 +279,5 @@ class OpusReader(_Reader):
         self.consumer.on_audio(self.track.sid, AudioPacket(packet.payload, timestamp, arrival))
 
 
-Reader = H264Reader | TranscodingReader | OpusReader
+VideoReader = H264Reader | PassthroughReader | TranscodingReader
+Reader = VideoReader | OpusReader

@@ -1,0 +1,36 @@
+"""The video codecs the recorder's answers accept, beyond aiortc's own H.264 and VP8.
+
+aiortc builds every answer from its module-level codec table and has no decoder for
+VP9 or AV1; the recorder needs none (``tap.py`` takes the RTP before aiortc would
+decode), so both are added to that table, once per process. Accepting them makes the
+server send a VP9 or AV1 publisher's own stream instead of its VP8 backup, or nothing.
+"""
+
+from __future__ import annotations
+
+from aiortc.codecs import CODECS
+from aiortc.rtcrtpparameters import RTCRtcpFeedback, RTCRtpCodecParameters
+
+_FEEDBACK = (RTCRtcpFeedback(type="nack"), RTCRtcpFeedback(type="nack", parameter="pli"),
+             RTCRtcpFeedback(type="goog-remb"))
+# Payload types past aiortc's own (96-102); an answer takes the offer's numbers anyway.
+_EXTRA_VIDEO: tuple[tuple[str, int, dict[str, int]], ...] = (
+    ("video/VP9", 103, {"profile-id": 0}),
+    ("video/AV1", 105, {}),
+)
+
+
+def accept_vp9_and_av1() -> None:
+    """Add VP9 (profile 0) and AV1, each with RTX, to aiortc's codec table. Idempotent."""
+    video = CODECS["video"]
+    known = {codec.mimeType.lower() for codec in video}
+    for mime, payload_type, parameters in _EXTRA_VIDEO:
+        if mime.lower() in known:
+            continue
+        video.append(RTCRtpCodecParameters(mimeType=mime, clockRate=90000,
+                                           payloadType=payload_type,
+                                           rtcpFeedback=list(_FEEDBACK),
+                                           parameters=dict(parameters)))
+        video.append(RTCRtpCodecParameters(mimeType="video/rtx", clockRate=90000,
+                                           payloadType=payload_type + 1,
+                                           parameters={"apt": payload_type}))
