@@ -12,14 +12,16 @@ from publisher_hls_agent.testbed.browser import chromium
 from publisher_hls_agent.testbed.web_server import serving
 
 
-async def assert_plays_to_the_end(folder: Path, *, audio: str, fps: float = 30) -> None:
-    """``folder`` (a recording) plays to its end; ``audio``: "aac" or "opus"."""
+async def assert_plays_to_the_end(folder: Path, *, audio: str, fps: float = 30,
+                                  video: str = "h264") -> None:
+    """``folder`` (a recording) plays to its end; ``audio``: "aac" or "opus"; ``video``:
+    "h264", "vp9" or "av1"."""
     playlist = parse_playlist((folder / "playlist.m3u8").read_text())
     extinf_sum = sum(entry.duration for entry in playlist.entries)
     async with serving(folder.parent) as url, chromium() as page:
         await page.goto(f"{url}/player.html")
         codecs = await page.evaluate("codecs()")
-        missing = [name for name in ("hls", "h264", audio) if not codecs[name]]
+        missing = [name for name in ("hls", video, audio) if not codecs[name]]
         assert not missing, f"this Chromium cannot play {missing} through Media Source"
         result = await page.evaluate(
             f"play('{url}/rec/{folder.name}/playlist.m3u8', {int(extinf_sum * 1000) + 8000})")
