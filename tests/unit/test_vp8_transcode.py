@@ -4,10 +4,8 @@ packetized as RFC 7741 says, read back by the reader a recording uses."""
 from __future__ import annotations
 
 import asyncio
-from fractions import Fraction
 
 import av
-import numpy as np
 import pytest
 from aiortc.rtp import RtpPacket
 
@@ -17,27 +15,15 @@ from publisher_hls_agent.media.transcode import TranscodeError, VideoTranscoder
 from publisher_hls_agent.media.units import AccessUnit, AudioPacket
 from publisher_hls_agent.room.tracks import RemoteTrack, TranscodingReader
 
+from .encoded_video import FRAME_TICKS, REALTIME_VPX, encode
+
 pytestmark = pytest.mark.unit
-
-FRAME_TICKS = 3000  # 30 fps at 90 kHz
-
 
 def vp8_frames(count: int, width: int = 320, height: int = 240,
                keyframe_every: int = 1000) -> list[bytes]:
     """Moving pictures encoded by libvpx, as a WebRTC sender would."""
-    encoder = av.CodecContext.create("libvpx", "w")
-    encoder.width, encoder.height, encoder.pix_fmt = width, height, "yuv420p"
-    encoder.time_base, encoder.framerate = Fraction(1, 90_000), Fraction(30)
-    encoder.gop_size = keyframe_every
-    encoder.options = {"deadline": "realtime", "cpu-used": "8", "lag-in-frames": "0"}
-    frames = []
-    for index in range(count):
-        picture = np.zeros((height, width, 3), np.uint8)
-        picture[:, (index * 7) % width:][:, :40] = 255
-        frame = av.VideoFrame.from_ndarray(picture, format="rgb24").reformat(format="yuv420p")
-        frame.pts = index * FRAME_TICKS
-        frames.extend(bytes(packet) for packet in encoder.encode(frame))
-    return frames
+    return encode("libvpx", count, width, height, keyframe_every=keyframe_every,
+                  options=REALTIME_VPX)
 
 
 def packetize(frame: bytes, picture_id: int, mtu: int = 400) -> list[bytes]:

@@ -4,11 +4,9 @@ back by FFmpeg."""
 
 from __future__ import annotations
 
-from fractions import Fraction
 from pathlib import Path
 
 import av
-import numpy as np
 import pytest
 
 from publisher_hls_agent.hls import fmp4
@@ -17,37 +15,17 @@ from publisher_hls_agent.media import av1, vp9
 from publisher_hls_agent.media.assembler import FrameAssembler
 from publisher_hls_agent.media.bits import leb128, read_leb128
 
+from .encoded_video import FRAME_TICKS, REALTIME_VPX, encode
+
 pytestmark = pytest.mark.unit
 
-FRAME_TICKS = 3000
-
-
-def encode(codec: str, count: int, width: int = 320, height: int = 240,
-           options: dict[str, str] | None = None) -> list[bytes]:
-    """Moving pictures; a keyframe first and at frame 12."""
-    encoder = av.CodecContext.create(codec, "w")
-    encoder.width, encoder.height, encoder.pix_fmt = width, height, "yuv420p"
-    encoder.time_base, encoder.framerate = Fraction(1, 90_000), Fraction(30)
-    encoder.gop_size = 12
-    encoder.options = options or {}
-    frames = []
-    for index in range(count):
-        picture = np.zeros((height, width, 3), np.uint8)
-        picture[:, (index * 7) % width:][:, :40] = 255
-        frame = av.VideoFrame.from_ndarray(picture, format="rgb24").reformat(format="yuv420p")
-        frame.pts = index * FRAME_TICKS
-        frames.extend(bytes(packet) for packet in encoder.encode(frame))
-    frames.extend(bytes(packet) for packet in encoder.encode(None))
-    return frames
-
-
 def vp9_frames(count: int, width: int = 320, height: int = 240) -> list[bytes]:
-    return encode("libvpx-vp9", count, width, height,
-                  {"deadline": "realtime", "cpu-used": "8", "lag-in-frames": "0"})
+    return encode("libvpx-vp9", count, width, height, options=REALTIME_VPX)
 
 
 def av1_units(count: int) -> list[bytes]:
-    return encode("libsvtav1", count, options={"preset": "12", "svtav1-params": "pred-struct=1"})
+    return encode("libsvtav1", count,
+                  options={"preset": "12", "svtav1-params": "pred-struct=1"})
 
 
 def decode(codec: str, pictures: list[bytes]) -> list[av.VideoFrame]:
