@@ -136,8 +136,8 @@ class Recorder:
     def on_track_started(self, track: RemoteTrack) -> None:
         if self.state in (State.FINALIZING, State.DONE):
             return
-        if self._pipeline is not None and track.kind == "video" and (
-                track.recorded_codec or "h264") != self._pipeline.video_codec:
+        if self._pipeline is not None and self._pipeline.has_video and track.kind == "video" \
+                and (track.recorded_codec or "h264") != self._pipeline.video_codec:
             self.on_track_unsupported(track, f"{track.recorded_codec} video republished into "
                                       f"a {self._pipeline.video_codec} recording")
             return
