@@ -169,8 +169,9 @@ def test_av1_elements_aggregated_in_one_packet_come_apart() -> None:
 
 def test_the_sequence_header_describes_the_stream() -> None:
     key = av1.depacketize(av1_packetize(av1_units(1)[0]))
-    payload = next(p for kind, _, p in av1.obus(key) if kind == av1.OBU_SEQUENCE_HEADER)
-    seq = av1.parse_sequence_header(payload)
+    found = av1.sequence_header(key)
+    assert found is not None
+    seq = av1.parse_sequence_header(found[1])
     assert (seq.profile, seq.width, seq.height, seq.subsampling, seq.high_bitdepth) == (
         0, 320, 240, (1, 1), False)
 

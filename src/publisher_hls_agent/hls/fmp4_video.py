@@ -60,11 +60,10 @@ def video_config(codec: str, keyframe: bytes, size: tuple[int, int] | None) -> V
             UNSPECIFIED, UNSPECIFIED, _VP9_MATRIX.get(info.color_space, UNSPECIFIED), 0))
         return VideoConfig(width, height, visual_sample_entry(b"vp09", width, height, vpcc))
     if codec == "av1":
-        obu = av1.sequence_header_obu(keyframe)
-        payload = next((p for kind, _, p in av1.obus(keyframe)
-                        if kind == av1.OBU_SEQUENCE_HEADER), None)
-        if obu is None or payload is None:
+        found = av1.sequence_header(keyframe)
+        if found is None:
             raise NoVideoConfig("AV1 keyframe without a sequence header")
+        obu, payload = found
         seq = av1.parse_sequence_header(payload)
         width, height = size or (seq.width, seq.height)
         av1c = box(b"av1C", bytes((

@@ -105,10 +105,10 @@ def obus(unit: bytes) -> Iterable[tuple[int, bytes, bytes]]:
         offset = start + size
 
 
-def sequence_header_obu(unit: bytes) -> bytes | None:
-    """The whole sequence header OBU (header, size and payload), if the unit has one."""
-    return next((whole for kind, whole, _ in obus(unit) if kind == OBU_SEQUENCE_HEADER),
-                None)
+def sequence_header(unit: bytes) -> tuple[bytes, bytes] | None:
+    """The unit's sequence header OBU, whole (header, size, payload) and its payload."""
+    return next(((whole, payload) for kind, whole, payload in obus(unit)
+                 if kind == OBU_SEQUENCE_HEADER), None)
 
 
 def is_keyframe(unit: bytes) -> bool:

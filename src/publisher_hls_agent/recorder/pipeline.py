@@ -56,7 +56,6 @@ class RecordingPipeline:
                  request_keyframe: Callable[[], None], video_codec: str = "h264") -> None:
         self.writer = writer
         self.video_codec = video_codec
-        self._h264 = video_codec == "h264"
         self.has_video, self.has_audio = has_video, has_audio
         self._request_keyframe = request_keyframe
         self._policy = SegmentPolicy(target=round(segment_duration * CLOCK), retry=CLOCK)
@@ -193,7 +192,7 @@ class RecordingPipeline:
         data = unit.data
         if unit.keyframe:
             changed = False  # VP9 and AV1 decoders take a new size at any keyframe
-            if self._h264:
+            if self.video_codec == "h264":
                 data = self._with_parameter_sets(unit)
                 changed = self._note_parameter_sets(data)
             start = self.writer.segment_start

@@ -137,7 +137,7 @@ class Recorder:
         if self.state in (State.FINALIZING, State.DONE):
             return
         if self._pipeline is not None and self._pipeline.has_video and track.kind == "video" \
-                and (track.recorded_codec or "h264") != self._pipeline.video_codec:
+                and _recorded_codec(track) != self._pipeline.video_codec:
             self.on_track_unsupported(track, f"{track.recorded_codec} video republished into "
                                       f"a {self._pipeline.video_codec} recording")
             return
@@ -431,8 +431,7 @@ class Recorder:
         return TsHlsWriter(self.folder, Streams(video=has_video, audio=has_audio), **options)
 
     def _video_codec(self) -> str:
-        video = self.tracks.get(self._video_sid or "")
-        return video.recorded_codec if video is not None and video.recorded_codec else "h264"
+        return _recorded_codec(self.tracks.get(self._video_sid or ""))
 
     # --- tracks that come back ----------------------------------------------------------
 
@@ -499,6 +498,11 @@ class Recorder:
         }
 
 
+def _recorded_codec(track: RemoteTrack | None) -> str:
+    """The codec of the video units a track gives the recorder (the room client says)."""
+    return track.recorded_codec if track is not None and track.recorded_codec else "h264"
+
+
 def _video_summary(track: RemoteTrack | None) -> dict[str, Any]:
     """What was received (``source_codec``) and what was recorded (``codec``): the same
     when passed through, H.264 when transcoded (``room/tracks.py``). ``published_codec``
@@ -506,7 +510,7 @@ def _video_summary(track: RemoteTrack | None) -> dict[str, Any]:
     def name(mime: str) -> str:
         return mime.split("/")[-1].lower()
     source = name(track.mime_type) if track else "h264"
-    codec = track.recorded_codec if track and track.recorded_codec else "h264"
+    codec = _recorded_codec(track)
     published = name(track.published_mime_type) if track and track.published_mime_type \
         else source
     return {"codec": codec, "source_codec": source, "published_codec": published,

@@ -84,8 +84,9 @@ class RoomClient:
                  *, kinds: Iterable[str] = ("audio", "video"),
                  passthrough_video: frozenset[str] = TS_PASSTHROUGH,
                  rpc_methods: dict[str, RpcMethod] | None = None) -> None:
-        """``passthrough_video``: the video mime types the segments carry as they come
-        (``TS_PASSTHROUGH`` or ``FMP4_PASSTHROUGH``); the others are transcoded."""
+        """``passthrough_video``: which VP8/VP9/AV1 mime types the segments carry as
+        they come (``TS_PASSTHROUGH`` or ``FMP4_PASSTHROUGH``); the others are
+        transcoded. H.264 always passes through."""
         self._url = url
         self._token = token
         self.identity = identity

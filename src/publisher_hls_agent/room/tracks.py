@@ -24,10 +24,11 @@ from ..media.transcode import EncodedPicture, VideoTranscoder
 from ..media.units import AccessUnit, AudioPacket
 from .transcoding import TranscodingThread
 
-# Video the segments carry as it came, by mime type: H.264 always; VP9 and AV1 in fMP4
-# (MPEG-TS has no place for them). Every other codec in FRAME_CODECS is transcoded.
-TS_PASSTHROUGH = frozenset({"video/h264"})
-FMP4_PASSTHROUGH = frozenset({"video/h264", "video/vp9", "video/av1"})
+# The FRAME_CODECS the segments carry as they came, by mime type: VP9 and AV1 in fMP4,
+# none in MPEG-TS (it has no place for them); the others are transcoded. H.264 is always
+# passed through.
+TS_PASSTHROUGH: frozenset[str] = frozenset()
+FMP4_PASSTHROUGH = frozenset({"video/vp9", "video/av1"})
 RECORDABLE_VIDEO = frozenset({"video/h264", *FRAME_CODECS})
 SOURCE_KEYFRAME_INTERVAL = 1.0  # seconds between keyframe requests while resynchronising
 
@@ -191,7 +192,6 @@ class TranscodingReader(_VideoReader):
                  request_source_keyframe: Callable[[], None]) -> None:
         super().__init__(track, consumer, codec.starts_frame)
         self._codec = codec
-        self.source_codec = codec.name
         self._request_source_keyframe = request_source_keyframe
         self._thread: TranscodingThread | None = None
         self._resync = True  # nothing decodable until a keyframe
@@ -229,7 +229,7 @@ class TranscodingReader(_VideoReader):
             return
         if self._thread is None:
             self._thread = TranscodingThread(
-                VideoTranscoder(self.source_codec, (self.track.width, self.track.height)),
+                VideoTranscoder(self._codec.name, (self.track.width, self.track.height)),
                 f"transcode-{self.track.sid}",
                 self._deliver, self._failed)
         if not self._thread.submit(data, frame.rtp_timestamp, frame.arrival):
