@@ -155,6 +155,10 @@ async def test_manual_activation_over_http(livekit_server: LiveKitServer,
             assert await post(activate, worker.control_token()) == 202
             await wait_for(lambda: len(list(output.glob("*/segment00001.ts"))) == 2, 20,
                            "a second recording after the second activation")
+        # The publisher has left: its recording ends on that news, not on the agent's
+        # shutdown when this block exits.
+        await wait_for(lambda: len(list(output.glob("*/recording.json"))) == 2, 30,
+                       "the second recording finalized when the publisher left")
     folders = sorted(output.glob("manual_speaker_*"))
     assert len(folders) == 2
     summaries = [json.loads((f / "recording.json").read_text()) for f in folders]
