@@ -5,7 +5,8 @@ Done (see ``state.py``). Before activation the recorder keeps a pre-buffer: the 
 since the latest keyframe and the audio of that span. Activation asks for a keyframe
 and the recording starts on it; if none comes within ``KEYFRAME_WAIT``, it starts on
 the buffered one instead, so a publisher with a long keyframe interval that ignores
-PLIs still gets a recording that starts on a keyframe, with its audio.
+PLIs still gets a recording that starts on a keyframe, with its audio. With no keyframe
+buffered either, it asks again every ``KEYFRAME_WAIT`` until one comes.
 
 Audio and video are lined up by the RTCP sender reports (what the publisher says its
 clocks were); arrival times are skewed by the video's encoding and pacing delay, and at
@@ -295,12 +296,20 @@ class Recorder:
         self._timers.append(asyncio.get_running_loop().call_later(delay, callback))
 
     def _settle_for_buffered_keyframe(self) -> None:
-        if self.state is State.RECORDING_PENDING and not self._prebuffer.holding and \
-                self._prebuffer.keyframe is not None:
+        if self.state is not State.RECORDING_PENDING or self._prebuffer.holding:
+            return
+        if self._prebuffer.keyframe is not None:
             self._log.info("no keyframe came within %.1f s of activation; starting from "
                            "the buffered one", KEYFRAME_WAIT)
             self._prebuffer.hold()
             self._maybe_start()
+            return
+        # No keyframe at all yet: the one the server asked for at subscription can pass
+        # before our receiver listens, and a request made before the track's first packet
+        # reaches no one (nor does one the server drops as too soon after its own). A
+        # publisher that sends keyframes only when asked would never start: ask again.
+        self._request_keyframe()
+        self._later(KEYFRAME_WAIT, self._settle_for_buffered_keyframe)
 
     def _stop_waiting_for_reports(self) -> None:
         self._reports_waited = True
