@@ -22,6 +22,15 @@ class Metrics:
         self.keyframe_requests = Counter(
             "hls_keyframe_requests", "Keyframes asked of publishers (PLI) while recording",
             registry=self.registry)
+        self.packets_lost = Counter(
+            "hls_packets_lost", "RTP packets of recorded tracks that never arrived, even "
+            "after NACKs and RED", registry=self.registry)
+        self.packets_recovered = Counter(
+            "hls_packets_recovered", "RTP packets found missing that NACK/RTX or RED brought "
+            "back", registry=self.registry)
+        self.video_frames_lost = Counter(
+            "hls_video_frames_lost", "Video frames given up for lost or broken packets",
+            registry=self.registry)
         self.jobs = Counter("hls_jobs", "Jobs ended, by outcome", ["outcome"],
                             registry=self.registry)
         self.upload_failures = Counter("hls_upload_failures", "Failed uploads, by cause",

@@ -112,3 +112,33 @@ def test_loss_of_a_marker_packet_still_recovers() -> None:
     del packets[2]  # a whole one-packet frame
     frames = feed(new(), packets, step=0.06)
     assert len(frames) == 5
+
+
+def test_a_retransmission_late_in_the_default_window_still_fills_its_frame() -> None:
+    assembler = FrameAssembler(h264.starts_access_unit)  # the reorder window in use
+    packets = stream(GOP * 4)
+    lost = packets.pop(len(packets) // 3)
+    frames = feed(assembler, packets, step=0.01)  # the gap stays open for ~0.3 s
+    assert len(frames) < 20
+    frames += assembler.push(*lost, 0.45)  # its third NACK's answer
+    frames += feed(assembler, stream([[SLICE]], seq0=100 + len(packets) + 1,
+                                     ts0=1000 + 3000 * 20), t0=0.46)
+    assert len(frames) == 21 and assembler.frames_dropped == 0
+
+
+def test_a_frame_that_never_ends_is_given_up_and_costs_little() -> None:
+    """Packets that share one timestamp and never set the marker (a hostile or broken
+    publisher): bounded memory, and each push does a bounded amount of work."""
+    import time
+
+    assembler = FrameAssembler(h264.starts_access_unit)
+    start = time.perf_counter()
+    for seq in range(20_000):
+        assert assembler.push(seq & 0xFFFF, 5000, False, SLICE, seq * 1e-5) == []
+        assert len(assembler._buffer) <= 2049
+    assert time.perf_counter() - start < 5  # was quadratic: 65 s for 16,000 packets
+    assert assembler.frames_dropped >= 9
+    # and a real stream after it is assembled again (after what was left of the junk,
+    # which the new timestamp ends)
+    frames = feed(assembler, stream(GOP, seq0=20_000, ts0=90_000), t0=1.0)
+    assert [h264.depacketize(f.payloads) for f in frames[-len(GOP):]] == GOP

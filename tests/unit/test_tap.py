@@ -21,8 +21,16 @@ from aiortc.rtcrtpparameters import (
     RTCRtpReceiveParameters,
     RTCRtpRtxParameters,
 )
-from aiortc.rtp import RtcpPacket, RtcpSenderInfo, RtcpSrPacket, RtpPacket, wrap_rtx
+from aiortc.rtp import (
+    RtcpPacket,
+    RtcpRtpfbPacket,
+    RtcpSenderInfo,
+    RtcpSrPacket,
+    RtpPacket,
+    wrap_rtx,
+)
 
+from publisher_hls_agent.media.nack import NACK_INTERVAL, NackStats
 from publisher_hls_agent.media.rtp import SenderReport
 from publisher_hls_agent.room.express import open_express_lane
 from publisher_hls_agent.room.tap import TapReceiver, tap_transceivers
@@ -40,6 +48,7 @@ class Sink:
         self.packets: list[tuple[int, int, bytes]] = []
         self.reports: list[SenderReport] = []
         self.byes = 0
+        self.reception = NackStats()
 
     def on_rtp(self, packet: RtpPacket, arrival: float) -> None:
         self.packets.append((packet.ssrc, packet.sequence_number, packet.payload))
@@ -93,13 +102,56 @@ async def test_retransmissions_are_unwrapped(wired) -> None:  # type: ignore[no-
     assert sink.packets == [(MEDIA_SSRC, 500, b"\x41lost-and-found")]
 
 
-async def test_a_gap_sends_a_nack_for_the_missing_packets(wired) -> None:  # type: ignore[no-untyped-def]
-    transport, _, _, sent = wired
+def nacked(sent: list[bytes]) -> list[list[int]]:
+    return [p.lost for data in sent for p in RtcpPacket.parse(data)
+            if isinstance(p, RtcpRtpfbPacket) and p.fmt == 1]
+
+
+async def test_a_gap_is_nacked_at_once_and_again_until_it_is_filled(wired) -> None:  # type: ignore[no-untyped-def]
+    transport, _, sink, sent = wired
     for seq in (1, 2, 5):
         await transport._handle_rtp_data(rtp(seq, b"\x41x").serialize(), arrival_time_ms=0)
-    await asyncio.sleep(0)  # NACKs go out as a task: the packet path never waits
-    [nack] = [p for data in sent for p in RtcpPacket.parse(data)]
-    assert (nack.fmt, nack.media_ssrc, nack.lost) == (1, MEDIA_SSRC, [3, 4])
+    await asyncio.sleep(0.01)  # NACKs go out from their own task: the packet path never waits
+    assert nacked(sent) == [[3, 4]]
+    await asyncio.sleep(NACK_INTERVAL * 1.5)
+    assert nacked(sent) == [[3, 4], [3, 4]]  # LiveKit ignores the first one often
+    retransmission = wrap_rtx(rtp(3, b"\x41y"), payload_type=107, sequence_number=1,
+                              ssrc=RTX_SSRC)
+    await transport._handle_rtp_data(retransmission.serialize(), arrival_time_ms=0)
+    sent.clear()
+    await asyncio.sleep(NACK_INTERVAL * 1.5)
+    assert nacked(sent) and all(lost == [4] for lost in nacked(sent))
+    assert (sink.reception.missing, sink.reception.recovered,
+            sink.reception.retransmissions) == (2, 1, 1)
+
+
+async def test_a_loss_across_the_sequence_wrap_keeps_rtcp_alive(wired) -> None:  # type: ignore[no-untyped-def]
+    transport, tap, _, sent = wired
+    for seq in (65533, 1, 3):  # 65534, 65535, 0 and 2 lost
+        await transport._handle_rtp_data(rtp(seq, b"\x41x").serialize(), arrival_time_ms=0)
+    await asyncio.sleep(0.01)
+    assert sorted(s & 0xFFFF for lost in nacked(sent) for s in lost) == [0, 2, 65534, 65535]
+    assert tap._nack_task is not None and not tap._nack_task.done()
+    await tap._send_reports()  # what the 1 s task does: no error either
+
+
+async def test_a_sequence_jump_does_not_amplify_into_a_huge_nack(wired) -> None:  # type: ignore[no-untyped-def]
+    transport, _, _, sent = wired
+    for seq in (1, 1 + 32_767):
+        await transport._handle_rtp_data(rtp(seq, b"\x41x").serialize(), arrival_time_ms=0)
+    await asyncio.sleep(0.01)
+    assert sent == []
+
+
+async def test_a_retransmission_from_an_unannounced_ssrc_fills_the_stream(wired) -> None:  # type: ignore[no-untyped-def]
+    transport, _, sink, _ = wired
+    await transport._handle_rtp_data(rtp(1, b"\x41x").serialize(), arrival_time_ms=0)
+    tap = wired[1]
+    tap._rtx_to_media.clear()  # an offer without a=ssrc-group:FID
+    retransmission = wrap_rtx(rtp(0, b"\x41r"), payload_type=107, sequence_number=9,
+                              ssrc=4444)
+    tap.receive_rtp(retransmission)
+    assert sink.packets[-1] == (MEDIA_SSRC, 0, b"\x41r")
 
 
 async def test_sender_reports_reach_the_sink(wired) -> None:  # type: ignore[no-untyped-def]

@@ -150,15 +150,15 @@ class Consumer:
     def on_track_unsupported(self, track: RemoteTrack, reason: str) -> None: ...
 
 
-async def read(packets: list[RtpPacket], expected: int,
-               asks: list[int] | None = None) -> tuple[TranscodingReader, Consumer]:
+async def read(packets: list[RtpPacket], expected: int, asks: list[int] | None = None,
+               step: float = 0.02) -> tuple[TranscodingReader, Consumer]:
     consumer = Consumer(expected)
     asks = asks if asks is not None else []
     reader = TranscodingReader(RemoteTrack("TR_v", "video", "video/VP8"), consumer,
                                FRAME_CODECS["video/vp8"],
                                lambda: asks.append(len(consumer.units)))
     for index, packet in enumerate(packets):
-        reader.on_rtp(packet, arrival=1000.0 + index * 0.02)
+        reader.on_rtp(packet, arrival=1000.0 + index * step)
     await asyncio.wait_for(consumer.all_came.wait(), 20)
     await asyncio.sleep(0.1)  # nothing more should come
     reader.on_bye()
@@ -184,7 +184,8 @@ async def test_after_a_loss_frames_wait_for_the_publishers_keyframe() -> None:
     first_of = [i for i, p in enumerate(packets) if vp8.starts_frame(p.payload)]
     del packets[first_of[lost_frame]:first_of[lost_frame + 1]]
     asks: list[int] = []
-    reader, consumer = await read(packets, 20, asks)
+    # packets far enough apart for the reorder window to pass before frame 20
+    reader, consumer = await read(packets, 20, asks, step=0.2)
     assert len(consumer.units) == 20  # frames 0-9, then 20-29: 11-19 cannot be decoded
     assert reader.stats.skipped_frames >= 9
     assert asks, "the publisher was not asked for a keyframe"

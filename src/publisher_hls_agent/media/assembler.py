@@ -2,9 +2,16 @@
 
 Packets are kept by unwrapped sequence number. A frame is complete when every packet
 from the one after the previous frame up to its marker packet is there. A gap waits
-``max_wait`` seconds for a retransmission (NACK); after that the broken frame is given
-up and reading resumes at the next packet that provably starts a frame, and that frame
-is flagged ``after_loss`` so the caller can ask for a keyframe.
+``max_wait`` seconds for a retransmission: the reorder window, as long as the NACK
+schedule asks for the packet (``nack.py``) and a little more for the answer to arrive.
+After that the broken frame is given up and reading resumes at the next packet that
+provably starts a frame, and that frame is flagged ``after_loss`` so the caller can
+ask for a keyframe. A recorder can afford the wait: it delays segments, not frames.
+
+Bounded whatever the sender does: a frame of more than ``MAX_FRAME_PACKETS`` (packets
+that share a timestamp and never set the marker, say) is given up, the buffer never
+holds more than ``max_packets``, and each packet is looked at a bounded number of
+times (the scan of the frame in progress resumes where it stopped).
 
 Pure: arrival times are data, nothing here reads a clock or a socket.
 """
@@ -14,7 +21,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from .nack import NACK_INTERVAL, NACK_MAX_AGE
 from .rtp import sequence_unwrapper, timestamp_unwrapper
+
+# The last NACK goes out at NACK_MAX_AGE; its answer needs a round trip more.
+REORDER_WINDOW = NACK_MAX_AGE + 2 * NACK_INTERVAL
+MAX_FRAME_PACKETS = 2048  # 2.4 MB at 1,200 bytes: beyond any real picture
 
 
 @dataclass(slots=True)
@@ -37,7 +49,7 @@ class FrameAssembler:
     def __init__(
         self,
         starts_frame: Callable[[bytes], bool],
-        max_wait: float = 0.25,
+        max_wait: float = REORDER_WINDOW,
         max_packets: int = 4096,
     ) -> None:
         self._starts_frame = starts_frame
@@ -47,6 +59,7 @@ class FrameAssembler:
         self._ts = timestamp_unwrapper()
         self._buffer: dict[int, _Packet] = {}
         self._next: int | None = None  # None: resynchronising, waiting for a frame start
+        self._scanned: int | None = None  # the frame at _next is whole up to here
         self._highest = -(1 << 62)
         self._gap_since: float | None = None
         self._after_loss = True  # nothing is known about what came before the first packet
@@ -76,35 +89,40 @@ class FrameAssembler:
             if isinstance(frame, AssembledFrame):
                 frames.append(frame)
                 continue
-            # ``frame`` is the first missing sequence number. Only a packet beyond it
-            # makes it a gap; otherwise the rest of the frame is simply still on its way.
-            if self._highest <= frame or not self._gap_expired(now):
+            # ``frame`` is the first missing sequence number (None: the frame can never
+            # be whole). Only a packet beyond it makes it a gap; otherwise the rest of
+            # the frame is simply still on its way.
+            if frame is not None and (self._highest <= frame or not self._gap_expired(now)):
                 break
             self._give_up_broken_frame()
         return frames
 
-    def _take_complete_frame(self) -> AssembledFrame | int:
+    def _take_complete_frame(self) -> AssembledFrame | int | None:
         """Pop the frame starting at ``_next`` if all its packets are here, else
-        return the first sequence number that is missing."""
+        return the first sequence number that is missing (None: too long a frame)."""
         assert self._next is not None
         buffer = self._buffer
         first = buffer.get(self._next)
         if first is None:
             return self._next
-        seq = self._next
-        packet = first
+        seq = self._next if self._scanned is None else self._scanned
+        packet = buffer[seq]
         while not packet.marker:
             following = buffer.get(seq + 1)
             if following is None:
+                self._scanned = seq
                 return seq + 1
             if following.timestamp != first.timestamp:
                 break  # a new timestamp without a marker before it: the frame ended at seq
             seq += 1
             packet = following
+            if seq - self._next >= MAX_FRAME_PACKETS:
+                return None
         payloads = [buffer.pop(s).payload for s in range(self._next, seq + 1)]
         frame = AssembledFrame(first.timestamp, payloads, packet.arrival, self._after_loss)
         self._after_loss = False
         self._next = seq + 1
+        self._scanned = None
         self._gap_since = None
         return frame
 
@@ -123,6 +141,7 @@ class FrameAssembler:
         self.frames_dropped += 1
         self._after_loss = True
         self._gap_since = None
+        self._scanned = None
         for seq in sorted(self._buffer):
             packet = self._buffer[seq]
             if seq > self._next and packet.timestamp != broken_timestamp and self._starts_frame(

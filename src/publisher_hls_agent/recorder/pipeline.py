@@ -48,6 +48,35 @@ class PipelineStats:
     keyframe_requests: int = 0
     discontinuities: int = 0
     restarts: int = 0  # after failures inside the pipeline
+    freezes: int = 0  # gaps between real pictures a viewer notices (FreezeMeter)
+    longest_freeze: float = 0.0  # seconds of media time
+
+
+class FreezeMeter:
+    """Gaps between the real pictures of a recording, in media time, as libwebrtc
+    counts a freeze: longer than three times the usual frame interval and than it plus
+    150 ms. The usual interval is a moving average that the freezes do not enter."""
+
+    def __init__(self, stats: PipelineStats) -> None:
+        self._stats = stats
+        self._last: int | None = None
+        self._average: float | None = None
+
+    def picture(self, pts: int) -> None:
+        last, self._last = self._last, pts
+        if last is None or pts <= last:
+            return
+        step = pts - last
+        average = self._average
+        if average is not None and step > max(3 * average, average + CLOCK * 0.15):
+            self._stats.freezes += 1
+            self._stats.longest_freeze = max(self._stats.longest_freeze, step / CLOCK)
+            return
+        self._average = step if average is None else average + (step - average) / 16
+
+    def restart(self) -> None:
+        """A discontinuity: what came before is not a neighbour of what comes after."""
+        self._last = None
 
 
 class RecordingPipeline:
@@ -73,6 +102,7 @@ class RecordingPipeline:
         self._asked_at: int | None = None  # video pts of the last such request
         self._pending_discontinuity = False
         self.stats = PipelineStats()
+        self._freezes = FreezeMeter(self.stats)
 
     def _new_stages(self) -> tuple[Interleaver[AccessUnit | AudioFrame],
                                    OpusToAac | OpusTimeline | None]:
@@ -217,6 +247,7 @@ class RecordingPipeline:
         self.writer.write_video(data, pts, unit.keyframe)
         self._last_video_pts = pts
         self.stats.video_frames += 1
+        self._freezes.picture(pts)
 
     def _write_audio(self, frame: AudioFrame, pts: int) -> None:
         if not self.has_video:
@@ -261,6 +292,8 @@ class RecordingPipeline:
         jump = paused or (discontinuity and self._pending_discontinuity)
         self.writer.start_segment(pts, discontinuity=discontinuity,
                                   previous_end=self._media_end() if jump else None)
+        if jump:
+            self._freezes.restart()
         if discontinuity:
             self.stats.discontinuities += 1
         self._pending_discontinuity = False

@@ -12,7 +12,7 @@ from typing import Any
 from ..media.rtp import SenderReport
 from ..room.client import RoomClient
 from ..room.rpc import RpcMethod
-from ..room.tracks import FMP4_PASSTHROUGH, TS_PASSTHROUGH, OpusReader, VideoReader
+from ..room.tracks import FMP4_PASSTHROUGH, TS_PASSTHROUGH, receive_figures
 from ..storage.storage import Storage
 from ..storage.uploader import RecordingUpload
 from .recorder import Recorder, RecorderOptions
@@ -42,6 +42,7 @@ class RecordingSession:
         self.room, self.identity, self.options = room, identity, options
         self._storage = storage
         self._uploads: list[tuple[RecordingUpload, dict[str, Any]]] = []
+        self._receive_baseline: dict[str, int] = {}  # the figures when the recording began
         self.recorder = self._new_recorder(options)
         self.summaries: list[dict[str, Any]] = []  # of the recordings finalized
         rpc: dict[str, RpcMethod] = {"activate_recording": self._rpc_activate,
@@ -103,6 +104,7 @@ class RecordingSession:
 
     def _finalize(self, reason: str) -> None:
         summary = self.recorder.finalize(reason, self._receive_stats())
+        self._receive_baseline = receive_figures(self.client.readers())
         if summary is not None and (not self.summaries or self.summaries[-1] is not summary):
             self.summaries.append(summary)
             if isinstance(self.recorder.upload, RecordingUpload):
@@ -139,17 +141,15 @@ class RecordingSession:
                            "state": self.recorder.state.name.lower(),
                            "folder": str(folder) if folder else None})
 
+    def progress(self) -> dict[str, Any]:
+        """The recording's progress and what the network did to it so far."""
+        return {**self.recorder.progress(), **self._receive_stats()}
+
     def _receive_stats(self) -> dict[str, Any]:
-        lost = late = 0
-        for sid in self.recorder.tracks:
-            reader = self.client.reader(sid)
-            if isinstance(reader, VideoReader):
-                lost += (reader.frames_dropped + reader.stats.broken_frames
-                         + reader.stats.skipped_frames)  # skipped: transcoding only
-                late += reader.packets_late
-            elif isinstance(reader, OpusReader):
-                late += reader.late_packets
-        return {"receive": {"video_frames_lost": lost, "packets_late": late}}
+        """The receive figures of the current recording (the session's since it began)."""
+        totals = receive_figures(self.client.readers())
+        return {"receive": {name: value - self._receive_baseline.get(name, 0)
+                            for name, value in totals.items()}}
 
     def _request_keyframe(self) -> None:
         self._spawn(self.client.request_keyframe())

@@ -28,7 +28,7 @@ from ..media.rtp import SenderReport
 from .data_link import DataLink
 from .express import open_express_lane
 from .ice import add_trickled_candidate, is_loopback_url, use_loopback_candidates
-from .negotiation import accept_vp9_and_av1
+from .negotiation import extend_codec_table
 from .rpc import RpcMethod, RpcServer
 from .signal import SignalConnection, SignalError
 from .tap import TapReceiver, start_late_receivers, tap_transceivers
@@ -97,6 +97,7 @@ class RoomClient:
         self._pc: RTCPeerConnection | None = None
         self._taps: dict[str, TapReceiver] = {}  # by mid
         self._readers: dict[str, Reader] = {}  # by track sid
+        self._ended_readers: list[Reader] = []  # for their figures (receive_figures)
         self._tracks: dict[str, RemoteTrack] = {}  # published by the participant, by sid
         self._participant_sid: str | None = None
         self._early_candidates: list[rtc.TrickleRequest] = []  # before the first offer
@@ -109,7 +110,7 @@ class RoomClient:
         self.sessions = 0
         self.express_lanes = 0  # transports whose SRTP skips aiortc's queue (express.py)
         use_loopback_candidates(is_loopback_url(url))
-        accept_vp9_and_av1()
+        extend_codec_table()
 
     # --- public ------------------------------------------------------------------------
 
@@ -168,6 +169,10 @@ class RoomClient:
     def reader(self, track_sid: str) -> Reader | None:
         return self._readers.get(track_sid)
 
+    def readers(self) -> list[Reader]:
+        """Every track reader of the client's life, the ended ones too."""
+        return [*self._ended_readers, *self._readers.values()]
+
     # --- one session ---------------------------------------------------------------------
 
     async def _run_session(self) -> None:
@@ -197,6 +202,7 @@ class RoomClient:
             task.cancel()
         for sid in list(self._readers):
             reader = self._readers.pop(sid)
+            self._ended_readers.append(reader)
             reader.on_bye()
         self._taps.clear()
         self._tracks.clear()
@@ -286,6 +292,7 @@ class RoomClient:
         self._tracks.pop(sid, None)
         reader = self._readers.pop(sid, None)
         if reader is not None:
+            self._ended_readers.append(reader)
             for tap in self._taps.values():
                 if tap.sink is reader:
                     tap.sink = None

@@ -1,9 +1,14 @@
-"""The video codecs the recorder's answers accept, beyond aiortc's own H.264 and VP8.
+"""The codecs the recorder's answers accept, beyond aiortc's own H.264, VP8 and Opus.
 
 aiortc builds every answer from its module-level codec table and has no decoder for
 VP9 or AV1; the recorder needs none (``tap.py`` takes the RTP before aiortc would
 decode), so both are added to that table, once per process. Accepting them makes the
 server send a VP9 or AV1 publisher's own stream instead of its VP8 backup, or nothing.
+
+Audio RED (RFC 2198, ``audio/red`` over Opus) is added too: a publisher that sends it
+(browsers do) then reaches the recorder with its redundancy, which fills the holes of
+lost packets (``tracks.OpusReader``); LiveKit strips it for a subscriber that does not
+accept it, and does not add it to a publisher's plain Opus.
 """
 
 from __future__ import annotations
@@ -20,8 +25,17 @@ _EXTRA_VIDEO: tuple[tuple[str, int, dict[str, int]], ...] = (
 )
 
 
-def accept_vp9_and_av1() -> None:
-    """Add VP9 (profile 0) and AV1, each with RTX, to aiortc's codec table. Idempotent."""
+# LiveKit's offer: "a=rtpmap:63 red/48000/2", "a=fmtp:63 111/111" (Opus is 111).
+_RED = RTCRtpCodecParameters(mimeType="audio/red", clockRate=48000, channels=2,
+                             payloadType=63, parameters={"111/111": None})
+
+
+def extend_codec_table() -> None:
+    """Add VP9 (profile 0) and AV1, each with RTX, and audio RED to aiortc's codec
+    table. Idempotent."""
+    audio = CODECS["audio"]
+    if not any(codec.mimeType.lower() == "audio/red" for codec in audio):
+        audio.insert(0, _RED)  # an answer lists codecs in the offer's order anyway
     video = CODECS["video"]
     known = {codec.mimeType.lower() for codec in video}
     for mime, payload_type, parameters in _EXTRA_VIDEO:

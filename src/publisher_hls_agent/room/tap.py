@@ -18,7 +18,6 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Iterable
 from typing import Any, Protocol
 
 from aiortc import RTCPeerConnection, RTCRtpReceiver
@@ -27,12 +26,10 @@ from aiortc.rtcrtpparameters import RTCRtpCodecParameters, RTCRtpReceiveParamete
 from aiortc.rtp import (
     RTCP_PSFB_APP,
     RTCP_PSFB_PLI,
-    RTCP_RTPFB_NACK,
     RtcpByePacket,
     RtcpPsfbPacket,
     RtcpReceiverInfo,
     RtcpRrPacket,
-    RtcpRtpfbPacket,
     RtcpSrPacket,
     RtpPacket,
     clamp_packets_lost,
@@ -40,6 +37,7 @@ from aiortc.rtp import (
     unwrap_rtx,
 )
 
+from ..media.nack import NackList, NackStats, nack_packets
 from ..media.rtp import SenderReport, sequence_unwrapper
 
 logger = logging.getLogger(__name__)
@@ -48,7 +46,7 @@ logger = logging.getLogger(__name__)
 # recording wants the best layer, so it never asks the SFU to back off.
 REMB_BITRATE = 50_000_000
 RTCP_INTERVAL = 1.0
-NACK_HISTORY = 256  # sequence numbers a missing packet is still asked for
+NACK_TICK = 0.02  # the finest step of the NACK schedule, as libwebrtc's
 DTLS_CONNECT_TIMEOUT = 15.0
 
 
@@ -57,45 +55,44 @@ class PacketSink(Protocol):
 
     def on_rtp(self, packet: RtpPacket, arrival: float) -> None: ...
 
+    def on_red(self, packet: RtpPacket, arrival: float) -> None:
+        """A packet of redundant audio (RFC 2198): its primary and earlier frames."""
+
     def on_sender_report(self, report: SenderReport) -> None: ...
 
     def on_bye(self) -> None: ...
 
+    reception: NackStats  # where the tap counts the track's losses and recoveries
+
 
 class _Reception:
-    """Per-SSRC counters for receiver reports and NACKs; a few integer operations per
-    packet (aiortc's own version computes jitter and walks sets on every packet)."""
+    """Per-SSRC counters for receiver reports, and the NACK list of a video stream; a
+    few integer operations per packet (aiortc's own version computes jitter and walks
+    sets on every packet)."""
 
-    __slots__ = ("base", "expected_prior", "highest", "lsr", "lsr_time", "missing",
+    __slots__ = ("base", "expected_prior", "highest", "lsr", "lsr_time", "nacks",
                  "received", "received_prior", "unwrapper")
 
-    def __init__(self) -> None:
+    def __init__(self, nacks: NackList | None) -> None:
         self.unwrapper = sequence_unwrapper()
         self.base: int | None = None
         self.highest = 0
         self.received = 0
         self.expected_prior = 0
         self.received_prior = 0
-        self.missing: set[int] = set()
+        self.nacks = nacks
         self.lsr = 0
         self.lsr_time = 0.0
 
-    def add(self, sequence: int) -> list[int]:
-        """Count a packet; return the sequence numbers newly found missing."""
+    def add(self, sequence: int, now: float) -> None:
         seq = self.unwrapper.unwrap(sequence)
         self.received += 1
         if self.base is None:
             self.base = self.highest = seq
-            return []
-        if seq > self.highest:
-            newly_missing = list(range(self.highest + 1, seq)) if seq > self.highest + 1 else []
+        elif seq > self.highest:
             self.highest = seq
-            if newly_missing:
-                self.missing.update(newly_missing[-NACK_HISTORY:])
-            return newly_missing
-        if self.missing:
-            self.missing.discard(seq)
-        return []
+        if self.nacks is not None:
+            self.nacks.received(seq, now)
 
     def report(self, ssrc: int, now: float) -> RtcpReceiverInfo:
         assert self.base is not None
@@ -105,7 +102,6 @@ class _Reception:
         self.expected_prior, self.received_prior = expected, self.received
         lost_interval = expected_interval - received_interval
         fraction = (lost_interval << 8) // expected_interval if lost_interval > 0 else 0
-        self.missing = {s for s in self.missing if s > self.highest - NACK_HISTORY}
         return RtcpReceiverInfo(
             ssrc=ssrc,
             fraction_lost=min(fraction, 255),
@@ -123,15 +119,31 @@ class TapReceiver(RTCRtpReceiver):
     def __init__(self, kind: str, transport: Any) -> None:
         super().__init__(kind, transport)
         self._kind = kind
-        self.sink: PacketSink | None = None
+        self._sink: PacketSink | None = None
+        self._stats = NackStats()  # the sink's, where the counts go
         self._codecs: dict[int, RTCRtpCodecParameters] = {}
+        self._red_types: set[int] = set()
         self._rtx_to_media: dict[int, int] = {}
         self._reception: dict[int, _Reception] = {}
         self._media_ssrc: int | None = None
         self._own_ssrc: int | None = None
         self._rtcp_task: asyncio.Task[None] | None = None
-        self._nacks: set[asyncio.Future[None]] = set()  # in flight
+        self._nack_task: asyncio.Task[None] | None = None
+        self._gap = asyncio.Event()  # set when a NACK list has something to ask for
+        self._failures = 0
         self._registered = False
+
+    @property
+    def sink(self) -> PacketSink | None:
+        return self._sink
+
+    @sink.setter
+    def sink(self, sink: PacketSink | None) -> None:
+        self._sink = sink
+        self._stats = sink.reception if sink is not None else NackStats()
+        for reception in self._reception.values():
+            if reception.nacks is not None:
+                reception.nacks.stats = self._stats
 
     # --- what the peer connection and the DTLS transport call -------------------------
 
@@ -141,6 +153,8 @@ class TapReceiver(RTCRtpReceiver):
         for codec in parameters.codecs:
             if codec.payloadType is not None:
                 self._codecs[codec.payloadType] = codec
+                if codec.mimeType.lower() == "audio/red":
+                    self._red_types.add(codec.payloadType)
         for encoding in parameters.encodings:
             if encoding.rtx:
                 self._rtx_to_media[encoding.rtx.ssrc] = encoding.ssrc
@@ -148,20 +162,23 @@ class TapReceiver(RTCRtpReceiver):
         self._registered = True
         if self._rtcp_task is None:
             self._rtcp_task = asyncio.create_task(self._run_rtcp())
+        if self._nack_task is None and self._kind == "video":
+            self._nack_task = asyncio.create_task(self._run_nacks())
 
     async def stop(self) -> None:
         if self._registered:
             self.transport._unregister_rtp_receiver(self)
             self._registered = False
-        if self._rtcp_task is not None:
-            self._rtcp_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._rtcp_task
-            self._rtcp_task = None
+        for task in (self._rtcp_task, self._nack_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._rtcp_task = self._nack_task = None
 
     def _handle_disconnect(self) -> None:
-        if self.sink is not None:
-            self.sink.on_bye()
+        if self._sink is not None:
+            self._sink.on_bye()
 
     def _set_rtcp_ssrc(self, ssrc: int) -> None:
         self._own_ssrc = ssrc
@@ -174,12 +191,12 @@ class TapReceiver(RTCRtpReceiver):
             if reception is not None:
                 reception.lsr = (info.ntp_timestamp >> 16) & 0xFFFFFFFF
                 reception.lsr_time = now
-            if self.sink is not None:
-                self.sink.on_sender_report(
+            if self._sink is not None:
+                self._sink.on_sender_report(
                     SenderReport.from_ntp64(info.ntp_timestamp, info.rtp_timestamp, now)
                 )
-        elif isinstance(packet, RtcpByePacket) and self.sink is not None:
-            self.sink.on_bye()
+        elif isinstance(packet, RtcpByePacket) and self._sink is not None:
+            self._sink.on_bye()
 
     async def _handle_rtp_packet(self, packet: RtpPacket, arrival_time_ms: int) -> None:
         self.receive_rtp(packet)
@@ -194,18 +211,21 @@ class TapReceiver(RTCRtpReceiver):
             original = self._unwrap_retransmission(packet, codec)
             if original is None:
                 return
+            self._stats.retransmissions += 1
             packet = original
         reception = self._reception.get(packet.ssrc)
         if reception is None:
-            reception = self._reception[packet.ssrc] = _Reception()
+            nacks = NackList(self._stats) if self._kind == "video" else None
+            reception = self._reception[packet.ssrc] = _Reception(nacks)
             self._media_ssrc = packet.ssrc
-        newly_missing = reception.add(packet.sequence_number)
-        if newly_missing and self._kind == "video":
-            nack = asyncio.ensure_future(self._send_nack(packet.ssrc, newly_missing))
-            self._nacks.add(nack)
-            nack.add_done_callback(self._nacks.discard)
-        if self.sink is not None and packet.payload:
-            self.sink.on_rtp(packet, arrival)
+        reception.add(packet.sequence_number, arrival)
+        if reception.nacks is not None and reception.nacks.missing and not self._gap.is_set():
+            self._gap.set()
+        if self._sink is not None and packet.payload:
+            if packet.payload_type in self._red_types:
+                self._sink.on_red(packet, arrival)
+            else:
+                self._sink.on_rtp(packet, arrival)
 
     # --- what the room client calls ----------------------------------------------------
 
@@ -213,8 +233,8 @@ class TapReceiver(RTCRtpReceiver):
         """Send an RTCP PLI for the track's current SSRC; False if none is known yet."""
         if self._media_ssrc is None or self._own_ssrc is None:
             return False
-        await self._send(RtcpPsfbPacket(fmt=RTCP_PSFB_PLI, ssrc=self._own_ssrc,
-                                        media_ssrc=self._media_ssrc))
+        await self._send(bytes(RtcpPsfbPacket(fmt=RTCP_PSFB_PLI, ssrc=self._own_ssrc,
+                                              media_ssrc=self._media_ssrc)))
         return True
 
     # --- internals ---------------------------------------------------------------------
@@ -222,7 +242,9 @@ class TapReceiver(RTCRtpReceiver):
     def _unwrap_retransmission(
         self, packet: RtpPacket, codec: RTCRtpCodecParameters
     ) -> RtpPacket | None:
-        media_ssrc = self._rtx_to_media.get(packet.ssrc)
+        # The SDP names the RTX SSRC (a=ssrc-group:FID); without it, a retransmission
+        # belongs to the stream this m-line carries now.
+        media_ssrc = self._rtx_to_media.get(packet.ssrc, self._media_ssrc)
         apt = codec.parameters.get("apt")
         if media_ssrc is None or len(packet.payload) < 2 or not isinstance(apt, int) or (
             apt not in self._codecs
@@ -230,35 +252,68 @@ class TapReceiver(RTCRtpReceiver):
             return None
         return unwrap_rtx(packet, payload_type=apt, ssrc=media_ssrc)
 
-    async def _send_nack(self, media_ssrc: int, lost: Iterable[int]) -> None:
-        if self._own_ssrc is None:
-            return
-        nack = RtcpRtpfbPacket(fmt=RTCP_RTPFB_NACK, ssrc=self._own_ssrc, media_ssrc=media_ssrc)
-        nack.lost = [seq & 0xFFFF for seq in lost]
-        await self._send(nack)
+    async def _run_nacks(self) -> None:
+        """Ask for what is missing, each packet on its own schedule (``media/nack.py``);
+        asleep while nothing is."""
+        while True:
+            await self._gap.wait()
+            try:
+                wake = await self._send_due_nacks(time.monotonic())
+            except Exception:  # the receive path goes on whatever happens here
+                self._note_failure("sending NACKs")
+                wake = None
+            if wake is None:
+                self._gap.clear()
+            else:
+                await asyncio.sleep(max(NACK_TICK, wake - time.monotonic()))
+
+    async def _send_due_nacks(self, now: float) -> float | None:
+        """Send the NACKs due now; when the next ones are (None: nothing missing)."""
+        wake: float | None = None
+        for ssrc, reception in list(self._reception.items()):
+            nacks = reception.nacks
+            if nacks is None:
+                continue
+            due = nacks.due(now)
+            if due and self._own_ssrc is not None:
+                for packet in nack_packets(self._own_ssrc, ssrc, due):
+                    await self._send(packet)
+            later = nacks.next_due()
+            if later is not None and (wake is None or later < wake):
+                wake = later
+        return wake
 
     async def _run_rtcp(self) -> None:
         while True:
             await asyncio.sleep(RTCP_INTERVAL)
-            if self._own_ssrc is None or not self._reception:
-                continue
-            now = time.monotonic()
-            reports = [rx.report(ssrc, now) for ssrc, rx in self._reception.items()
-                       if rx.base is not None]
-            await self._send(RtcpRrPacket(ssrc=self._own_ssrc, reports=reports))
-            if self._kind == "video":
-                ssrcs = list(self._reception)
-                await self._send(RtcpPsfbPacket(fmt=RTCP_PSFB_APP, ssrc=self._own_ssrc,
-                                                media_ssrc=0,
-                                                fci=pack_remb_fci(REMB_BITRATE, ssrcs)))
-                for ssrc, rx in self._reception.items():
-                    if rx.missing:  # ask once more for what a first NACK did not bring
-                        await self._send_nack(ssrc, sorted(rx.missing))
+            try:
+                await self._send_reports()
+            except Exception:  # a bad report must not end every later one
+                self._note_failure("sending receiver reports")
 
-    async def _send(self, packet: Any) -> None:
+    async def _send_reports(self) -> None:
+        if self._own_ssrc is None or not self._reception:
+            return
+        now = time.monotonic()
+        reports = [rx.report(ssrc, now) for ssrc, rx in self._reception.items()
+                   if rx.base is not None]
+        await self._send(bytes(RtcpRrPacket(ssrc=self._own_ssrc, reports=reports[:31])))
+        if self._kind == "video":
+            ssrcs = list(self._reception)[-255:]
+            await self._send(bytes(RtcpPsfbPacket(fmt=RTCP_PSFB_APP, ssrc=self._own_ssrc,
+                                                  media_ssrc=0,
+                                                  fci=pack_remb_fci(REMB_BITRATE, ssrcs))))
+
+    def _note_failure(self, what: str) -> None:
+        self._failures += 1
+        if self._failures in (1, 100):
+            logger.exception("RTCP on a %s receiver failed %s (%d times)", self._kind, what,
+                             self._failures)
+
+    async def _send(self, packet: bytes) -> None:
         # A transport going away raises; the room client notices that and rejoins.
         with contextlib.suppress(ConnectionError):
-            await self.transport._send_rtp(bytes(packet))
+            await self.transport._send_rtp(packet)
 
 
 def tap_transceivers(pc: RTCPeerConnection) -> dict[str, TapReceiver]:

@@ -10,7 +10,7 @@ as H.264 (``TranscodingReader``).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -19,7 +19,9 @@ from aiortc.rtp import RtpPacket
 from ..media import blank, h264
 from ..media.assembler import AssembledFrame, FrameAssembler
 from ..media.frame_codecs import FRAME_CODECS, FrameCodec
-from ..media.rtp import SenderReport, timestamp_unwrapper
+from ..media.nack import NackStats
+from ..media.red import RedPayloadError, split_red
+from ..media.rtp import SenderReport, sequence_unwrapper, timestamp_unwrapper
 from ..media.transcode import EncodedPicture, VideoTranscoder
 from ..media.units import AccessUnit, AudioPacket
 from .transcoding import TranscodingThread
@@ -80,8 +82,12 @@ class _Reader:
         self.track = track
         self.consumer = consumer
         self.stats = TrackStats()
+        self.reception = NackStats()  # counted by the tap (room/tap.py)
         self.sender_report: SenderReport | None = None
         self.ended = False
+
+    def on_red(self, packet: RtpPacket, arrival: float) -> None:
+        """Redundant audio is negotiated for audio only; on video it is nonsense."""
 
     def on_sender_report(self, report: SenderReport) -> None:
         self.sender_report = report
@@ -257,27 +263,83 @@ class TranscodingReader(_VideoReader):
 
 
 class OpusReader(_Reader):
-    """Passes Opus packets on with unwrapped timestamps; drops late duplicates."""
+    """Passes Opus packets on with unwrapped timestamps; drops late duplicates. A RED
+    packet (``audio/red``, what LiveKit sends a subscriber that accepts it) brings
+    copies of the frames before its own: those fill the holes lost packets left."""
 
     def __init__(self, track: RemoteTrack, consumer: MediaConsumer) -> None:
         super().__init__(track, consumer)
         self._timestamps = timestamp_unwrapper()
+        self._sequences = sequence_unwrapper()
+        self._highest_seq: int | None = None
         self._last_emitted: int | None = None
         self.late_packets = 0
+        self.packets_missing = 0  # sequence numbers never seen
+        self.red_recovered = 0  # frames that came only as a RED copy
 
     def on_rtp(self, packet: RtpPacket, arrival: float) -> None:
-        self.stats.packets += 1
-        if blank.is_blank_audio(packet.payload):
-            self.stats.blank_frames += 1
+        self._count(packet)
+        self._emit(packet.payload, self._timestamps.unwrap(packet.timestamp), arrival)
+
+    def on_red(self, packet: RtpPacket, arrival: float) -> None:
+        self._count(packet)
+        try:
+            blocks = split_red(packet.payload)
+        except RedPayloadError:
+            self.stats.broken_frames += 1
             return
         timestamp = self._timestamps.unwrap(packet.timestamp)
+        for offset, frame in blocks:
+            if offset and (self._last_emitted is None or timestamp - offset <= self._last_emitted):
+                continue  # a copy of what came already (or of what came before the start)
+            if offset:
+                self.red_recovered += 1
+            self._emit(frame, timestamp - offset, arrival)
+
+    def _count(self, packet: RtpPacket) -> None:
+        self.stats.packets += 1
+        seq = self._sequences.unwrap(packet.sequence_number)
+        if self._highest_seq is None or seq > self._highest_seq:
+            if self._highest_seq is not None:
+                self.packets_missing += seq - self._highest_seq - 1
+            self._highest_seq = seq
+
+    def _emit(self, payload: bytes, timestamp: int, arrival: float) -> None:
+        if not payload:
+            return
+        if blank.is_blank_audio(payload):
+            self.stats.blank_frames += 1
+            return
         if self._last_emitted is not None and timestamp <= self._last_emitted:
             self.late_packets += 1
             return
         self._last_emitted = timestamp
         self.stats.frames += 1
-        self.consumer.on_audio(self.track.sid, AudioPacket(packet.payload, timestamp, arrival))
+        self.consumer.on_audio(self.track.sid, AudioPacket(payload, timestamp, arrival))
 
 
 VideoReader = H264Reader | PassthroughReader | TranscodingReader
 Reader = VideoReader | OpusReader
+
+
+def receive_figures(readers: Iterable[Reader]) -> dict[str, int]:
+    """What the network did to the tracks and what was done about it, summed."""
+    figures = dict.fromkeys(("video_packets", "audio_packets", "packets_lost",
+                             "packets_recovered", "retransmissions", "red_recovered",
+                             "video_frames_lost", "packets_late"), 0)
+    for reader in readers:
+        if isinstance(reader, OpusReader):
+            figures["audio_packets"] += reader.stats.packets
+            figures["packets_lost"] += max(0, reader.packets_missing - reader.red_recovered)
+            figures["red_recovered"] += reader.red_recovered
+            figures["packets_late"] += reader.late_packets
+            continue
+        reception = reader.reception
+        figures["video_packets"] += reader.stats.packets
+        figures["packets_lost"] += max(0, reception.missing - reception.recovered)
+        figures["packets_recovered"] += reception.recovered
+        figures["retransmissions"] += reception.retransmissions
+        figures["video_frames_lost"] += (reader.frames_dropped + reader.stats.broken_frames
+                                         + reader.stats.skipped_frames)  # transcoding only
+        figures["packets_late"] += reader.packets_late
+    return figures

@@ -213,10 +213,18 @@ class RecorderAgent:
         folder = figures.get("folder")
         if folder is None:
             return
+        receive = figures.get("receive", {})
+        figures = {**figures, "packets_lost": receive.get("packets_lost", 0),
+                   "packets_recovered": (receive.get("packets_recovered", 0)
+                                         + receive.get("red_recovered", 0)),
+                   "video_frames_lost": receive.get("video_frames_lost", 0)}
         before = job.counted.get(folder, {})
         for name, counter in (("segments", self.metrics.segments),
                               ("bytes", self.metrics.bytes),
-                              ("keyframe_requests", self.metrics.keyframe_requests)):
+                              ("keyframe_requests", self.metrics.keyframe_requests),
+                              ("packets_lost", self.metrics.packets_lost),
+                              ("packets_recovered", self.metrics.packets_recovered),
+                              ("video_frames_lost", self.metrics.video_frames_lost)):
             counter.inc(max(0, figures.get(name, 0) - before.get(name, 0)))
         job.counted[folder] = figures
 
@@ -224,7 +232,8 @@ class RecorderAgent:
         segments = summary.get("segments", [])
         self._count(job, {"folder": summary["folder"], "segments": len(segments),
                           "bytes": sum(s["bytes"] for s in segments),
-                          "keyframe_requests": summary.get("keyframe_requests", 0)})
+                          "keyframe_requests": summary.get("keyframe_requests", 0),
+                          "receive": summary.get("receive", {})})
         job.recordings += 1
         logger.info("recording finalized: %s", _describe_summary(summary),
                     extra={"room": job.room, "participant": job.participant,

@@ -157,7 +157,7 @@ class RecordingProcess:
             progress = {}
             for job_id, session in self._sessions.items():
                 self._report_recordings(job_id, session)
-                progress[job_id] = session.recorder.progress()
+                progress[job_id] = session.progress()
             failures = dict(self._storage.counters.failures) if self._storage else {}
             if progress or failures:
                 self._send(("progress", progress, failures))
