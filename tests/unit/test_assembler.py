@@ -142,3 +142,22 @@ def test_a_frame_that_never_ends_is_given_up_and_costs_little() -> None:
     # which the new timestamp ends)
     frames = feed(assembler, stream(GOP, seq0=20_000, ts0=90_000), t0=1.0)
     assert [h264.depacketize(f.payloads) for f in frames[-len(GOP):]] == GOP
+
+
+def test_losses_closer_than_the_window_do_not_queue_up_behind_each_other() -> None:
+    """Each gap is waited for from when it was noticed: two unrecoverable losses 0.1 s
+    apart cost one window, not two, and the reader never falls behind."""
+    assembler = FrameAssembler(h264.starts_access_unit, max_wait=0.3)
+    packets = stream(GOP * 12)  # 60 frames, each sent at its timestamp
+    first_packet_of = {}
+    for i, (_, ts, _, _) in enumerate(packets):
+        first_packet_of.setdefault((ts - 1000) // 3000, i)
+    lost = {first_packet_of[11], first_packet_of[14]}  # 0.1 s apart at 30 fps
+    delivered: list[tuple[float, AssembledFrame]] = []
+    for i, packet in enumerate(packets):
+        if i not in lost:
+            now = (packet[1] - 1000) / 90000
+            delivered += [(now, f) for f in assembler.push(*packet, now)]
+    assert assembler.frames_dropped == 2
+    late = [now - (f.rtp_timestamp - 1000) / 90000 for now, f in delivered]
+    assert max(late) <= 0.3 + 1 / 30 + 1e-9, max(late)  # one window, never two

@@ -61,7 +61,6 @@ class FrameAssembler:
         self._next: int | None = None  # None: resynchronising, waiting for a frame start
         self._scanned: int | None = None  # the frame at _next is whole up to here
         self._highest = -(1 << 62)
-        self._gap_since: float | None = None
         self._after_loss = True  # nothing is known about what came before the first packet
         self.frames_dropped = 0
         self.packets_late = 0
@@ -92,7 +91,7 @@ class FrameAssembler:
             # ``frame`` is the first missing sequence number (None: the frame can never
             # be whole). Only a packet beyond it makes it a gap; otherwise the rest of
             # the frame is simply still on its way.
-            if frame is not None and (self._highest <= frame or not self._gap_expired(now)):
+            if frame is not None and (self._highest <= frame or not self._gap_expired(frame, now)):
                 break
             self._give_up_broken_frame()
         return frames
@@ -123,15 +122,22 @@ class FrameAssembler:
         self._after_loss = False
         self._next = seq + 1
         self._scanned = None
-        self._gap_since = None
         return frame
 
-    def _gap_expired(self, now: float) -> bool:
+    def _gap_expired(self, missing: int, now: float) -> bool:
+        """Whether the packet ``missing`` has been waited for long enough: since the
+        first packet after it arrived, which is when it was known to be missing. (Not
+        since the gap reached the head of the buffer: losses closer together than the
+        window would then queue up behind each other, and reading fall ever further
+        behind.)"""
         if len(self._buffer) > self._max_packets:
             return True
-        if self._gap_since is None:
-            self._gap_since = now
-        return now - self._gap_since >= self._max_wait
+        seq = missing + 1
+        while (after := self._buffer.get(seq)) is None:
+            seq += 1  # ends: a packet beyond ``missing`` is buffered (see _drain)
+            if seq - missing > MAX_FRAME_PACKETS:
+                return True  # a jump that wide, no retransmission fills
+        return now - after.arrival >= self._max_wait
 
     def _give_up_broken_frame(self) -> None:
         """Drop the frame with the gap and resume at the next provable frame start."""
@@ -140,7 +146,6 @@ class FrameAssembler:
         broken_timestamp = broken.timestamp if broken is not None else None
         self.frames_dropped += 1
         self._after_loss = True
-        self._gap_since = None
         self._scanned = None
         for seq in sorted(self._buffer):
             packet = self._buffer[seq]

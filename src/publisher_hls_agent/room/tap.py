@@ -46,6 +46,11 @@ logger = logging.getLogger(__name__)
 # recording wants the best layer, so it never asks the SFU to back off.
 REMB_BITRATE = 50_000_000
 RTCP_INTERVAL = 1.0
+# LiveKit forwards at most one PLI a second per layer to the publisher, and after each
+# PLI a subscriber sends it ignores that subscriber's NACKs until it forwards a keyframe
+# (downtrack.go: isNACKThrottled). A PLI sooner than this after the last brings no
+# keyframe and stops loss recovery until one comes: it is not sent.
+PLI_INTERVAL = 1.0
 NACK_TICK = 0.02  # the finest step of the NACK schedule, as libwebrtc's
 DTLS_CONNECT_TIMEOUT = 15.0
 
@@ -127,6 +132,7 @@ class TapReceiver(RTCRtpReceiver):
         self._reception: dict[int, _Reception] = {}
         self._media_ssrc: int | None = None
         self._own_ssrc: int | None = None
+        self._pli_at = -PLI_INTERVAL  # time.monotonic() of the last PLI sent
         self._rtcp_task: asyncio.Task[None] | None = None
         self._nack_task: asyncio.Task[None] | None = None
         self._gap = asyncio.Event()  # set when a NACK list has something to ask for
@@ -230,9 +236,14 @@ class TapReceiver(RTCRtpReceiver):
     # --- what the room client calls ----------------------------------------------------
 
     async def request_keyframe(self) -> bool:
-        """Send an RTCP PLI for the track's current SSRC; False if none is known yet."""
+        """Send an RTCP PLI for the track's current SSRC, unless one went out less than
+        ``PLI_INTERVAL`` ago (its keyframe is on its way); False if no SSRC is known yet."""
         if self._media_ssrc is None or self._own_ssrc is None:
             return False
+        now = time.monotonic()
+        if now - self._pli_at < PLI_INTERVAL:
+            return True
+        self._pli_at = now
         await self._send(bytes(RtcpPsfbPacket(fmt=RTCP_PSFB_PLI, ssrc=self._own_ssrc,
                                               media_ssrc=self._media_ssrc)))
         return True

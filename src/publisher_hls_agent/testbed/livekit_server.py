@@ -43,6 +43,8 @@ class LiveKitServer:
     api_key: str
     api_secret: str
     log_path: Path
+    udp_port: int = 0  # its media port: what loss on one leg only matches (testbed/loss.py)
+    pid: int = 0
 
 
 def find_binary() -> Path:
@@ -84,7 +86,7 @@ rtc:
   # libwebrtc then looks them up and sends to them. A dead loopback port instead.
   stun_servers: ["127.0.0.1:9"]
 logging:
-  level: info
+  level: {os.environ.get("LIVEKIT_LOG_LEVEL", "info")}
 """
 
 
@@ -115,9 +117,8 @@ def running_server(
     work = Path(tempfile.mkdtemp(prefix="livekit-server-", dir=log_dir))
     http_port = http_port or free_port()
     config = work / "livekit.yaml"
-    config.write_text(
-        _config_yaml(http_port, free_port(socket.SOCK_DGRAM), free_port()), encoding="utf-8"
-    )
+    udp_port = free_port(socket.SOCK_DGRAM)
+    config.write_text(_config_yaml(http_port, udp_port, free_port()), encoding="utf-8")
     log_path = work / "server.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
@@ -135,6 +136,8 @@ def running_server(
             api_key=API_KEY,
             api_secret=API_SECRET,
             log_path=log_path,
+            udp_port=udp_port,
+            pid=process.pid,
         )
     finally:
         process.terminate()

@@ -378,7 +378,7 @@ async def _run(args: argparse.Namespace) -> None:
         args.url, make_token(args.api_key, args.api_secret, args.room, identity),
         width=args.width, height=args.height, fps=args.fps, bitrate=args.bitrate,
         keyframe_interval_s=args.keyframe_interval, flash_period_s=args.flash_period,
-        looped=args.looped) for identity in identities]
+        looped=args.looped, red=args.red) for identity in identities]
     for publisher in publishers:
         await publisher.start()
     print(
@@ -426,6 +426,8 @@ def main(argv: list[str] | None = None) -> None:
                         help="publishers in this process, named IDENTITY-0, IDENTITY-1, ...")
     parser.add_argument("--looped", action="store_true",
                         help="encode a few seconds once and loop them (cheap; benchmarks)")
+    parser.add_argument("--red", action="store_true",
+                        help="publish audio as RED (Opus with redundancy), as browsers do")
     parser.add_argument("--log-level", default="WARNING")
     args = parser.parse_args(argv)
     logging.basicConfig(
