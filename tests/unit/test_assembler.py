@@ -161,3 +161,35 @@ def test_losses_closer_than_the_window_do_not_queue_up_behind_each_other() -> No
     assert assembler.frames_dropped == 2
     late = [now - (f.rtp_timestamp - 1000) / 90000 for now, f in delivered]
     assert max(late) <= 0.3 + 1 / 30 + 1e-9, max(late)  # one window, never two
+
+
+def test_a_whole_keyframe_beyond_a_gap_ends_the_wait_at_once() -> None:
+    """Frames between a lost packet and the next keyframe cannot be decoded anyway: once
+    the keyframe is all here, reading jumps to it instead of waiting the window out."""
+    assembler = FrameAssembler(h264.starts_access_unit, max_wait=10.0,
+                               starts_keyframe=h264.starts_keyframe, keyframe_after=0.25)
+    packets = stream(GOP * 2)  # IDR frames 0 and 5
+    first_packet_of: dict[int, int] = {}
+    for i, (_, ts, _, _) in enumerate(packets):
+        first_packet_of.setdefault((ts - 1000) // 3000, i)
+    del packets[first_packet_of[2]]
+    frames = []
+    wanted_at = []
+    for i, packet in enumerate(packets):
+        now = (packet[1] - 1000) / 90000 * 10  # slow: the gap ages past keyframe_after
+        frames += assembler.push(*packet, now)
+        if assembler.keyframe_wanted:
+            assembler.keyframe_wanted = False
+            wanted_at.append(i)
+    assert [(f.rtp_timestamp - 1000) // 3000 for f in frames] == [0, 1, 5, 6, 7, 8, 9]
+    assert frames[2].after_loss and h264.depacketize(frames[2].payloads) == GOP[0]
+    assert len(wanted_at) == 1  # once for the gap, not once per packet
+    assert assembler.frames_dropped == 1
+
+
+def test_without_a_keyframe_test_the_window_is_waited_out() -> None:
+    assembler = FrameAssembler(h264.starts_access_unit, max_wait=10.0)
+    packets = stream(GOP * 2)
+    del packets[len(packets) // 4]
+    frames = feed(assembler, packets, step=0.01)
+    assert len(frames) < 5 and assembler.frames_dropped == 0

@@ -94,3 +94,17 @@ def test_access_unit_start_detection() -> None:
     assert h264.starts_access_unit(fragments[0])
     assert not h264.starts_access_unit(fragments[1])
     assert not h264.starts_access_unit(b"\x65")
+
+
+
+def test_keyframe_starts_are_told_from_the_first_packet() -> None:
+    assert h264.starts_keyframe(SPS)
+    assert h264.starts_keyframe(IDR)  # an IDR's first slice sent without its SPS
+    assert not h264.starts_keyframe(SLICE) and not h264.starts_keyframe(PPS)
+    stap = bytes([24]) + len(SPS).to_bytes(2, "big") + SPS + len(PPS).to_bytes(2, "big") + PPS
+    assert h264.starts_keyframe(stap)
+    fu_start = bytes([28, 0x80 | 5]) + IDR[1:20]
+    fu_middle = bytes([28, 5]) + IDR[20:40]
+    assert h264.starts_keyframe(fu_start) and not h264.starts_keyframe(fu_middle)
+    assert not h264.starts_keyframe(bytes([28, 0x80 | 1]) + SLICE[1:20])
+    assert not any(h264.starts_keyframe(b) for b in (b"", b"\x1c", bytes([24, 0, 1])))

@@ -8,6 +8,13 @@ After that the broken frame is given up and reading resumes at the next packet t
 provably starts a frame, and that frame is flagged ``after_loss`` so the caller can
 ask for a keyframe. A recorder can afford the wait: it delays segments, not frames.
 
+A packet still missing after ``KEYFRAME_AFTER`` is likely lost for good (what the
+SFU itself never received, it cannot resend), so ``keyframe_wanted`` asks the caller
+for a keyframe then, while the wait goes on; and once a whole keyframe is buffered
+beyond the gap (``starts_keyframe``), nothing before it matters (those frames could
+not be decoded without the lost one): reading jumps to it at once. A loss for good
+then costs about ``KEYFRAME_AFTER`` and a keyframe's round trip, not the whole window.
+
 Bounded whatever the sender does: a frame of more than ``MAX_FRAME_PACKETS`` (packets
 that share a timestamp and never set the marker, say) is given up, the buffer never
 holds more than ``max_packets``, and each packet is looked at a bounded number of
@@ -26,6 +33,9 @@ from .rtp import sequence_unwrapper, timestamp_unwrapper
 
 # The last NACK goes out at NACK_MAX_AGE; its answer needs a round trip more.
 REORDER_WINDOW = NACK_MAX_AGE + 2 * NACK_INTERVAL
+# Most retransmissions come within 0.2 s (measured against LiveKit at 5 % loss both
+# ways: median 40 ms, 99th percentile 200-300 ms).
+KEYFRAME_AFTER = 0.25
 MAX_FRAME_PACKETS = 2048  # 2.4 MB at 1,200 bytes: beyond any real picture
 
 
@@ -51,8 +61,15 @@ class FrameAssembler:
         starts_frame: Callable[[bytes], bool],
         max_wait: float = REORDER_WINDOW,
         max_packets: int = 4096,
+        starts_keyframe: Callable[[bytes], bool] | None = None,
+        keyframe_after: float = KEYFRAME_AFTER,
     ) -> None:
         self._starts_frame = starts_frame
+        self._starts_keyframe = starts_keyframe
+        self._keyframe_after = keyframe_after
+        self._keyframe_starts: set[int] = set()  # buffered packets that begin a keyframe
+        self._asked_for: int | None = None  # the gap a keyframe was wanted for
+        self.keyframe_wanted = False  # set here, cleared by the caller once asked
         self._max_wait = max_wait
         self._max_packets = max_packets
         self._seq = sequence_unwrapper()
@@ -77,6 +94,8 @@ class FrameAssembler:
             self.packets_late += 1
             return []
         self._buffer[seq] = _Packet(self._ts.unwrap(timestamp), marker, payload, arrival)
+        if self._starts_keyframe is not None and self._starts_keyframe(payload):
+            self._keyframe_starts.add(seq)
         if seq > self._highest:
             self._highest = seq
         return self._drain(arrival)
@@ -91,9 +110,21 @@ class FrameAssembler:
             # ``frame`` is the first missing sequence number (None: the frame can never
             # be whole). Only a packet beyond it makes it a gap; otherwise the rest of
             # the frame is simply still on its way.
-            if frame is not None and (self._highest <= frame or not self._gap_expired(frame, now)):
+            if frame is None:
+                self._give_up_broken_frame()
+                continue
+            if self._highest <= frame:
                 break
-            self._give_up_broken_frame()
+            age = self._gap_age(frame, now)
+            if age >= self._max_wait:
+                self._give_up_broken_frame()
+            elif (keyframe := self._whole_keyframe_beyond(frame)) is not None:
+                self._give_up_until(keyframe)
+            else:
+                if age >= self._keyframe_after and self._asked_for != frame:
+                    self._asked_for = frame
+                    self.keyframe_wanted = True
+                break
         return frames
 
     def _take_complete_frame(self) -> AssembledFrame | int | None:
@@ -118,26 +149,52 @@ class FrameAssembler:
             if seq - self._next >= MAX_FRAME_PACKETS:
                 return None
         payloads = [buffer.pop(s).payload for s in range(self._next, seq + 1)]
+        if self._keyframe_starts:
+            self._keyframe_starts.difference_update(range(self._next, seq + 1))
         frame = AssembledFrame(first.timestamp, payloads, packet.arrival, self._after_loss)
         self._after_loss = False
         self._next = seq + 1
         self._scanned = None
         return frame
 
-    def _gap_expired(self, missing: int, now: float) -> bool:
-        """Whether the packet ``missing`` has been waited for long enough: since the
-        first packet after it arrived, which is when it was known to be missing. (Not
-        since the gap reached the head of the buffer: losses closer together than the
-        window would then queue up behind each other, and reading fall ever further
-        behind.)"""
+    def _gap_age(self, missing: int, now: float) -> float:
+        """How long the packet ``missing`` has been waited for: since the first packet
+        after it arrived, which is when it was known to be missing. (Not since the gap
+        reached the head of the buffer: losses closer together than the window would
+        then queue up behind each other, and reading fall ever further behind.)"""
         if len(self._buffer) > self._max_packets:
-            return True
+            return float("inf")
         seq = missing + 1
         while (after := self._buffer.get(seq)) is None:
             seq += 1  # ends: a packet beyond ``missing`` is buffered (see _drain)
             if seq - missing > MAX_FRAME_PACKETS:
-                return True  # a jump that wide, no retransmission fills
-        return now - after.arrival >= self._max_wait
+                return float("inf")  # a jump that wide, no retransmission fills
+        return now - after.arrival
+
+    def _whole_keyframe_beyond(self, missing: int) -> int | None:
+        """The first sequence number of a keyframe after ``missing`` that is all here."""
+        for start in sorted(s for s in self._keyframe_starts if s > missing):
+            first = self._buffer[start]
+            seq, packet, following = start, first, None
+            while not packet.marker:
+                following = self._buffer.get(seq + 1)
+                if following is None or following.timestamp != first.timestamp:
+                    break  # still on its way, or whole (a new timestamp ended it)
+                seq, packet = seq + 1, following
+            if packet.marker or following is not None:
+                return start
+        return None
+
+    def _give_up_until(self, keyframe: int) -> None:
+        """Drop everything before a whole keyframe: the lost packet no longer matters."""
+        assert self._next is not None
+        self.frames_dropped += 1
+        self._after_loss = True
+        self._scanned = None
+        for seq in [s for s in self._buffer if s < keyframe]:
+            del self._buffer[seq]
+        self._keyframe_starts = {s for s in self._keyframe_starts if s >= keyframe}
+        self._next = keyframe
 
     def _give_up_broken_frame(self) -> None:
         """Drop the frame with the gap and resume at the next provable frame start."""
@@ -155,4 +212,5 @@ class FrameAssembler:
                 self._next = seq
                 return
             del self._buffer[seq]
+            self._keyframe_starts.discard(seq)
         self._next = None  # nothing usable buffered: wait for the next frame start

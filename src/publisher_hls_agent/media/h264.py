@@ -157,6 +157,20 @@ def starts_access_unit(payload: bytes) -> bool:
     return False
 
 
+def starts_keyframe(payload: bytes) -> bool:
+    """Whether an RTP payload provably begins an IDR access unit: it starts with an SPS
+    (as libwebrtc sends every IDR) or is the first slice of an IDR picture."""
+    if len(payload) < 2:
+        return False
+    kind = payload[0] & 0x1F
+    if kind == STAP_A:
+        return len(payload) > 3 and starts_keyframe(payload[3:])
+    if kind == FU_A:
+        return len(payload) >= 3 and bool(payload[1] & 0x80) and (
+            payload[1] & 0x1F) == NAL_IDR and bool(payload[2] & 0x80)
+    return kind == NAL_SPS or (kind == NAL_IDR and bool(payload[1] & 0x80))
+
+
 def depacketize(payloads: Iterable[bytes]) -> list[bytes]:
     """Rebuild the NAL units of one access unit from its RTP payloads, in order.
 

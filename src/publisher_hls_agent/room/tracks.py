@@ -102,9 +102,10 @@ class _VideoReader(_Reader):
     """Frames out of packets (``FrameAssembler``); ``_take`` does the codec's part."""
 
     def __init__(self, track: RemoteTrack, consumer: MediaConsumer,
-                 starts_frame: Callable[[bytes], bool]) -> None:
+                 starts_frame: Callable[[bytes], bool],
+                 starts_keyframe: Callable[[bytes], bool] | None = None) -> None:
         super().__init__(track, consumer)
-        self._assembler = FrameAssembler(starts_frame)
+        self._assembler = FrameAssembler(starts_frame, starts_keyframe=starts_keyframe)
 
     @property
     def frames_dropped(self) -> int:
@@ -116,13 +117,20 @@ class _VideoReader(_Reader):
 
     def on_rtp(self, packet: RtpPacket, arrival: float) -> None:
         self.stats.packets += 1
-        frames = self._assembler.push(packet.sequence_number, packet.timestamp, bool(packet.marker),
-                                      packet.payload, arrival)
+        assembler = self._assembler
+        frames = assembler.push(packet.sequence_number, packet.timestamp, bool(packet.marker),
+                                packet.payload, arrival)
+        if assembler.keyframe_wanted:  # a packet that is probably lost for good
+            assembler.keyframe_wanted = False
+            self._lost_for_good()
         for frame in frames:
             self._take(frame)
 
     def _take(self, frame: AssembledFrame) -> None:
         raise NotImplementedError
+
+    def _lost_for_good(self) -> None:
+        """What to do when a packet is probably never coming (see FrameAssembler)."""
 
 
 class H264Reader(_VideoReader):
@@ -130,8 +138,11 @@ class H264Reader(_VideoReader):
 
     def __init__(self, track: RemoteTrack, consumer: MediaConsumer,
                  request_keyframe: Callable[[], None]) -> None:
-        super().__init__(track, consumer, h264.starts_access_unit)
+        super().__init__(track, consumer, h264.starts_access_unit, h264.starts_keyframe)
         self._request_keyframe = request_keyframe
+
+    def _lost_for_good(self) -> None:
+        self._request_keyframe()
 
     def _take(self, frame: AssembledFrame) -> None:
         timestamp, arrival, after_loss = frame.rtp_timestamp, frame.arrival, frame.after_loss

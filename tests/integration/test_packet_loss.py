@@ -1,0 +1,109 @@
+"""Recordings under packet loss: real server, real publisher, nftables in the namespace.
+
+The loss is random UDP loss on the namespace's loopback, which every datagram crosses
+once: the publisher's leg (publisher -> SFU) and the recorder's (SFU -> recorder), with
+their RTCP, lose alike. What the SFU itself never receives (the publisher's libwebrtc
+fills its uplink with padding when it probes, and LiveKit's upstream NACK queue holds
+100 numbers) is lost to every subscriber; loss on the recorder's leg alone is what the
+recorder answers for, so that is where the figures are held tightest.
+
+Figures are printed (``-s``) and judged in media time, read back from the recording.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+import uuid
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from publisher_hls_agent.hls.check import check_recording
+from publisher_hls_agent.recorder.recorder import RecorderOptions
+from publisher_hls_agent.recorder.session import RecordingSession
+from publisher_hls_agent.testbed.frames import VideoFigures, picture_times, video_figures
+from publisher_hls_agent.testbed.livekit_server import LiveKitServer
+from publisher_hls_agent.testbed.loss import PacketLoss, loss_available
+
+from .support import publishing, token
+
+pytestmark = [pytest.mark.integration,
+              pytest.mark.skipif(not loss_available(), reason="needs nft in the test namespace")]
+
+FPS = 30
+
+
+async def record_with_loss(server: LiveKitServer, output: Path, seconds: float, percent: float,
+                           *, leg: str = "both", burst_at: float | None = None,
+                           keep_opus: bool = False) -> tuple[dict[str, Any], VideoFigures]:
+    room = f"loss-{uuid.uuid4().hex[:8]}"
+    only = {"both": "", "recorder": f"udp sport {server.udp_port}"}[leg]
+    async with publishing(server, room, "alice", width=1280, height=720, fps=FPS,
+                          bitrate=2_000_000, looped=True, red=True):
+        session = RecordingSession(server.url, token(server, room, "recorder"), room, "alice",
+                                   RecorderOptions(output_dir=output, auto_activate=True,
+                                                   keep_opus=keep_opus), answer_rpc=False)
+        with PacketLoss() as loss:
+            loss.set(percent, only)
+            task = asyncio.create_task(session.run())
+            if burst_at is None:
+                await asyncio.sleep(seconds)
+            else:
+                await asyncio.sleep(burst_at)
+                burst_start = time.time()
+                await loss.burst(20, 2)
+                burst_end = time.time()
+                await asyncio.sleep(seconds - burst_at - 2)
+            await session.stop()
+            summary = await asyncio.wait_for(task, 60)
+    assert summary is not None, "nothing was recorded"
+    if burst_at is not None:  # where the burst fell on the recording's timeline
+        origin = datetime.fromisoformat(summary["started_at"]).timestamp()
+        summary["burst"] = (burst_start - origin, burst_end - origin)
+    folder = Path(summary["folder"])
+    report = check_recording(folder)
+    assert report.ok, report.render()
+    figures = video_figures(folder, FPS)
+    print(f"\n{percent:g} % loss ({leg}{', 2 s burst of 20 %' if burst_at else ''}): "
+          f"{figures.render()}; receive {summary['receive']}; frames {summary['frames']}")
+    return summary, figures
+
+
+async def test_loss_on_the_recorders_leg_is_recovered(
+        livekit_server: LiveKitServer, tmp_path: Path) -> None:
+    """5 % both ways between the SFU and the recorder: NACKs timed for the SFU bring
+    nearly every packet back (the landed tree kept 76 of 214; most frames were lost)."""
+    summary, figures = await record_with_loss(livekit_server, tmp_path, 30, 5, leg="recorder")
+    receive = summary["receive"]
+    assert receive["packets_recovered"] >= 0.95 * (receive["packets_recovered"]
+                                                   + receive["packets_lost"])
+    assert figures.ratio >= 0.97 and figures.longest_gap <= 0.5, figures.render()
+    assert receive["red_recovered"] > 0  # audio: RED copies filled lost packets
+
+
+@pytest.mark.parametrize(("percent", "keep_opus", "least"), [(1, False, 0.97), (5, True, 0.75)])
+async def test_random_loss_both_ways_gives_a_valid_recording(
+        livekit_server: LiveKitServer, tmp_path: Path, percent: float, keep_opus: bool,
+        least: float) -> None:
+    summary, figures = await record_with_loss(livekit_server, tmp_path, 30, percent,
+                                              keep_opus=keep_opus)
+    assert figures.ratio >= least, figures.render()
+    assert summary["receive"]["packets_recovered"] > 0
+
+
+async def test_after_a_burst_the_frame_rate_comes_back_within_a_second(
+        livekit_server: LiveKitServer, tmp_path: Path) -> None:
+    """2 s of 20 % loss on top of 1 %: whole before it, and at full rate again within
+    1 s of its end (media time, placed by the recording's own start time)."""
+    summary, figures = await record_with_loss(livekit_server, tmp_path, 24, 1, burst_at=10)
+    start, end = summary["burst"]
+    times = picture_times(Path(summary["folder"]))
+    gaps = [(a, b - a) for a, b in itertools.pairwise(times)]
+    print(f"burst at {start:.2f}-{end:.2f} s; gaps over 100 ms: "
+          f"{[(round(at, 2), round(gap, 3)) for at, gap in gaps if gap > 0.1]}")
+    assert all(gap <= 0.5 for at, gap in gaps if at + gap < start), "a freeze before the burst"
+    assert all(gap <= 0.1 for at, gap in gaps if at >= end + 1.0), "no full rate after it"
