@@ -34,6 +34,27 @@ async def publishing(server: LiveKitServer, room: str, identity: str,
         await publisher.stop()
 
 
+@contextlib.asynccontextmanager
+async def publisher_process(server: LiveKitServer, room: str, identity: str,
+                            *options: str) -> AsyncIterator[None]:
+    """The synthetic publisher as a process of its own (a peer that does not share the
+    recorder's event loop), looped and with RED audio unless ``options`` say more."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "publisher_hls_agent.testbed.publisher", "--url", server.url,
+        "--api-key", server.api_key, "--api-secret", server.api_secret, "--room", room,
+        "--identity", identity, "--looped", "--red", *options,
+        stdout=asyncio.subprocess.PIPE)
+    try:
+        assert process.stdout is not None
+        line = await asyncio.wait_for(process.stdout.readline(), 60)
+        assert line.startswith(b"publishing"), line
+        yield
+    finally:
+        if process.returncode is None:
+            process.terminate()
+        await process.communicate()
+
+
 async def dispatch_job(server: LiveKitServer, agent_name: str, room: str,
                        metadata: str = "") -> dict[str, str]:
     """``publisher-hls-agent dispatch-job``, as a user types it."""

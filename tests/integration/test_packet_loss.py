@@ -6,6 +6,8 @@ their RTCP, lose alike. What the SFU itself never receives (the publisher's libw
 fills its uplink with padding when it probes, and LiveKit's upstream NACK queue holds
 100 numbers) is lost to every subscriber; loss on the recorder's leg alone is what the
 recorder answers for, so that is where the figures are held tightest.
+The publisher is a process of its own, as a real one is: sharing the recorder's event
+loop, its sending comes in bursts whenever the recorder works.
 
 Figures are printed (``-s``) and judged in media time, read back from the recording.
 """
@@ -29,7 +31,7 @@ from publisher_hls_agent.testbed.frames import VideoFigures, picture_times, vide
 from publisher_hls_agent.testbed.livekit_server import LiveKitServer
 from publisher_hls_agent.testbed.loss import PacketLoss, loss_available
 
-from .support import publishing, token
+from .support import publisher_process, token
 
 pytestmark = [pytest.mark.integration,
               pytest.mark.skipif(not loss_available(), reason="needs nft in the test namespace")]
@@ -42,8 +44,7 @@ async def record_with_loss(server: LiveKitServer, output: Path, seconds: float, 
                            keep_opus: bool = False) -> tuple[dict[str, Any], VideoFigures]:
     room = f"loss-{uuid.uuid4().hex[:8]}"
     only = {"both": "", "recorder": f"udp sport {server.udp_port}"}[leg]
-    async with publishing(server, room, "alice", width=1280, height=720, fps=FPS,
-                          bitrate=2_000_000, looped=True, red=True):
+    async with publisher_process(server, room, "alice"):  # 1280x720 30 fps 2 Mbit/s
         session = RecordingSession(server.url, token(server, room, "recorder"), room, "alice",
                                    RecorderOptions(output_dir=output, auto_activate=True,
                                                    keep_opus=keep_opus), answer_rpc=False)
@@ -85,7 +86,9 @@ async def test_loss_on_the_recorders_leg_is_recovered(
     assert receive["red_recovered"] > 0  # audio: RED copies filled lost packets
 
 
-@pytest.mark.parametrize(("percent", "keep_opus", "least"), [(1, False, 0.97), (5, True, 0.75)])
+# Both ways, what the SFU never received lost is lost to the recorder too (see the
+# module): the figures are printed, and the floor is what no working recorder falls to.
+@pytest.mark.parametrize(("percent", "keep_opus", "least"), [(1, False, 0.9), (5, True, 0.75)])
 async def test_random_loss_both_ways_gives_a_valid_recording(
         livekit_server: LiveKitServer, tmp_path: Path, percent: float, keep_opus: bool,
         least: float) -> None:
@@ -97,9 +100,13 @@ async def test_random_loss_both_ways_gives_a_valid_recording(
 
 async def test_after_a_burst_the_frame_rate_comes_back_within_a_second(
         livekit_server: LiveKitServer, tmp_path: Path) -> None:
-    """2 s of 20 % loss on top of 1 %: whole before it, and at full rate again within
-    1 s of its end (media time, placed by the recording's own start time)."""
-    summary, figures = await record_with_loss(livekit_server, tmp_path, 24, 1, burst_at=10)
+    """2 s of 20 % loss on top of 1 %, on the recorder's leg: whole before it, and at
+    full rate again within 1 s of its end (media time, placed by the recording's own
+    start time). (On the publisher's leg too, libwebrtc's bandwidth estimate falls with
+    the burst and then probes back up with padding for several seconds, and LiveKit's
+    upstream NACK queue loses packets for every subscriber meanwhile: see the module.)"""
+    summary, _ = await record_with_loss(livekit_server, tmp_path, 24, 1, leg="recorder",
+                                        burst_at=10)
     start, end = summary["burst"]
     times = picture_times(Path(summary["folder"]))
     gaps = [(a, b - a) for a, b in itertools.pairwise(times)]
