@@ -27,11 +27,12 @@ import pytest
 from publisher_hls_agent.hls.check import check_recording
 from publisher_hls_agent.recorder.recorder import RecorderOptions
 from publisher_hls_agent.recorder.session import RecordingSession
+from publisher_hls_agent.testbed.browser_publisher import browser_publishing
 from publisher_hls_agent.testbed.frames import VideoFigures, picture_times, video_figures
 from publisher_hls_agent.testbed.livekit_server import LiveKitServer
 from publisher_hls_agent.testbed.loss import PacketLoss, loss_available
 
-from .support import publisher_process, token
+from .support import publisher_process, record_for, token
 
 pytestmark = [pytest.mark.integration,
               pytest.mark.skipif(not loss_available(), reason="needs nft in the test namespace")]
@@ -114,3 +115,25 @@ async def test_after_a_burst_the_frame_rate_comes_back_within_a_second(
           f"{[(round(at, 2), round(gap, 3)) for at, gap in gaps if gap > 0.1]}")
     assert all(gap <= 0.5 for at, gap in gaps if at + gap < start), "a freeze before the burst"
     assert all(gap <= 0.1 for at, gap in gaps if at >= end + 1.0), "no full rate after it"
+
+
+@pytest.mark.parametrize("codec", ["h264", "vp8"])
+async def test_a_browser_publisher_under_loss_is_recorded_whole(
+        livekit_server: LiveKitServer, tmp_path: Path, codec: str) -> None:
+    """Chromium (livekit-client, its defaults but for the codec) with 5 % loss on the
+    recorder's leg: every recording passes check and keeps its frame rate."""
+    room, identity = f"loss-browser-{codec}", f"chromium-{codec}"
+    async with browser_publishing(livekit_server.url, token(livekit_server, room, identity),
+                                  codec, width=640, height=360, scratch=tmp_path):
+        with PacketLoss() as loss:
+            loss.set(5, f"udp sport {livekit_server.udp_port}")
+            summary = await record_for(livekit_server, room, identity, 12, RecorderOptions(
+                output_dir=tmp_path / "out", auto_activate=True, segment_duration=1.0))
+    folder = Path(summary["folder"])
+    report = check_recording(folder)
+    assert report.ok, report.render()
+    figures = video_figures(folder, 30)
+    print(f"\nChromium {codec}, 5 % loss (recorder): {figures.render()}; "
+          f"receive {summary['receive']}; frames {summary['frames']}")
+    assert summary["receive"]["packets_recovered"] > 0
+    assert figures.ratio >= 0.8 and figures.longest_gap <= 0.5, figures.render()

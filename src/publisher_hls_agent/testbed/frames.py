@@ -38,7 +38,9 @@ def picture_times(folder: Path) -> list[float]:
         path = folder / "output.mp4"
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
-        return sorted(float(packet.pts * stream.time_base) for packet in container.demux(stream)
+        time_base = stream.time_base
+        assert time_base is not None
+        return sorted(float(packet.pts * time_base) for packet in container.demux(stream)
                       if packet.pts is not None)
 
 
