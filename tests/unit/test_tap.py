@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import struct
 
 import pylibsrtp
@@ -32,7 +33,11 @@ from aiortc.rtp import (
 
 from publisher_hls_agent.media.nack import NACK_INTERVAL, NackStats
 from publisher_hls_agent.media.rtp import SenderReport
-from publisher_hls_agent.room.express import open_express_lane
+from publisher_hls_agent.room.express import (
+    RECEIVE_BUFFER,
+    enlarge_receive_buffer,
+    open_express_lane,
+)
 from publisher_hls_agent.room.tap import TapReceiver, tap_transceivers
 
 pytestmark = pytest.mark.unit
@@ -230,3 +235,11 @@ async def test_the_express_lane_decrypts_and_routes_srtp_at_once(wired) -> None:
     assert len(protocol.slow) == 3  # RTCP, STUN and DTLS took aiortc's road
     protocol.datagram_received(b"\x80" + os.urandom(40), ("x", 1))  # does not decrypt
     assert len(sink.packets) == 2
+
+
+def test_the_receive_buffer_holds_seconds_of_media() -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        default = sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
+        granted = enlarge_receive_buffer(sock)
+    assert granted > default
+    assert granted >= min(RECEIVE_BUFFER, 2 * 212_992)  # at least rmem_max where capped
