@@ -9,7 +9,15 @@ a room created with its dispatch). For the agent's processes only it prints, per
 - CPU per recording: the process tree's CPU seconds / wall seconds / N, in % of a core;
 - resident memory of the tree, and its slope over N: memory per extra recording;
 - time from activation to the first segment on disk (from each ``recording.json``);
-- video frames lost in transit or dropped, and packets late.
+- video frames lost in transit or dropped, and packets late;
+- what the recordings hold (read back from their files): the lowest share of the
+  frames their duration should hold, the longest gap between two pictures (media
+  time), and the packets the network lost and the recorder got back;
+- livekit-server's own CPU in the same window, per recording, and the agent/SFU ratio.
+
+``--loss PERCENT`` drops that share of UDP in the test namespace (``testbed/loss.py``;
+``--loss-leg recorder`` only what the SFU sends), ``--busy`` keeps one core busy with
+a process of its own for the whole run.
 
 ``--soak SECONDS`` records one publisher that long instead, sampling memory, and checks
 the recording at the end. Results also go to a JSON file for comparing runs.
@@ -19,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import statistics
@@ -33,7 +42,9 @@ from livekit import api
 
 from ..hls.check import check_recording
 from .agent_process import AgentProcess, running_agent
+from .frames import video_figures
 from .livekit_server import LiveKitServer, running_server
+from .loss import PacketLoss
 
 SIZES = {"360p": (640, 360, 800_000), "720p": (1280, 720, 2_000_000),
          "1080p": (1920, 1080, 4_000_000)}
@@ -54,6 +65,12 @@ class Row:
     frames_dropped: int
     packets_late: int
     recordings: int
+    sfu_cpu_per_stream: float = 0.0  # livekit-server's CPU per recording, % of a core
+    agent_sfu_ratio: float = 0.0
+    frames_recorded_min: float = 0.0  # the lowest share over the recordings
+    longest_gap: float = 0.0  # seconds, over every recording
+    packets_lost: int = 0
+    packets_recovered: int = 0
 
 
 @dataclass
@@ -148,7 +165,8 @@ async def create_room(server: LiveKitServer, room: str, agent_name: str) -> None
 
 
 async def measure(server: LiveKitServer, work: Path, mode: str, count: int, size: str,
-                  seconds: float) -> Row:
+                  seconds: float, loss: PacketLoss | None = None, loss_percent: float = 0.0,
+                  loss_only: str = "") -> Row:
     output = work / f"{mode}-{count}"
     name = f"bench-{mode}-{count}"
     async with running_agent(server, output, work / f"{name}.log", AGENT_NAME=name,
@@ -164,7 +182,13 @@ async def measure(server: LiveKitServer, work: Path, mode: str, count: int, size
                 print(f"  only {len(list(output.glob('*/segment00001.*')))} of {count} "
                       "recordings started within 60 s", flush=True)
             await asyncio.sleep(3)
-            row = await sample(agent, mode, count, seconds)
+            if loss is not None:
+                loss.set(loss_percent, loss_only)
+            try:
+                row = await sample(agent, server, mode, count, seconds)
+            finally:
+                if loss is not None:
+                    loss.set(0)
         finally:
             await stop(publishers)
         await wait_until(lambda: len(summaries(output)) >= count, 30)
@@ -177,17 +201,29 @@ async def measure(server: LiveKitServer, work: Path, mode: str, count: int, size
     row.frames_lost = sum(s["receive"]["video_frames_lost"] for s in found)
     row.frames_dropped = sum(s["frames"]["dropped"] for s in found)
     row.packets_late = sum(s["receive"]["packets_late"] for s in found)
+    row.packets_lost = sum(s["receive"].get("packets_lost", 0) for s in found)
+    row.packets_recovered = sum(s["receive"].get("packets_recovered", 0)
+                                + s["receive"].get("red_recovered", 0) for s in found)
+    figures = [video_figures(Path(s["folder"]), 30) for s in found if s.get("video")]
+    if figures:
+        row.frames_recorded_min = round(min(f.ratio for f in figures), 4)
+        row.longest_gap = round(max(f.longest_gap for f in figures), 3)
     return row
 
 
-async def sample(agent: AgentProcess, mode: str, count: int, seconds: float) -> Row:
+async def sample(agent: AgentProcess, server: LiveKitServer, mode: str, count: int,
+                 seconds: float) -> Row:
     pids = process_tree(agent.process.pid)
-    cpu, wall = cpu_seconds(pids), time.monotonic()
+    cpu, sfu, wall = cpu_seconds(pids), cpu_seconds([server.pid]), time.monotonic()
     await asyncio.sleep(seconds)
     pids = process_tree(agent.process.pid)
     cpu, wall = cpu_seconds(pids) - cpu, time.monotonic() - wall
-    return Row(mode, count, round(wall, 1), round(100 * cpu / wall / count, 2),
-               round(rss_mb(pids), 1), None, None, 0, 0, 0, 0)
+    sfu = cpu_seconds([server.pid]) - sfu
+    row = Row(mode, count, round(wall, 1), round(100 * cpu / wall / count, 2),
+              round(rss_mb(pids), 1), None, None, 0, 0, 0, 0)
+    row.sfu_cpu_per_stream = round(100 * sfu / wall / count, 2)
+    row.agent_sfu_ratio = round(cpu / sfu, 2) if sfu else 0.0
+    return row
 
 
 def slope(points: list[tuple[int, float]]) -> float:
@@ -224,14 +260,18 @@ async def soak(server: LiveKitServer, work: Path, size: str, seconds: float) -> 
 
 def print_table(results: Results) -> None:
     print(f"\n{results.size}, agent processes only (worker + recording processes)")
-    print(f"{'mode':<5} {'N':>3} {'CPU %/rec':>10} {'RSS MB':>8} {'1st seg med/max s':>18} "
-          f"{'lost':>5} {'dropped':>7} {'late':>5} {'recorded':>8}")
+    print(f"{'mode':<5} {'N':>3} {'CPU %/rec':>10} {'SFU %/rec':>9} {'ratio':>5} "
+          f"{'RSS MB':>8} {'1st seg med/max s':>18} {'lost':>5} {'dropped':>7} {'late':>5} "
+          f"{'recorded':>8} {'frames min':>10} {'gap max s':>9} {'pkts lost/back':>14}")
     for row in results.rows:
         first = (f"{row.first_segment_median}/{row.first_segment_max}"
                  if row.first_segment_median is not None else "-")
+        packets = f"{row.packets_lost}/{row.packets_recovered}"
         print(f"{row.mode:<5} {row.publishers:>3} {row.cpu_per_recording:>10.2f} "
+              f"{row.sfu_cpu_per_stream:>9.2f} {row.agent_sfu_ratio:>5.2f} "
               f"{row.rss_mb:>8.1f} {first:>18} {row.frames_lost:>5} {row.frames_dropped:>7} "
-              f"{row.packets_late:>5} {row.recordings:>8}")
+              f"{row.packets_late:>5} {row.recordings:>8} {row.frames_recorded_min:>10.1%} "
+              f"{row.longest_gap:>9.3f} {packets:>14}")
     for mode, mb in results.memory_per_recording_mb.items():
         print(f"memory per extra recording ({mode}): {mb:.1f} MB")
 
@@ -239,23 +279,40 @@ def print_table(results: Results) -> None:
 async def run(arguments: argparse.Namespace) -> int:
     results = Results(arguments.size)
     work = Path(tempfile.mkdtemp(prefix="publisher-hls-bench-"))
-    with running_server(log_dir=work) as server:
-        if arguments.soak:
-            results.soak = await soak(server, work, arguments.size, arguments.soak)
-            print(json.dumps({k: v for k, v in results.soak.items() if k != "rss_mb"}))
-        else:
-            for mode in arguments.modes:
-                for count in arguments.publishers:
-                    print(f"{mode}, {count} publishers, {arguments.seconds:.0f} s ...",
-                          flush=True)
-                    results.rows.append(await measure(server, work, mode, count,
-                                                      arguments.size, arguments.seconds))
-                results.memory_per_recording_mb[mode] = round(slope(
-                    [(r.publishers, r.rss_mb) for r in results.rows if r.mode == mode]), 2)
-            print_table(results)
+    hog = (await asyncio.create_subprocess_exec(sys.executable, "-c", "while True: pass")
+           if arguments.busy else None)
+    try:
+        with running_server(log_dir=work) as server, contextlib.ExitStack() as stack:
+            loss = stack.enter_context(PacketLoss()) if arguments.loss else None
+            await _run(arguments, results, work, server, loss)
+    finally:
+        if hog is not None:
+            hog.kill()
+            await hog.wait()
     arguments.json.write_text(json.dumps(asdict(results), indent=1) + "\n")
     print(f"\nresults: {arguments.json}  (logs and recordings: {work})")
     return 0
+
+
+async def _run(arguments: argparse.Namespace, results: Results, work: Path,
+               server: LiveKitServer, loss: PacketLoss | None) -> None:
+    conditions = ", ".join(filter(None, [
+        f"{arguments.loss:g} % loss ({arguments.loss_leg})" if arguments.loss else "",
+        "one core kept busy" if arguments.busy else ""])) or "a quiet machine"
+    print(f"conditions: {conditions}", flush=True)
+    only = f"udp sport {server.udp_port}" if arguments.loss_leg == "recorder" else ""
+    if arguments.soak:
+        results.soak = await soak(server, work, arguments.size, arguments.soak)
+        print(json.dumps({k: v for k, v in results.soak.items() if k != "rss_mb"}))
+        return
+    for mode in arguments.modes:
+        for count in arguments.publishers:
+            print(f"{mode}, {count} publishers, {arguments.seconds:.0f} s ...", flush=True)
+            results.rows.append(await measure(server, work, mode, count, arguments.size,
+                                              arguments.seconds, loss, arguments.loss, only))
+        results.memory_per_recording_mb[mode] = round(slope(
+            [(r.publishers, r.rss_mb) for r in results.rows if r.mode == mode]), 2)
+    print_table(results)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -268,6 +325,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, default=Path("bench-results.json"))
     parser.add_argument("--soak", type=float, default=0.0, metavar="SECONDS",
                         help="one recording this long, memory sampled, then checked")
+    parser.add_argument("--loss", type=float, default=0.0, metavar="PERCENT",
+                        help="random UDP loss while measuring (in the test namespace only)")
+    parser.add_argument("--loss-leg", choices=("both", "recorder"), default="both",
+                        help="both ways on every leg, or only what the SFU sends")
+    parser.add_argument("--busy", action="store_true",
+                        help="keep one core busy with another process for the whole run")
     arguments = parser.parse_args(argv)
     arguments.publishers = [int(n) for n in arguments.publishers.split(",")]
     arguments.modes = arguments.modes.split(",")
