@@ -243,3 +243,13 @@ def test_the_receive_buffer_holds_seconds_of_media() -> None:
         granted = enlarge_receive_buffer(sock)
     assert granted > default
     assert granted >= min(RECEIVE_BUFFER, 2 * 212_992)  # at least rmem_max where capped
+
+
+async def test_a_reader_that_fails_on_a_packet_does_not_end_the_receive_loop(wired) -> None:  # type: ignore[no-untyped-def]
+    transport, _, sink, _ = wired
+
+    def broken(packet: RtpPacket, arrival: float) -> None:
+        raise IndexError("a depacketizer bug")
+
+    sink.on_rtp = broken
+    await transport._handle_rtp_data(rtp(1, b"\x41x").serialize(), arrival_time_ms=0)  # no raise

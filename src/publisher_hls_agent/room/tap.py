@@ -205,7 +205,13 @@ class TapReceiver(RTCRtpReceiver):
             self._sink.on_bye()
 
     async def _handle_rtp_packet(self, packet: RtpPacket, arrival_time_ms: int) -> None:
-        self.receive_rtp(packet)
+        # aiortc's DTLS receive loop ends at the first exception, and the connection with
+        # it: whatever a packet does to a reader stays with that packet (``express.py``
+        # guards its own lane the same way).
+        try:
+            self.receive_rtp(packet)
+        except Exception:
+            self._note_failure("on an RTP packet")
 
     def receive_rtp(self, packet: RtpPacket) -> None:
         """One RTP packet, now: from aiortc's receive task or from ``express.py``."""
@@ -318,7 +324,7 @@ class TapReceiver(RTCRtpReceiver):
     def _note_failure(self, what: str) -> None:
         self._failures += 1
         if self._failures in (1, 100):
-            logger.exception("RTCP on a %s receiver failed %s (%d times)", self._kind, what,
+            logger.exception("a %s receiver failed %s (%d times)", self._kind, what,
                              self._failures)
 
     async def _send(self, packet: bytes) -> None:
