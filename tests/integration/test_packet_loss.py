@@ -83,7 +83,9 @@ async def test_loss_on_the_recorders_leg_is_recovered(
     receive = summary["receive"]
     assert receive["packets_recovered"] >= 0.95 * (receive["packets_recovered"]
                                                    + receive["packets_lost"])
-    assert figures.ratio >= 0.97 and figures.longest_gap <= 0.5, figures.render()
+    # (0.99 and 0.2 s are usual; a PLI that the SFU throttles upstream holds NACKs until
+    # the next keyframe, which may cost a freeze)
+    assert figures.ratio >= 0.95 and figures.longest_gap <= 1.0, figures.render()
     assert receive["red_recovered"] > 0  # audio: RED copies filled lost packets
 
 

@@ -131,7 +131,7 @@ async def start_publishers(server: LiveKitServer, room: str, count: int, size: s
             sys.executable, "-m", "publisher_hls_agent.testbed.publisher", "--url", server.url,
             "--api-key", server.api_key, "--api-secret", server.api_secret, "--room", room,
             "--identity", f"p{first // PUBLISHERS_PER_PROCESS}", "--count", str(group),
-            "--looped", "--width", str(width), "--height", str(height),
+            "--looped", "--red", "--width", str(width), "--height", str(height),
             "--bitrate", str(bitrate), "--duration", str(seconds),
             stdout=asyncio.subprocess.DEVNULL))
     return processes
