@@ -131,6 +131,22 @@ def describe_access_unit(nals: Iterable[bytes]) -> tuple[bool, bool, bool]:
     return has_idr, has_sps, has_pps
 
 
+def _leading_nal(payload: bytes) -> tuple[int, int] | None:
+    """The type of the NAL unit an RTP payload begins, and the byte after its header
+    (a slice's starts with ``first_mb_in_slice``); None when the payload only continues
+    one (an FU-A's middle or end) or is too short to say."""
+    if len(payload) < 2:
+        return None
+    kind = payload[0] & 0x1F
+    if kind == STAP_A:
+        return _leading_nal(payload[3:]) if len(payload) > 3 else None
+    if kind == FU_A:
+        if len(payload) < 3 or not payload[1] & 0x80:
+            return None
+        return payload[1] & 0x1F, payload[2]
+    return kind, payload[1]
+
+
 def starts_access_unit(payload: bytes) -> bool:
     """Whether an RTP payload is provably the first packet of an access unit.
 
@@ -138,37 +154,23 @@ def starts_access_unit(payload: bytes) -> bool:
     for the first slice of a picture (``first_mb_in_slice == 0``, whose ue(v) code is a
     single 1 bit). Used to resynchronise after packet loss without waiting for a marker.
     """
-    if len(payload) < 2:
+    leading = _leading_nal(payload)
+    if leading is None:
         return False
-    kind = payload[0] & 0x1F
-    if kind == STAP_A:
-        return len(payload) > 3 and starts_access_unit(payload[3:])
-    if kind == FU_A:
-        if len(payload) < 3 or not payload[1] & 0x80:
-            return False
-        kind = payload[1] & 0x1F
-        first_slice_byte = payload[2]
-    else:
-        first_slice_byte = payload[1]
+    kind, after_header = leading
     if kind in (NAL_SPS, NAL_PPS, NAL_AUD, NAL_SEI):
         return True
-    if kind in (NAL_SLICE, NAL_IDR):
-        return bool(first_slice_byte & 0x80)
-    return False
+    return kind in (NAL_SLICE, NAL_IDR) and bool(after_header & 0x80)
 
 
 def starts_keyframe(payload: bytes) -> bool:
     """Whether an RTP payload provably begins an IDR access unit: it starts with an SPS
     (as libwebrtc sends every IDR) or is the first slice of an IDR picture."""
-    if len(payload) < 2:
+    leading = _leading_nal(payload)
+    if leading is None:
         return False
-    kind = payload[0] & 0x1F
-    if kind == STAP_A:
-        return len(payload) > 3 and starts_keyframe(payload[3:])
-    if kind == FU_A:
-        return len(payload) >= 3 and bool(payload[1] & 0x80) and (
-            payload[1] & 0x1F) == NAL_IDR and bool(payload[2] & 0x80)
-    return kind == NAL_SPS or (kind == NAL_IDR and bool(payload[1] & 0x80))
+    kind, after_header = leading
+    return kind == NAL_SPS or (kind == NAL_IDR and bool(after_header & 0x80))
 
 
 def depacketize(payloads: Iterable[bytes]) -> list[bytes]:
