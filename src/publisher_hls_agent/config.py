@@ -8,6 +8,7 @@ itself is never echoed for secrets. Secrets are left out of ``repr``.
 from __future__ import annotations
 
 import os
+import re
 import sys
 import urllib.parse
 from collections.abc import Callable, Mapping
@@ -17,6 +18,8 @@ from typing import TypeVar
 
 T = TypeVar("T")
 
+# A segment shorter than a frame or longer than an hour is a typo, not a choice.
+MIN_SEGMENT, MAX_SEGMENT = 0.1, 3600.0
 _TRUE = {"true", "1", "yes"}
 _FALSE = {"false", "0", "no"}
 _CANNED_ACLS = {
@@ -93,7 +96,7 @@ class Config:
             agent_name=reader.get("AGENT_NAME", "publisher-hls-recorder", _non_empty),
             output_dir=Path(reader.get("OUTPUT_DIR", "publisher-hls-output", _non_empty)),
             auto_activate=reader.get("AUTO_ACTIVATE_RECORDING", "false", _boolean),
-            segment_duration=reader.get("HLS_SEGMENT_DURATION", "2", _positive_seconds),
+            segment_duration=reader.get("HLS_SEGMENT_DURATION", "2", _segment_seconds),
             max_segments=reader.get("HLS_MAX_SEGMENTS", "0", _non_negative_int),
             keep_opus=(keep_opus := reader.get("KEEP_OPUS", "false", _boolean)),
             segment_format=_segment_format(reader.get("HLS_SEGMENT_FORMAT", "auto", _format),
@@ -136,23 +139,33 @@ def _segment_format(chosen: str, keep_opus: bool) -> str:
 
 
 def _s3_config(reader: _Reader) -> S3Config | None:
+    # Every value is checked whether upload is on or not: a wrong one is a mistake
+    # either way, and one that would surface only the day S3_BUCKET is set.
     bucket = reader.optional("S3_BUCKET")
+    use_ssl = reader.get("S3_USE_SSL", "false", _boolean)
+    endpoint = reader.get_optional("S3_ENDPOINT", lambda raw: _s3_endpoint(raw, use_ssl))
+    region = reader.get("S3_REGION", "us-east-1", _non_empty)
+    prefix = reader.get("S3_PREFIX", "", _s3_prefix)
+    force_path_style = reader.get("S3_FORCE_PATH_STYLE", "true", _boolean)
+    object_acl = reader.get_optional("S3_OBJECT_ACL", _canned_acl)
+    realtime_upload = reader.get("S3_REALTIME_UPLOAD", "false", _boolean)
     if bucket is None:
         return None
-    use_ssl = reader.get("S3_USE_SSL", "false", _boolean)
+    if endpoint is None:
+        raise ConfigError("S3_ENDPOINT", "required (the S3 endpoint, host[:port] or "
+                          "http(s)://host[:port])")
     return S3Config(
-        endpoint=_s3_endpoint(reader.required("S3_ENDPOINT", "the S3 endpoint, host[:port] "
-                                              "or http(s)://host[:port]"), use_ssl),
+        endpoint=endpoint,
         bucket=bucket,
-        region=reader.get("S3_REGION", "us-east-1", _non_empty),
+        region=region,
         access_key=reader.required_secret("S3_ACCESS_KEY"),
         secret_key=reader.required_secret("S3_SECRET_KEY"),
-        session_token=reader.optional("S3_SESSION_TOKEN"),
-        prefix=reader.get("S3_PREFIX", "", _s3_prefix),
+        session_token=reader.optional_secret("S3_SESSION_TOKEN"),
+        prefix=prefix,
         use_ssl=use_ssl,
-        force_path_style=reader.get("S3_FORCE_PATH_STYLE", "true", _boolean),
-        object_acl=reader.get_optional("S3_OBJECT_ACL", _canned_acl),
-        realtime_upload=reader.get("S3_REALTIME_UPLOAD", "false", _boolean),
+        force_path_style=force_path_style,
+        object_acl=object_acl,
+        realtime_upload=realtime_upload,
     )
 
 
@@ -164,18 +177,21 @@ class _Reader:
 
     def optional(self, name: str) -> str | None:
         value = self._env.get(name, "").strip()
+        if _CONTROL.search(value):  # a CR/LF would forge log lines, headers, S3 keys
+            raise ConfigError(name, f"must not contain control characters (got {value!r})")
         return value or None
 
-    def required(self, name: str, what: str) -> str:
-        value = self.optional(name)
-        if value is None:
-            raise ConfigError(name, f"required ({what})")
-        return value
+    def optional_secret(self, name: str) -> str | None:
+        # Whitespace around a secret is never part of it (a key pasted with its newline
+        # would fail every signature); its value is never shown in a message.
+        value = self._env.get(name, "").strip()
+        if _CONTROL.search(value):
+            raise ConfigError(name, "must not contain control characters")
+        return value or None
 
     def required_secret(self, name: str) -> str:
-        # The value of a secret is never trimmed into or shown in a message.
-        value = self._env.get(name, "")
-        if not value.strip():
+        value = self.optional_secret(name)
+        if value is None:
             raise ConfigError(name, "required")
         return value
 
@@ -184,11 +200,32 @@ class _Reader:
         try:
             return parse(raw)
         except ValueError as exc:
-            raise ConfigError(name, f"{exc} (got {raw!r})") from None
+            raise ConfigError(name, f"{exc} (got {_without_userinfo(raw)!r})") from None
 
     def get_optional(self, name: str, parse: Callable[[str], T]) -> T | None:
         raw = self.optional(name)
         return None if raw is None else self.get(name, raw, parse)
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _without_userinfo(raw: str) -> str:
+    """A value as it may be shown: a URL's user:password@ replaced (it is a secret)."""
+    scheme, sep, rest = raw.partition("://")
+    authority, slash, path = rest.partition("/")
+    if sep and "@" in authority:
+        return f"{scheme}://***@{authority.rsplit('@', 1)[1]}{slash}{path}"
+    return raw
+
+
+def _split_url(raw: str) -> urllib.parse.SplitResult:
+    try:
+        parts = urllib.parse.urlsplit(raw)
+        parts.port  # noqa: B018 - raises on a port that is not a number
+    except ValueError:
+        raise ValueError("is not a URL") from None
+    return parts
 
 
 def _boolean(raw: str) -> bool:
@@ -207,6 +244,13 @@ def _positive_seconds(raw: str) -> float:
         raise ValueError("must be a positive number of seconds") from None
     if not (0 < value < float("inf")):
         raise ValueError("must be a positive number of seconds")
+    return value
+
+
+def _segment_seconds(raw: str) -> float:
+    value = _positive_seconds(raw)
+    if not MIN_SEGMENT <= value <= MAX_SEGMENT:
+        raise ValueError(f"must be {MIN_SEGMENT:g} to {MAX_SEGMENT:g} seconds")
     return value
 
 
@@ -245,14 +289,14 @@ def _non_empty(raw: str) -> str:
 
 
 def _http_url(raw: str) -> str:
-    parts = urllib.parse.urlsplit(raw)
+    parts = _split_url(raw)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError("must be an http(s):// URL")
     return raw
 
 
 def _livekit_url(raw: str) -> str:
-    parts = urllib.parse.urlsplit(raw)
+    parts = _split_url(raw)
     if parts.scheme not in ("ws", "wss", "http", "https") or not parts.hostname:
         raise ValueError("must be a ws://, wss://, http:// or https:// URL with a host")
     return raw
@@ -261,13 +305,15 @@ def _livekit_url(raw: str) -> str:
 def _s3_endpoint(raw: str, use_ssl: bool) -> str:
     scheme = "https" if use_ssl else "http"
     candidate = raw if "://" in raw else f"{scheme}://{raw}"
-    parts = urllib.parse.urlsplit(candidate)
+    rule = "must be host[:port] or http(s)://host[:port]"
     try:
-        parts.port  # noqa: B018 - raises on a port that is not a number
+        parts = _split_url(candidate)
     except ValueError:
-        parts = parts._replace(netloc="")
-    if parts.scheme not in ("http", "https") or not parts.hostname or parts.path not in ("", "/"):
-        raise ConfigError("S3_ENDPOINT", "must be host[:port] or http(s)://host[:port]")
+        raise ValueError(rule) from None
+    if (parts.scheme not in ("http", "https") or not parts.hostname
+            or parts.path not in ("", "/") or parts.username is not None):
+        raise ValueError(rule + " (credentials go in S3_ACCESS_KEY and S3_SECRET_KEY)"
+                         if parts.username is not None else rule)
     return f"{parts.scheme}://{parts.netloc}"
 
 

@@ -103,3 +103,26 @@ async def test_a_room_token_lists_only_its_room(served: tuple[str, Agent]) -> No
     url, _ = served
     status, body = await call("GET", f"{url}/v1/recordings", token(room_record=True, room="r2"))
     assert status == 200 and '"r2"' in body and '"r1"' not in body
+
+
+def raw_token(claims: dict[str, Any]) -> str:
+    import time
+
+    import jwt
+    now = int(time.time())
+    return jwt.encode({"iss": KEY, "sub": "operator", "nbf": now - 10, "exp": now + 600,
+                       **claims}, SECRET, algorithm="HS256")
+
+
+@pytest.mark.parametrize("claims", [{"video": "x"}, {"video": ["roomRecord"]},
+                                    {"video": {"roomRecord": "false"}},
+                                    {"video": {"roomRecord": 1}},
+                                    {"video": {"roomRecord": True, "room": 7}}])
+def test_signed_tokens_with_odd_claims_are_refused_not_errors(claims: dict[str, Any]) -> None:
+    with pytest.raises(Unauthorized):
+        authenticate(f"Bearer {raw_token(claims)}", KEY, SECRET)
+
+
+def test_a_plain_signed_token_with_the_grant_is_accepted() -> None:
+    caller = authenticate(f"Bearer {raw_token({'video': {'roomRecord': True}})}", KEY, SECRET)
+    assert caller.room is None

@@ -175,3 +175,39 @@ def test_worker_settings() -> None:
     assert cfg.worker.shutdown_timeout == 7.5
     assert (cfg.worker.http_host, cfg.worker.http_port) == ("127.0.0.1", 0)
     assert cfg.log_format == "json"
+
+
+@pytest.mark.parametrize(("env", "variable"), [
+    ({"S3_ENDPOINT": "http://[::1"}, "S3_ENDPOINT"),  # was a traceback
+    ({"LIVEKIT_URL": "ws://[::1"}, "LIVEKIT_URL"),
+    ({"PREVIEW_PLAYER_URL": "https://[x"}, "PREVIEW_PLAYER_URL"),
+    ({"HLS_SEGMENT_DURATION": "1e-300"}, "HLS_SEGMENT_DURATION"),
+    ({"HLS_SEGMENT_DURATION": "1e9"}, "HLS_SEGMENT_DURATION"),
+    ({"S3_REGION": "eu\r\nX-Injected: 1"}, "S3_REGION"),
+    ({"AGENT_NAME": "recorder\nforged log line"}, "AGENT_NAME"),
+    ({"OUTPUT_DIR": "out\x00put"}, "OUTPUT_DIR"),
+])
+def test_malformed_values_are_one_clear_error(env: dict[str, str], variable: str) -> None:
+    assert error(**{**BASE, **S3, **env}).variable == variable
+
+
+@pytest.mark.parametrize("env", [{"S3_REALTIME_UPLOAD": "maybe"}, {"S3_USE_SSL": "perhaps"},
+                                 {"S3_OBJECT_ACL": "world-writable"}, {"S3_PREFIX": "a/../b"},
+                                 {"S3_ENDPOINT": "ftp://host"}])
+def test_upload_variables_are_checked_even_with_upload_off(env: dict[str, str]) -> None:
+    assert error(**BASE, **env).variable == next(iter(env))
+
+
+def test_secrets_lose_surrounding_whitespace_and_are_never_shown() -> None:
+    cfg = config(LIVEKIT_API_KEY=" key\n", LIVEKIT_API_SECRET="very-secret-value\n")
+    assert (cfg.api_key, cfg.api_secret) == ("key", "very-secret-value")
+    caught = error(**{**BASE, "LIVEKIT_API_SECRET": "very\nsecret"})
+    assert caught.variable == "LIVEKIT_API_SECRET" and "very" not in str(caught)
+
+
+def test_urls_are_shown_without_their_credentials() -> None:
+    caught = error(**BASE, LIVEKIT_URL="ftp://admin:hunter2@livekit.example.com/x")
+    assert "hunter2" not in str(caught) and "admin" not in str(caught)
+    assert "livekit.example.com" in str(caught)
+    caught = error(**BASE, **{**S3, "S3_ENDPOINT": "http://AKIA:s3cret@minio:9000"})
+    assert caught.variable == "S3_ENDPOINT" and "s3cret" not in str(caught)

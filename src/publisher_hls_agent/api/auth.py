@@ -35,7 +35,16 @@ def authenticate(authorization: str | None, api_key: str, api_secret: str) -> Ca
         claims = api.TokenVerifier(api_key, api_secret).verify(token.strip())
     except (jwt.PyJWTError, ValueError) as exc:
         raise Unauthorized(f"invalid token ({type(exc).__name__})") from None
+    except (AttributeError, TypeError, KeyError):
+        # Signed with our secret, but its claims are not LiveKit's shapes ("video": "x"):
+        # the verifier's parsing breaks on them. Still no entry.
+        raise Unauthorized("invalid token (malformed claims)") from None
     video = claims.video
-    if video is None or not video.room_record:
+    # The grant must be JSON true: "false" (a string) is truthy in Python.
+    if video is None or video.room_record is not True:
         raise Unauthorized("the token does not grant roomRecord")
-    return Caller(identity=claims.identity or "", room=video.room or None)
+    room = video.room
+    if room is not None and not isinstance(room, str):
+        raise Unauthorized("invalid token (malformed claims)")
+    identity = claims.identity if isinstance(claims.identity, str) else ""
+    return Caller(identity=identity, room=room or None)
