@@ -12,6 +12,10 @@ import logging
 from datetime import UTC, datetime
 
 CONTEXT_FIELDS = ("room", "participant", "job_id")
+# Messages carry names and paths that others chose (rooms, identities, request paths):
+# a line break in one must not start a forged line of its own.
+_CONTROL = {code: f"\\x{code:02x}" for code in (*range(0x20), 0x7F)} | {
+    0x0A: "\\n", 0x0D: "\\r", 0x09: "\\t"}
 
 
 def _context(record: logging.LogRecord) -> dict[str, str]:
@@ -20,8 +24,14 @@ def _context(record: logging.LogRecord) -> dict[str, str]:
 
 
 class TextFormatter(logging.Formatter):
+    """One line per record (a traceback follows it on lines of its own)."""
+
     def __init__(self) -> None:
         super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        record.message = record.message.translate(_CONTROL)
+        return super().formatMessage(record)
 
     def format(self, record: logging.LogRecord) -> str:
         line = super().format(record)
