@@ -18,11 +18,15 @@ every rule broken:
 from __future__ import annotations
 
 import itertools
+import math
+import os
+import stat
 import statistics
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from ..media import av1, h264, vp9
 from .mp4parse import Mp4Error, Track, read_fragments, read_init
@@ -103,14 +107,16 @@ def parse_playlist(text: str) -> MediaPlaylist:
     discontinuity = False
     for line in lines[1:]:
         if line.startswith("#EXT-X-TARGETDURATION:"):
-            playlist.target_duration = int(line.split(":", 1)[1])
+            playlist.target_duration = _number(line, int)
         elif line.startswith("#EXTINF:"):
-            duration = float(line.split(":", 1)[1].split(",")[0])
+            duration = _number(line, float)
         elif line == "#EXT-X-DISCONTINUITY":
             discontinuity = True
         elif line == "#EXT-X-ENDLIST":
             playlist.ended = True
         elif line.startswith("#EXT-X-MAP:"):
+            if 'URI="' not in line:
+                raise CheckError(f"{line[:80]!r} has no URI")
             playlist.init_uri = line.split('URI="', 1)[1].split('"', 1)[0]
         elif not line.startswith("#"):
             if duration is None:
@@ -118,6 +124,19 @@ def parse_playlist(text: str) -> MediaPlaylist:
             playlist.entries.append(Entry(line, duration, discontinuity))
             duration, discontinuity = None, False
     return playlist
+
+
+def _number(line: str, kind: Callable[[str], N]) -> N:
+    """The number of an #EXTINF or #EXT-X-TARGETDURATION line. It must be finite to be
+    reasoned about; a finite but wrong one is for the rules to report."""
+    text = line.split(":", 1)[1].split(",")[0].strip()
+    try:
+        value = kind(text)
+    except ValueError:
+        raise CheckError(f"{line[:80]!r}: {text[:40]!r} is not a number") from None
+    if not math.isfinite(value):
+        raise CheckError(f"{line[:80]!r}: not a finite number")
+    return value
 
 
 def _kind(pes: Pes) -> str | None:
@@ -235,19 +254,53 @@ _NAL_NAMES = {h264.NAL_SPS: "SPS", h264.NAL_PPS: "PPS", h264.NAL_IDR: "IDR",
               h264.NAL_SEI: "SEI", h264.NAL_AUD: "AUD", h264.NAL_SLICE: "P"}
 
 
+# What check reads whole: more than this is no segment of ours (a 4K keyframe-only
+# 10 s segment is a few hundred MB), and a playlist naming /dev/zero is not a file.
+MAX_SEGMENT_BYTES = 1 << 30
+N = TypeVar("N", int, float)
+MAX_PLAYLIST_BYTES = 16 << 20
+
+
+class FileRefused(OSError):
+    """A file named by a playlist that check will not read whole; ``str()`` says why."""
+
+
+def read_regular_file(path: Path, limit: int) -> bytes:
+    """The bytes of a regular file of at most ``limit`` bytes; FileRefused otherwise
+    (a device, a FIFO, a folder, or too large), OSError if it cannot be read."""
+    descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    with os.fdopen(descriptor, "rb") as file:
+        status = os.fstat(file.fileno())
+        if not stat.S_ISREG(status.st_mode):
+            raise FileRefused("not a regular file")
+        if status.st_size > limit:
+            raise FileRefused(f"{status.st_size} bytes, more than {limit} a file can be")
+        data = file.read(limit + 1)
+    if len(data) > limit:
+        raise FileRefused(f"more than {limit} bytes")
+    return data
+
+
 def check_recording(path: Path, *, require_end: bool = True) -> Report:
     playlist_path = path / "playlist.m3u8" if path.is_dir() else path
     try:
-        playlist = parse_playlist(playlist_path.read_text(encoding="utf-8"))
+        text = read_regular_file(playlist_path, MAX_PLAYLIST_BYTES).decode("utf-8")
+        playlist = parse_playlist(text)
+    except FileRefused as exc:
+        raise CheckError(f"{playlist_path}: {exc}") from exc
     except OSError as exc:
         raise CheckError(f"cannot read {playlist_path}: {exc.strerror}") from exc
-    except ValueError as exc:
+    except ValueError as exc:  # UnicodeDecodeError too
         raise CheckError(f"{playlist_path}: {exc}") from exc
     report = Report(playlist_path)
     tracks: dict[int, Track] | None = None
     if playlist.init_uri:
         try:
-            tracks = read_init((playlist_path.parent / playlist.init_uri).read_bytes())
+            tracks = read_init(read_regular_file(playlist_path.parent / playlist.init_uri,
+                                                 MAX_SEGMENT_BYTES))
+        except FileRefused as exc:
+            report.errors.append(f"{playlist.init_uri}: {exc}")
+            return report
         except OSError:
             report.errors.append(f"{playlist.init_uri}: named in EXT-X-MAP but missing")
             return report
@@ -264,7 +317,13 @@ def check_recording(path: Path, *, require_end: bool = True) -> Report:
     for entry in playlist.entries:
         segment = playlist_path.parent / entry.uri
         try:
-            data = segment.read_bytes()
+            data = read_regular_file(segment, MAX_SEGMENT_BYTES)
+        except FileRefused as exc:
+            report.errors.append(f"{entry.uri}: {exc}")
+            continue
+        except ValueError:  # a NUL in the name
+            report.errors.append(f"{entry.uri!r}: not a usable file name")
+            continue
         except OSError:
             report.errors.append(f"{entry.uri}: named in the playlist but missing")
             continue

@@ -7,6 +7,10 @@ import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+# Samples in one fragment: a 10 s segment at 120 fps is 1,200; a count in the millions
+# is a corrupt or hostile file, which would otherwise be walked a sample at a time.
+MAX_SAMPLES = 1 << 20
+
 
 class Mp4Error(ValueError):
     """Not fragmented MP4, or a broken box; the message names the byte offset."""
@@ -59,6 +63,8 @@ def read_init(data: bytes) -> dict[int, Track]:
         mdhd = _child(data, *mdia, b"mdhd")
         timescale = struct.unpack_from("!I", data,
                                        mdhd[0] + (20 if data[mdhd[0]] == 1 else 12))[0]
+        if timescale == 0:
+            raise Mp4Error(f"mdhd at byte {mdhd[0]} has a timescale of 0")
         hdlr = _child(data, *mdia, b"hdlr")
         handler = data[hdlr[0] + 8:hdlr[0] + 12].decode("latin-1")
         minf = _child(data, *mdia, b"minf")
@@ -112,6 +118,11 @@ def _fragment(data: bytes, moof_start: int, start: int, end: int) -> Fragment:
         position += 4
     if trun_flags & 0x04:
         position += 4
+    per_sample = 4 * bin(trun_flags & 0xF00).count("1")
+    if position + count * per_sample > trun[1]:
+        raise Mp4Error(f"trun at byte {trun[0]} says {count} samples; its box holds fewer")
+    if count > MAX_SAMPLES:
+        raise Mp4Error(f"trun at byte {trun[0]} says {count} samples; at most {MAX_SAMPLES}")
     first_size = 0
     for index in range(count):
         duration = default_duration

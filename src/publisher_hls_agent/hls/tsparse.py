@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 PACKET_SIZE = 188
+MIN_SECTION = 16  # 8 bytes of table header, the 4 of a PAT entry or PMT header, a CRC
 
 
 class TsError(ValueError):
@@ -71,7 +72,10 @@ def _section(payload: bytes, offset: int) -> bytes:
     if len(section) < 3:
         raise TsError(f"PSI section truncated at byte {offset}")
     length = ((section[1] & 0x0F) << 8) | section[2]
-    return section[:3 + length]
+    section = section[:3 + length]
+    if len(section) < MIN_SECTION:  # table header and CRC: nothing shorter is a PAT/PMT
+        raise TsError(f"PSI section of {len(section)} bytes at byte {offset}")
+    return section
 
 
 def _parse_pmt(section: bytes, program: Program) -> None:
@@ -94,6 +98,9 @@ def _pes(pid: int, program: Program, chunks: list[bytes], offset: int,
     flags = data[7]
     header_length = data[8]
     pts = dts = None
+    timestamps = 10 if flags & 0x40 else 5 if flags & 0x80 else 0
+    if 9 + max(header_length, timestamps) > len(data) or header_length < timestamps:
+        raise TsError(f"PES header runs past its data at byte {offset}")
     if flags & 0x80:
         pts = read_timestamp(data[9:14])
     if flags & 0x40:
