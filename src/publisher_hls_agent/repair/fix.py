@@ -11,7 +11,9 @@ folder (unless told not to).
 
 from __future__ import annotations
 
+import os
 import shutil
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -73,41 +75,67 @@ def fix_recording(path: Path, output: Path | None, *, backup: bool = True) -> Fi
                           f"(the first was {start}, now 0)")
     target = output if output is not None else source
     target.mkdir(parents=True, exist_ok=True)
-    staged: list[tuple[Path, Path]] = []  # (temporary, final)
-    for item, segment in zip(playlist.items, segments, strict=True):
-        temporary = target / f".{Path(item.uri).name}.fix.tmp"
-        shifter = TimestampShifter(start)
-        with segment.open("rb") as reader, temporary.open("wb") as writer:
-            for chunk in _chunks(reader):
-                writer.write(shifter.feed(chunk))
-            writer.write(shifter.finish())
-        result.problems += [f"{item.uri}: {problem}" for problem in shifter.problems]
-        staged.append((temporary, target / Path(item.uri).name if output is not None
-                       else segment))
-        measured = segment_duration(temporary.read_bytes())
-        if measured is None:
-            result.problems.append(f"{item.uri}: no timestamps; EXTINF left as it was")
-        elif playlist.needs_fixing(item, *measured):
-            before = "missing" if item.duration is None else f"{item.duration:g}"
-            playlist.set_duration(item, measured[0])
-            result.changes.append(f"{item.uri}: EXTINF {before} -> {measured[0]:.6f}")
-    old_target = playlist.target_duration()
-    new_target = playlist.fit_target_duration()
-    if old_target != new_target:
-        result.changes.append(f"EXT-X-TARGETDURATION {old_target} -> {new_target}")
-    if output is None and backup:
-        folder = source / f".fix-backup-{datetime.now(UTC):%Y%m%d-%H%M%S}"
-        folder.mkdir()
-        for segment in [*segments, playlist_path]:
-            shutil.copy2(segment, folder / segment.name)
-        result.changes.append(f"originals kept in {folder}")
-    for temporary, final in staged:
-        temporary.replace(final)
-        result.written.append(final)
+    staged: dict[Path, tuple[Path, Path]] = {}  # segment -> (temporary, final)
+    try:
+        for item, segment in zip(playlist.items, segments, strict=True):
+            if segment.resolve() not in staged:  # a segment named twice is rewritten once
+                staged[segment.resolve()] = (_rewrite(segment, target, start, item.uri,
+                                                      result),
+                                             target / segment.resolve().relative_to(
+                                                 source.resolve()) if output is not None
+                                             else segment)
+            temporary = staged[segment.resolve()][0]
+            measured = segment_duration(temporary.read_bytes())
+            if measured is None:
+                result.problems.append(f"{item.uri}: no timestamps; EXTINF left as it was")
+            elif playlist.needs_fixing(item, *measured):
+                before = "missing" if item.duration is None else f"{item.duration:g}"
+                playlist.set_duration(item, measured[0])
+                result.changes.append(f"{item.uri}: EXTINF {before} -> {measured[0]:.6f}")
+        old_target = playlist.target_duration()
+        new_target = playlist.fit_target_duration()
+        if old_target != new_target:
+            result.changes.append(f"EXT-X-TARGETDURATION {old_target} -> {new_target}")
+        if output is None and backup:
+            folder = _backup(source, [*{s.resolve(): s for s in segments}.values(),
+                                      playlist_path])
+            result.changes.append(f"originals kept in {folder}")
+        for temporary, final in staged.values():
+            final.parent.mkdir(parents=True, exist_ok=True)
+            temporary.replace(final)
+            result.written.append(final)
+    finally:
+        for temporary, _ in staged.values():
+            temporary.unlink(missing_ok=True)
     final_playlist = target / playlist_path.name
     atomic_write(final_playlist, playlist.render().encode())
     result.written.append(final_playlist)
     return result
+
+
+def _rewrite(segment: Path, target: Path, start: int, uri: str, result: FixResult) -> Path:
+    """``segment`` with its timestamps shifted, into a temporary file of its own."""
+    descriptor, name = tempfile.mkstemp(prefix=".fix-", suffix=".tmp", dir=target)
+    temporary = Path(name)
+    shifter = TimestampShifter(start)
+    with segment.open("rb") as reader, os.fdopen(descriptor, "wb") as writer:
+        for chunk in _chunks(reader):
+            writer.write(shifter.feed(chunk))
+        writer.write(shifter.finish())
+    result.problems += [f"{uri}: {problem}" for problem in shifter.problems]
+    return temporary
+
+
+def _backup(source: Path, files: list[Path]) -> Path:
+    """Copies of ``files`` in a new folder of ``source``, their relative paths kept (two
+    ``seg.ts`` in two subfolders stay two files; two runs never share a folder)."""
+    folder = Path(tempfile.mkdtemp(prefix=f".fix-backup-{datetime.now(UTC):%Y%m%d-%H%M%S}-",
+                                   dir=source))
+    for file in files:
+        copy = folder / file.resolve().relative_to(source.resolve())
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(file, copy)
+    return folder
 
 
 def _refuse_non_ts(segment: Path) -> None:
