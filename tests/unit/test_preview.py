@@ -136,12 +136,64 @@ async def test_files_are_served_by_room_and_by_name_only(served: str) -> None:
     status, kind, _ = await get(f"{served}/v1/files/r1_done_1/segment00000.ts", only_r1)
     assert (status, kind) == (200, "video/mp2t")
     assert (await get(f"{served}/v1/files/r1_done_1/playlist.m3u8"))[0] == 401
-    assert (await get(f"{served}/v1/files/r2_live_2/playlist.m3u8", only_r1))[0] == 403
+    # another room's file answers as a missing one: a room token learns nothing of them
+    assert (await get(f"{served}/v1/files/r2_live_2/playlist.m3u8", only_r1))[0] == 404
     assert (await get(f"{served}/v1/files/r2_live_2/playlist.m3u8", every_room))[0] == 200
-    assert (await get(f"{served}/v1/files/crashed/playlist.m3u8", only_r1))[0] == 403
+    assert (await get(f"{served}/v1/files/crashed/playlist.m3u8", only_r1))[0] == 404
     assert (await get(f"{served}/v1/files/crashed/playlist.m3u8", every_room))[0] == 200
     for hostile in ("..%2Fsecret.ts", "%2E%2E/secret.ts", "r1_done_1/recording.json",
                     "r1_done_1/..%2F..%2Fsecret.ts", "r1_done_1/.upload.json",
                     "r1_uploaded_3/segment00000.ts"):
         status, _, body = await get(f"{served}/v1/files/{hostile}", every_room)
         assert status == 404, (hostile, body)
+
+
+@pytest.fixture
+async def hostile(tmp_path: Path) -> AsyncIterator[tuple[str, Path]]:
+    """An OUTPUT_DIR with links out of it and malformed summaries (issue 16, 8 and 10)."""
+    output = tmp_path / "out"
+    outside = tmp_path / "elsewhere"
+    recording(outside, "real", {"room": "r1", "participant": "x"})
+    (output).mkdir()
+    (output / "linked").symlink_to(outside / "real")  # a folder that is a link
+    folder = recording(output, "r1_file_link", {"room": "r1", "participant": "y"},
+                       segments=False)
+    (folder / "segment00000.ts").symlink_to(tmp_path / "elsewhere" / "real" / "segment00000.ts")
+    recording(output, "odd_types", {"room": "r1", "participant": 7, "started_at": 1234,
+                                    "duration": "long", "video": "vp8"})
+    oracle = recording(output, "oracle", {"room": "r1", "participant": "z"})
+    (oracle / "playlist.m3u8").write_text(PLAYLIST.replace("segment00000.ts", "/etc/hostname"))
+    nomap = recording(output, "no_map_uri", {"room": "r1"})
+    (nomap / "playlist.m3u8").write_text(PLAYLIST.replace("#EXTINF", "#EXT-X-MAP:X=1\n#EXTINF"))
+    port = free_port()
+    runner = await start_server(build_app(Agent(output), Metrics(), KEY, SECRET,
+                                          output_dir=output), "127.0.0.1", port)
+    try:
+        yield f"http://127.0.0.1:{port}", output
+    finally:
+        await runner.cleanup()
+
+
+async def test_links_in_the_output_folder_are_never_followed(
+        hostile: tuple[str, Path]) -> None:
+    url, _ = hostile
+    every_room = token(room_record=True)
+    for path in ("linked/playlist.m3u8", "linked/segment00000.ts",
+                 "r1_file_link/segment00000.ts"):
+        assert (await get(f"{url}/v1/files/{path}", every_room))[0] == 404, path
+    listed = {e["folder"] for e in json.loads((await get(f"{url}/v1/library",
+                                                          every_room))[2])["recordings"]}
+    assert "linked" not in listed
+
+
+async def test_one_malformed_recording_does_not_break_the_listing(
+        hostile: tuple[str, Path]) -> None:
+    url, _ = hostile
+    status, _, body = await get(f"{url}/v1/library", token(room_record=True))
+    assert status == 200, body
+    entries = {e["folder"]: e for e in json.loads(body)["recordings"]}
+    odd = entries["odd_types"]
+    assert (odd["participant"], odd["started_at"], odd["duration"], odd["video"]) == (
+        None, None, None, None)
+    assert entries["oracle"]["on_disk"] is False  # names no file of ours: says nothing
+    assert entries["no_map_uri"]["on_disk"] is False

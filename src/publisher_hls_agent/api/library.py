@@ -5,12 +5,16 @@ A finished recording names its room and participant in ``recording.json``; one s
 recording is known from the agent's jobs. A folder with neither (a recording cut short
 by a crash, before ``fix``) belongs to no known room: only a token for every room sees
 it. Files are served only by name, from a recording's own folder, and only the kinds a
-player asks for: a crafted folder or file name cannot reach anything else on disk.
+player asks for: a crafted folder or file name cannot reach anything else on disk, and
+neither can a symbolic link in ``OUTPUT_DIR`` (links are never followed). What a
+``recording.json`` says is shown only in the types the page expects, so one malformed
+file cannot break the listing for everyone.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
 from pathlib import Path
 from typing import Any
@@ -31,13 +35,18 @@ def list_recordings(output_dir: Path, active: list[dict[str, Any]]) -> list[dict
     found = []
     for playlist in output_dir.glob(f"*/{PLAYLIST_NAME}"):
         folder = playlist.parent
+        if folder.is_symlink() or playlist.is_symlink():
+            continue
         summary = _read_summary(folder)
         job = recording_now.get(folder.name)
         if summary is not None:
-            entry = {"room": summary.get("room"), "participant": summary.get("participant"),
-                     "state": "finished", "started_at": summary.get("started_at"),
-                     "duration": summary.get("duration"),
-                     "video": (summary.get("video") or {}).get("source_codec")}
+            video = summary.get("video")
+            entry = {"room": _text(summary.get("room")),
+                     "participant": _text(summary.get("participant")),
+                     "state": "finished", "started_at": _text(summary.get("started_at")),
+                     "duration": _seconds(summary.get("duration")),
+                     "video": _text(video.get("source_codec")) if isinstance(video, dict)
+                     else None}
         elif job is not None:
             entry = {"room": job["room"], "participant": job["participant"],
                      "state": "recording", "started_at": job.get("started_at"),
@@ -53,12 +62,16 @@ def list_recordings(output_dir: Path, active: list[dict[str, Any]]) -> list[dict
 
 
 def playable_file(output_dir: Path, folder: str, name: str) -> Path | None:
-    """The file a player asked for, or None if it is not one that may be served."""
-    if not PLAYABLE.match(name) or folder in ("", ".", "..") or "/" in folder \
+    """The file a player asked for, or None if it is not one that may be served: a
+    playable name in a recording folder of ``output_dir``, neither of them a link."""
+    if not PLAYABLE.fullmatch(name) or folder in ("", ".", "..") or "/" in folder \
             or "\\" in folder or "\0" in folder:
         return None
-    path = output_dir / folder / name
-    return path if path.is_file() else None
+    directory = output_dir / folder
+    path = directory / name
+    if directory.is_symlink() or path.is_symlink() or not path.is_file():
+        return None
+    return path
 
 
 def room_of(output_dir: Path, folder: str, active: list[dict[str, Any]]) -> str | None:
@@ -76,6 +89,16 @@ def _jobs_by_folder(active: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return {Path(job["folder"]).name: job for job in active if job.get("folder")}
 
 
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _seconds(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
 def _read_summary(folder: Path) -> dict[str, Any] | None:
     try:
         summary = json.loads((folder / SUMMARY_NAME).read_text(encoding="utf-8"))
@@ -90,5 +113,8 @@ def _segments_on_disk(folder: Path) -> bool:
         playlist = parse_playlist((folder / PLAYLIST_NAME).read_text(encoding="utf-8"))
     except (OSError, ValueError, CheckError):
         return False
-    return bool(playlist.entries) and all((folder / entry.uri).is_file()
-                                          for entry in playlist.entries)
+    # Only names this agent writes count: a playlist naming any other path would make
+    # the listing say whether that path exists.
+    return bool(playlist.entries) and all(
+        PLAYABLE.fullmatch(entry.uri) is not None and not (folder / entry.uri).is_symlink()
+        and (folder / entry.uri).is_file() for entry in playlist.entries)

@@ -95,12 +95,12 @@ def build_app(control: Control, metrics: Metrics, api_key: str, api_secret: str,
         caller = caller_of(request)
         folder, name = request.match_info["folder"], request.match_info["name"]
         path = library.playable_file(output_dir, folder, name)
-        if path is None:
-            raise web.HTTPNotFound(text="no such recording file\n")
         room = await asyncio.to_thread(library.room_of, output_dir, folder,
-                                       control.recordings())
-        if not caller.may_see(room):
-            raise web.HTTPForbidden(text="the token is limited to another room\n")
+                                       control.recordings()) if path is not None else None
+        # Another room's file answers as a missing one does: a room token learns
+        # nothing of what other rooms have on disk.
+        if path is None or not caller.may_see(room):
+            raise web.HTTPNotFound(text="no such recording file\n")
         return web.FileResponse(path, headers={"Content-Type": content_type(name),
                                                 "Cache-Control": "no-cache"})
 
