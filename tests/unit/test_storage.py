@@ -67,3 +67,20 @@ def test_upload_state_round_trip_and_result(tmp_path: Path) -> None:
                                "objects": ["room/alice/x/segment00000.ts"]}
     (tmp_path / ".upload.json").write_text("{broken")
     assert UploadState.load(tmp_path) is None
+
+
+@pytest.mark.parametrize("summary", ['{"participant": "p"}', '{"room": 7, "participant": "p"}',
+                                     '["room"]', "not json"])
+async def test_upload_of_a_summary_without_names_is_a_clear_error(
+        tmp_path: Path, summary: str) -> None:
+    from publisher_hls_agent.config import Config
+    from publisher_hls_agent.storage.s3 import UploadError
+    from publisher_hls_agent.storage.storage import Storage
+
+    (tmp_path / "recording.json").write_text(summary)
+    config = Config.from_mapping({"LIVEKIT_API_KEY": "k", "LIVEKIT_API_SECRET": "s",
+                                  "S3_BUCKET": "b", "S3_ENDPOINT": "127.0.0.1:9",
+                                  "S3_ACCESS_KEY": "a", "S3_SECRET_KEY": "s"}).s3
+    assert config is not None
+    with pytest.raises(UploadError, match="recording.json"):
+        await Storage(config).upload_finished(tmp_path)  # before any request is made

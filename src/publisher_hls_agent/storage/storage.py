@@ -43,9 +43,9 @@ class Storage:
         raises ``UploadError`` when the store refuses."""
         state = UploadState.load(folder)
         if state is None:
-            summary = json.loads((folder / SUMMARY_NAME).read_text())
+            room, participant = _names_of(folder / SUMMARY_NAME)
             state = UploadState(self.config.bucket, recording_prefix(
-                self.config.prefix, summary["room"], summary["participant"], folder))
+                self.config.prefix, room, participant, folder))
         upload = RecordingUpload.resuming(self.store, self.counters, folder, state)
         await upload.upload_rest(progress)
         return state
@@ -75,3 +75,17 @@ def _unfinished_uploads(output_dir: Path) -> list[tuple[Path, UploadState]]:
         if state is not None and not state.complete:
             found.append((folder, state))
     return found
+
+
+def _names_of(summary_path: Path) -> tuple[str, str]:
+    """The room and participant a ``recording.json`` names; UploadError (cause
+    ``other``, naming the file) when it does not name them as text."""
+    try:
+        summary = json.loads(summary_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise UploadError("other", f"{summary_path}: cannot be read ({exc})") from None
+    room = summary.get("room") if isinstance(summary, dict) else None
+    participant = summary.get("participant") if isinstance(summary, dict) else None
+    if not isinstance(room, str) or not isinstance(participant, str):
+        raise UploadError("other", f"{summary_path}: names no room and participant")
+    return room, participant
