@@ -66,3 +66,14 @@ def test_two_in_place_runs_in_one_second_keep_two_backups(tmp_path: Path) -> Non
     backups = sorted(tmp_path.glob(".fix-backup-*"))
     assert len(backups) == 2
     assert originals["s0.ts"] in {(b / "s0.ts").read_bytes() for b in backups}
+
+
+@pytest.mark.parametrize("name", ["a\x00b.ts", "x" * 300 + ".ts"])
+def test_an_unusable_segment_name_is_a_fix_error(tmp_path: Path, name: str) -> None:
+    from publisher_hls_agent.repair.fix import FixError
+
+    recording(tmp_path, ["s0.ts"], [900_000])
+    playlist = tmp_path / "index.m3u8"
+    playlist.write_text(playlist.read_text().replace("s0.ts", name))
+    with pytest.raises(FixError, match="usable file name"):
+        fix_recording(tmp_path, None)

@@ -82,5 +82,5 @@ async def test_upload_of_a_summary_without_names_is_a_clear_error(
                                   "S3_BUCKET": "b", "S3_ENDPOINT": "127.0.0.1:9",
                                   "S3_ACCESS_KEY": "a", "S3_SECRET_KEY": "s"}).s3
     assert config is not None
-    with pytest.raises(UploadError, match="recording.json"):
+    with pytest.raises(UploadError, match=r"recording\.json"):
         await Storage(config).upload_finished(tmp_path)  # before any request is made

@@ -148,7 +148,7 @@ class Av1Sequence:
 
 def parse_sequence_header(payload: bytes) -> Av1Sequence:
     """The fields of a sequence header OBU's payload that describe the stream (AV1 spec
-    5.5); ValueError if it is cut short."""
+    5.5); Av1PayloadError if it is cut short."""
     bits = BitReader(payload)
     try:
         profile = bits.read(3)
@@ -222,6 +222,6 @@ def parse_sequence_header(payload: bytes) -> Av1Sequence:
             if subsampling == (1, 1):
                 chroma_sample_position = bits.read(2)
     except BitsExhausted as exc:
-        raise ValueError(f"AV1 sequence header cut short: {exc}") from exc
+        raise Av1PayloadError(f"AV1 sequence header cut short: {exc}") from exc
     return Av1Sequence(profile, level, tier, high_bitdepth, twelve_bit, monochrome,
                        subsampling, chroma_sample_position, width, height)

@@ -49,11 +49,11 @@ def leb128(value: int) -> bytes:
 
 
 def read_leb128(data: bytes, offset: int) -> tuple[int, int]:
-    """(value, offset after it); ValueError if ``data`` ends inside it."""
+    """(value, offset after it); BitsExhausted if ``data`` ends inside it."""
     value = shift = 0
     while True:
         if offset >= len(data) or shift > 56:
-            raise ValueError("truncated leb128")
+            raise BitsExhausted("truncated leb128")
         byte = data[offset]
         offset += 1
         value |= (byte & 0x7F) << shift

@@ -60,10 +60,15 @@ def fix_recording(path: Path, output: Path | None, *, backup: bool = True) -> Fi
     except (OSError, UnicodeDecodeError, PlaylistError) as exc:
         raise FixError(f"{playlist_path}: {exc}") from None
     segments = [source / item.uri for item in playlist.items]
-    for segment in segments:
-        if not segment.resolve().is_relative_to(source.resolve()):
+    for item, segment in zip(playlist.items, segments, strict=True):
+        try:
+            inside = segment.resolve().is_relative_to(source.resolve())
+            regular = segment.is_file()
+        except (OSError, ValueError):  # a NUL, a name too long for the file system
+            raise FixError(f"{item.uri!r}: not a usable file name") from None
+        if not inside:
             raise FixError(f"{segment}: outside the playlist's folder; not touched")
-        if not segment.is_file():
+        if not regular:
             raise FixError(f"{segment}: missing")
     _refuse_non_ts(segments[0])
     result = FixResult()

@@ -179,11 +179,11 @@ class PassthroughReader(_VideoReader):
     def _take(self, frame: AssembledFrame) -> None:
         try:
             data = self._codec.depacketize(frame.payloads)
-        except ValueError:
+            keyframe = self._codec.is_keyframe(data)
+        except ValueError:  # each codec's payload errors are ValueErrors
             self.stats.broken_frames += 1
             self._request_keyframe()
             return
-        keyframe = self._codec.is_keyframe(data)
         if frame.after_loss and not keyframe:
             self._request_keyframe()
         self.stats.frames += 1
@@ -227,11 +227,11 @@ class TranscodingReader(_VideoReader):
     def _take(self, frame: AssembledFrame) -> None:
         try:
             data = self._codec.depacketize(frame.payloads)
+            keyframe = self._codec.is_keyframe(data)
         except ValueError:
             self.stats.broken_frames += 1
             self._resync = True
             return
-        keyframe = self._codec.is_keyframe(data)
         if keyframe and self._codec.is_blank(data):
             self.stats.blank_frames += 1
             return
