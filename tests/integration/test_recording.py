@@ -193,3 +193,32 @@ async def test_keep_opus_records_fmp4_that_passes_check(
     assert ffprobe_codecs(rec.folder / "output.mp4") == ["h264", "opus"]
     assert rec.summary["audio"]["codec"] == "opus" and rec.summary["segment_format"] == "fmp4"
     assert ffmpeg_complaints(rec.folder / "playlist.m3u8") == ""
+
+
+async def test_a_publisher_who_leaves_two_seconds_after_activation_is_recorded(
+        livekit_server: LiveKitServer, tmp_path: Path) -> None:
+    """LiveKit forwards its first sender reports about 3 s after a subscription; a visit
+    that ends before them is still recorded, from its keyframe, aligned by arrival."""
+    from publisher_hls_agent.recorder.state import State
+
+    room = f"room-{uuid.uuid4().hex[:8]}"
+    publisher = SyntheticPublisher(livekit_server.url, token(livekit_server, "brief", room),
+                                   width=640, height=360, looped=True)
+    await publisher.start()
+    session = RecordingSession(livekit_server.url, token(livekit_server, "rec-brief", room),
+                               room, "brief", RecorderOptions(output_dir=tmp_path,
+                                                              auto_activate=True))
+    task = asyncio.create_task(session.run())
+    try:
+        for _ in range(150):
+            if session.recorder.state in (State.RECORDING_PENDING, State.RECORDING):
+                break
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(2)
+    finally:
+        await publisher.stop()  # leaves the room: the session ends
+    summary = await asyncio.wait_for(task, 30)
+    assert summary is not None, "the visit was not recorded"
+    print(summary["aligned_by"], summary["duration"], summary["frames"])
+    assert summary["duration"] >= 1.0
+    assert_check_passes(Path(summary["folder"]))

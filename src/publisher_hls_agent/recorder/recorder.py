@@ -125,6 +125,7 @@ class Recorder:
             kind: deque(maxlen=ARRIVAL_SAMPLES) for kind in ("audio", "video")}
         self.folder: Path | None = None
         self.started_at: datetime | None = None
+        self.aligned_by: str | None = None  # what placed audio and video on one timeline
         self.summary: dict[str, Any] | None = None
         self._log = logging.LoggerAdapter(logger, {"room": room, "participant": participant})
 
@@ -225,6 +226,7 @@ class Recorder:
             return self.summary
         for timer in self._timers:
             timer.cancel()
+        self._write_what_is_held()
         self.lifecycle.to(State.FINALIZING)
         if self._pipeline is not None:
             end = self._pipeline.finish()
@@ -239,6 +241,18 @@ class Recorder:
                            len(self.summary["segments"]), self.summary["duration"], self.folder)
         self.lifecycle.to(State.DONE)
         return self.summary
+
+    def _write_what_is_held(self) -> None:
+        """An activated recording that ends before it began (the publisher left while
+        the sender reports were awaited, say) still writes the media it holds from its
+        keyframe on, lined up by arrival times where the reports never came."""
+        if self.state is not State.RECORDING_PENDING or self._prebuffer.keyframe is None:
+            return
+        if not self._prebuffer.holding:
+            self._prebuffer.hold()
+        self._log.info("ending before the recording began; writing the %d frames held",
+                       len(self._prebuffer.video))
+        self._start_from_prebuffer()
 
     def _guarded(self, feed: Callable[[Unit], None], item: Unit) -> None:
         """Feed the pipeline; a failure inside it (the transcoder, the muxer, the disk)
@@ -284,6 +298,7 @@ class Recorder:
             "duration": round(sum(segment.duration for segment in segments), 3),
             "keyframe_requests": stats.keyframe_requests if stats is not None else 0,
             "first_segment_after_activation": self.first_segment_after,
+            "aligned_by": self.aligned_by,
         }
 
     # --- starting ----------------------------------------------------------------------
@@ -353,6 +368,7 @@ class Recorder:
         assert self._video_sid is not None
         keyframe = self._prebuffer.video[0]
         use_reports = self._reports_for_all_tracks()
+        self.aligned_by = "sender reports" if use_reports else "arrival times"
         video_samples = [(keyframe.rtp_timestamp, keyframe.arrival), *self._arrivals["video"]]
         video_clock = self._clock(self._video_sid, video_samples, VIDEO_RATE, use_reports)
         origin = video_clock.seconds_at(keyframe.rtp_timestamp)
@@ -391,6 +407,7 @@ class Recorder:
                        audio_at * 1000, by_arrival * 1000)
 
     def _start_audio_only(self, packet: AudioPacket) -> None:
+        self.aligned_by = "arrival times"
         self._begin(packet.arrival, None)
         assert self._pipeline is not None
         self._pipeline.place_audio(clock_from_arrival(packet.rtp_timestamp, packet.arrival,
@@ -504,6 +521,7 @@ class Recorder:
             "pipeline_restarts": stats.restarts,
             "tracks_not_recorded": self.not_recorded,
             "first_segment_after_activation": self.first_segment_after,
+            "aligned_by": self.aligned_by,
             **({"failure": self.failure} if self.failure else {}),
             **extra,
         }
