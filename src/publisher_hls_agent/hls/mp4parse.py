@@ -51,6 +51,14 @@ class Track:
 
 
 def read_init(data: bytes) -> dict[int, Track]:
+    """The tracks of an init segment; Mp4Error for anything broken in it."""
+    try:
+        return _read_init(data)
+    except (struct.error, IndexError, UnicodeDecodeError) as exc:  # a field past its box
+        raise Mp4Error(f"broken init segment ({exc})") from None
+
+
+def _read_init(data: bytes) -> dict[int, Track]:
     moov = _child(data, 0, len(data), b"moov")
     tracks = {}
     for kind, body, end in boxes(data, *moov):
@@ -84,7 +92,15 @@ class Fragment:
 
 
 def read_fragments(data: bytes) -> Iterator[Fragment]:
-    """Every track fragment of a media segment (default-base-is-moof offsets)."""
+    """Every track fragment of a media segment (default-base-is-moof offsets); Mp4Error
+    for anything broken in it."""
+    try:
+        yield from _read_fragments(data)
+    except (struct.error, IndexError) as exc:  # a field past its box
+        raise Mp4Error(f"broken media segment ({exc})") from None
+
+
+def _read_fragments(data: bytes) -> Iterator[Fragment]:
     for kind, body, end in boxes(data):
         if kind != b"moof":
             continue

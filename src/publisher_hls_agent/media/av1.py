@@ -101,6 +101,8 @@ def obus(unit: bytes) -> Iterable[tuple[int, bytes, bytes]]:
         header = unit[offset]
         start = offset + (2 if header & 0x04 else 1)
         size, start = read_leb128(unit, start)
+        if start + size > len(unit):
+            raise Av1PayloadError(f"OBU at byte {offset} runs past its unit")
         yield header >> 3 & 0x0F, unit[offset:start + size], unit[start:start + size]
         offset = start + size
 
@@ -120,7 +122,7 @@ def is_keyframe(unit: bytes) -> bool:
         if kind == OBU_SEQUENCE_HEADER:
             sequence = payload
         elif kind in (OBU_FRAME, OBU_FRAME_HEADER):
-            if sequence is None or not payload:
+            if not sequence or not payload:
                 return False
             if sequence[0] & 0x08:  # reduced_still_picture_header
                 return True
