@@ -72,3 +72,67 @@ async def test_the_preview_page_lists_and_plays_recordings(livekit_server: LiveK
     assert picture.std() > 20, "the video area of the screenshot is flat: nothing is playing"
     access_log = worker.log()
     assert worker.control_token() not in access_log
+
+
+async def test_the_page_sends_its_token_only_to_the_agent(tmp_path: Path) -> None:
+    """A playlist may name segments on another host: hls.js fetches them without the
+    agent's token (it used to add the Authorization header to every request)."""
+    from aiohttp import web
+    from livekit import api as lk_api
+
+    from publisher_hls_agent.api.server import build_app, start_server
+    from publisher_hls_agent.metrics import Metrics
+    from publisher_hls_agent.testbed.livekit_server import free_port
+
+    seen: list[dict[str, str]] = []
+
+    async def elsewhere(request: web.Request) -> web.Response:
+        seen.append(dict(request.headers))
+        return web.Response(body=b"\x47" + bytes(187), content_type="video/mp2t",
+                            headers={"Access-Control-Allow-Origin": "*"})
+
+    other = web.Application()
+    other.router.add_get("/{name}", elsewhere)
+    other_runner = web.AppRunner(other, access_log=None)
+    await other_runner.setup()
+    other_port = free_port()
+    await web.TCPSite(other_runner, "127.0.0.1", other_port).start()
+    folder = tmp_path / "out" / "r1_viewer_1"
+    folder.mkdir(parents=True)
+    (folder / "playlist.m3u8").write_text(
+        "#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXTINF:2.0,\n"
+        f"http://127.0.0.1:{other_port}/segment00000.ts\n#EXT-X-ENDLIST\n")
+    (folder / "recording.json").write_text('{"room": "r1", "participant": "viewer"}')
+
+    class Control:
+        ready = True
+
+        def recordings(self) -> list[dict[str, Any]]:
+            return []
+
+        def control(self, room: str, participant: str, op: str) -> object | None:
+            return None
+
+    key, secret = "APIkey", "a-secret-that-is-long-enough-for-hs256"
+    bearer = (lk_api.AccessToken(key, secret).with_identity("viewer")
+              .with_grants(lk_api.VideoGrants(room_record=True)).to_jwt())
+    async with serving(tmp_path) as web_url:
+        port = free_port()
+        runner = await start_server(build_app(Control(), Metrics(), key, secret,
+                                              output_dir=tmp_path / "out",
+                                              player_url=f"{web_url}/hls/hls.min.js"),
+                                    "127.0.0.1", port)
+        try:
+            async with chromium() as page:
+                await page.goto(f"http://127.0.0.1:{port}/preview#token={bearer}")
+                for _ in range(100):
+                    if await page.evaluate("window.preview.recordings.length") == 1:
+                        break
+                    await asyncio.sleep(0.2)
+                await page.evaluate("play(window.preview.recordings[0], "
+                                    "document.querySelector('#list tbody tr'))")
+                await wait_for(lambda: bool(seen), 30, "the segment from the other host")
+        finally:
+            await runner.cleanup()
+            await other_runner.cleanup()
+    assert all("Authorization" not in headers for headers in seen), seen
