@@ -103,3 +103,22 @@ def test_a_pes_too_short_for_its_pts_is_a_ts_error(tmp_path: Path) -> None:
                                          0x30, stuffing, 0x00]) + b"\xff" * (stuffing - 1) + pes
     with pytest.raises(TsError, match="PES header"):
         list(read_pes(crafted))
+
+
+@pytest.mark.parametrize("sample", [b"\x0a\x0b", b"\x0a\x80", b"\x0a\x00\x32\x00"])
+def test_broken_av1_samples_are_reported_not_raised(tmp_path: Path, sample: bytes) -> None:
+    """A sequence header OBU that runs past its sample, a leb128 cut short, an empty
+    sequence header before a frame."""
+    from .encoded_video import encode
+
+    [keyframe, *_] = encode("libsvtav1", 1, options={"preset": "12"})
+    init = fmp4.init_segment(video_config("av1", keyframe, (320, 240)), None)
+    segment = fmp4.media_segment(1, [fmp4.TrackRun(1, 0, [(3000, len(sample),
+                                                             fmp4.sample_flags(True))],
+                                                   [sample])])
+    (tmp_path / "init.mp4").write_bytes(init)
+    (tmp_path / "segment00000.m4s").write_bytes(segment)
+    write_playlist(tmp_path, '#EXT-X-MAP:URI="init.mp4"', "#EXTINF:0.033,",
+                   "segment00000.m4s", "#EXT-X-ENDLIST")
+    report = check_recording(tmp_path)
+    assert not report.ok and any("av01" in e for e in report.errors), report.errors

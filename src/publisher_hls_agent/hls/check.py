@@ -244,7 +244,12 @@ def _check_first_picture(name: str, codec: str, sample: bytes, facts: SegmentFac
                          report: Report) -> None:
     """VP9 and AV1: the segment's first sample must be a keyframe (for AV1, one with
     its sequence header)."""
-    keyframe = _KEYFRAME_TESTS[codec](sample)
+    try:
+        keyframe = _KEYFRAME_TESTS[codec](sample)
+    except ValueError as exc:  # each codec's payload errors (a broken leb128, say)
+        facts.video_start = f"{codec} broken"
+        report.errors.append(f"{name}: the first {codec} sample is broken ({exc})")
+        return
     facts.video_start = f"{codec} {'keyframe' if keyframe else 'inter frame'}"
     if not keyframe:
         report.errors.append(f"{name}: video does not start with a {codec} keyframe")
