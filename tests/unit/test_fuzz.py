@@ -196,11 +196,15 @@ def test_check_on_corrupted_recordings(tmp_path: Path) -> None:
 
 
 def test_fix_on_corrupted_recordings_writes_only_into_its_target(tmp_path: Path) -> None:
+    outputs = tmp_path / "out"
+    outputs.mkdir()
     for folder in corrupted_recordings(tmp_path / "in", FILE_INPUTS, 9):
-        before = {p for p in tmp_path.rglob("*")}
-        output = tmp_path / "out" / folder.name
+        inputs_before = sorted(folder.rglob("*"))
+        around_before = set(tmp_path.iterdir()) | set(outputs.iterdir())
+        output = outputs / folder.name
         with contextlib.suppress(FixError):
             fix_recording(folder, output)
-        new = {p for p in tmp_path.rglob("*")} - before
-        assert all(p == output.parent or p.is_relative_to(output) for p in new), sorted(new)
-        assert not any(p.name.endswith(".tmp") for p in new)
+        assert sorted(folder.rglob("*")) == inputs_before  # the input is left as it was
+        assert set(tmp_path.iterdir()) | set(outputs.iterdir()) <= around_before | {output}
+        if output.exists():
+            assert not any(p.name.endswith(".tmp") for p in output.rglob("*"))
