@@ -43,11 +43,17 @@ async def test_three_publishers_three_independent_recordings(
                                              worker.control_token())
             await wait_for(lambda: len(list((tmp_path / "out").glob("*/segment00002.ts"))) == 3,
                            30, "three recordings with three segments each")
-            status, listing = await get_json(f"{worker.http_url}/v1/recordings",
-                                             worker.control_token())
-            assert status == 200
-            assert isinstance(listing, dict)
-            listed = {r["participant"]: r for r in listing["recordings"]}
+            # The listing comes from the recording processes' progress reports (every
+            # second): held media can reach the disk before the next report says so.
+            for _ in range(20):
+                status, listing = await get_json(f"{worker.http_url}/v1/recordings",
+                                                 worker.control_token())
+                assert status == 200
+                assert isinstance(listing, dict)
+                listed = {r["participant"]: r for r in listing["recordings"]}
+                if {r["state"] for r in listed.values()} == {"recording"}:
+                    break
+                await asyncio.sleep(0.5)
             assert set(listed) == {"alice", "bob", "carol"}
             assert {r["state"] for r in listed.values()} == {"recording"}
             assert len({r["process"] for r in listed.values()}) == 2  # spread over processes
