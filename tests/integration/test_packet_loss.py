@@ -116,7 +116,11 @@ async def test_after_a_burst_the_frame_rate_comes_back_within_a_second(
     print(f"burst at {start:.2f}-{end:.2f} s; gaps over 100 ms: "
           f"{[(round(at, 2), round(gap, 3)) for at, gap in gaps if gap > 0.1]}")
     assert all(gap <= 0.5 for at, gap in gaps if at + gap < start), "a freeze before the burst"
-    assert all(gap <= 0.1 for at, gap in gaps if at >= end + 1.0), "no full rate after it"
+    # Full rate from 1 s after it: the 1 % underneath may still cost a frame now and
+    # then (a frame given up leaves a gap of 0.1 s), never a freeze or a slow rate.
+    after = [at for at in times if at >= end + 1.0]
+    assert all(gap <= 0.2 for at, gap in gaps if at >= end + 1.0), "a freeze after it"
+    assert len(after) >= 0.97 * FPS * (after[-1] - after[0]), "no full rate after it"
 
 
 @pytest.mark.parametrize("codec", ["h264", "vp8"])
