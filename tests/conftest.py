@@ -6,9 +6,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-from publisher_hls_agent.testbed.livekit_server import LiveKitServer, running_server
-from publisher_hls_agent.testbed.minio import MinIO, running_minio
+from testbed.livekit_server import LiveKitServer, running_server
+from testbed.minio import MinIO, running_minio
 
 
 @pytest.fixture(scope="session")

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import sys
 from collections.abc import AsyncIterator
 
-from publisher_hls_agent.testbed.livekit_server import LiveKitServer
+from testbed import ROOT, module_command
+from testbed.livekit_server import LiveKitServer
 
 
 @contextlib.asynccontextmanager
@@ -17,11 +17,11 @@ async def publisher_process(server: LiveKitServer, room: str, identity: str, sec
                             bitrate: int = 2_000_000
                             ) -> AsyncIterator[asyncio.subprocess.Process]:
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "publisher_hls_agent.testbed.publisher", "--url", server.url,
+        *module_command("publisher"), "--url", server.url,
         "--api-key", server.api_key, "--api-secret", server.api_secret, "--room", room,
         "--identity", identity, "--width", str(width), "--height", str(height),
         "--fps", str(fps), "--bitrate", str(bitrate), "--duration", str(seconds),
-        stdout=asyncio.subprocess.DEVNULL)
+        stdout=asyncio.subprocess.DEVNULL, cwd=ROOT)
     try:
         yield process
     finally:

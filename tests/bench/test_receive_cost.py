@@ -12,12 +12,12 @@ import time
 from dataclasses import dataclass, field
 
 import pytest
+from testbed.demo import token
+from testbed.livekit_server import LiveKitServer
 
+from publisher_hls_agent.media.track import RemoteTrack
 from publisher_hls_agent.media.units import AccessUnit, AudioPacket
 from publisher_hls_agent.room.client import RoomClient
-from publisher_hls_agent.room.tracks import RemoteTrack
-from publisher_hls_agent.testbed.demo import token
-from publisher_hls_agent.testbed.livekit_server import LiveKitServer
 
 from .support import publisher_process
 

@@ -12,11 +12,11 @@ import time
 from pathlib import Path
 
 import pytest
+from testbed.demo import token
+from testbed.livekit_server import LiveKitServer
 
 from publisher_hls_agent.recorder.recorder import RecorderOptions
-from publisher_hls_agent.recorder.session import RecordingSession
-from publisher_hls_agent.testbed.demo import token
-from publisher_hls_agent.testbed.livekit_server import LiveKitServer
+from publisher_hls_agent.worker.session import RecordingSession
 
 from .support import publisher_process
 

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from testbed.browser import chromium
+from testbed.web_server import serving
+
 from publisher_hls_agent.hls.check import parse_playlist
-from publisher_hls_agent.testbed.browser import chromium
-from publisher_hls_agent.testbed.web_server import serving
 
 
 async def assert_plays_to_the_end(folder: Path, *, audio: str, fps: float = 30,

@@ -11,11 +11,13 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
+from testbed import ROOT, module_command
+from testbed.agent_process import AgentProcess, running_agent
+from testbed.livekit_server import LiveKitServer
+from testbed.publisher import SyntheticPublisher, make_token
+
 from publisher_hls_agent.recorder.recorder import RecorderOptions
-from publisher_hls_agent.recorder.session import RecordingSession
-from publisher_hls_agent.testbed.agent_process import AgentProcess, running_agent
-from publisher_hls_agent.testbed.livekit_server import LiveKitServer
-from publisher_hls_agent.testbed.publisher import SyntheticPublisher, make_token
+from publisher_hls_agent.worker.session import RecordingSession
 
 
 def token(server: LiveKitServer, room: str, identity: str) -> str:
@@ -40,10 +42,10 @@ async def publisher_process(server: LiveKitServer, room: str, identity: str,
     """The synthetic publisher as a process of its own (a peer that does not share the
     recorder's event loop), looped and with RED audio unless ``options`` say more."""
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "publisher_hls_agent.testbed.publisher", "--url", server.url,
+        *module_command("publisher"), "--url", server.url,
         "--api-key", server.api_key, "--api-secret", server.api_secret, "--room", room,
         "--identity", identity, "--looped", "--red", *options,
-        stdout=asyncio.subprocess.PIPE)
+        stdout=asyncio.subprocess.PIPE, cwd=ROOT)
     try:
         assert process.stdout is not None
         line = await asyncio.wait_for(process.stdout.readline(), 60)

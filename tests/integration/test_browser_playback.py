@@ -6,9 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from testbed.livekit_server import LiveKitServer
 
 from publisher_hls_agent.recorder.recorder import RecorderOptions
-from publisher_hls_agent.testbed.livekit_server import LiveKitServer
 
 from .playback import assert_plays_to_the_end
 from .support import publishing, record_for

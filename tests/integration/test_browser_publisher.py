@@ -12,11 +12,11 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from testbed.browser_publisher import browser_publishing, video_sent
+from testbed.livekit_server import LiveKitServer
 
 from publisher_hls_agent.hls.check import check_recording
 from publisher_hls_agent.recorder.recorder import RecorderOptions
-from publisher_hls_agent.testbed.browser_publisher import browser_publishing, video_sent
-from publisher_hls_agent.testbed.livekit_server import LiveKitServer
 
 from .playback import assert_plays_to_the_end
 from .support import record_for, token

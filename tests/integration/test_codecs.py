@@ -15,11 +15,11 @@ import av
 import numpy as np
 import pytest
 from livekit import rtc
+from testbed.livekit_server import LiveKitServer
+from testbed.publisher import rtc_configuration
 
 from publisher_hls_agent.hls.check import check_recording
 from publisher_hls_agent.recorder.recorder import RecorderOptions
-from publisher_hls_agent.testbed.livekit_server import LiveKitServer
-from publisher_hls_agent.testbed.publisher import rtc_configuration
 
 from .support import ffprobe_streams, record_for, token
 

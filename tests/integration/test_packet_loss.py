@@ -23,14 +23,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from testbed.browser_publisher import browser_publishing
+from testbed.frames import VideoFigures, picture_times, video_figures
+from testbed.livekit_server import LiveKitServer
+from testbed.loss import PacketLoss, loss_available
 
 from publisher_hls_agent.hls.check import check_recording
 from publisher_hls_agent.recorder.recorder import RecorderOptions
-from publisher_hls_agent.recorder.session import RecordingSession
-from publisher_hls_agent.testbed.browser_publisher import browser_publishing
-from publisher_hls_agent.testbed.frames import VideoFigures, picture_times, video_figures
-from publisher_hls_agent.testbed.livekit_server import LiveKitServer
-from publisher_hls_agent.testbed.loss import PacketLoss, loss_available
+from publisher_hls_agent.worker.session import RecordingSession
 
 from .support import publisher_process, record_for, token
 

@@ -11,10 +11,9 @@ from typing import Any
 import av
 import numpy as np
 import pytest
-
-from publisher_hls_agent.testbed.browser import chromium
-from publisher_hls_agent.testbed.livekit_server import LiveKitServer
-from publisher_hls_agent.testbed.web_server import serving
+from testbed.browser import chromium
+from testbed.livekit_server import LiveKitServer
+from testbed.web_server import serving
 
 from .support import agent, dispatch_job, publishing, recordings, wait_for
 
@@ -79,10 +78,10 @@ async def test_the_page_sends_its_token_only_to_the_agent(tmp_path: Path) -> Non
     agent's token (it used to add the Authorization header to every request)."""
     from aiohttp import web
     from livekit import api as lk_api
+    from testbed.livekit_server import free_port
 
     from publisher_hls_agent.api.server import build_app, start_server
     from publisher_hls_agent.metrics import Metrics
-    from publisher_hls_agent.testbed.livekit_server import free_port
 
     seen: list[dict[str, str]] = []
 

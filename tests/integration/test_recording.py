@@ -19,15 +19,15 @@ from typing import Any
 import av
 import numpy as np
 import pytest
+from testbed.demo import token
+from testbed.livekit_server import LiveKitServer
+from testbed.publisher import SyntheticPublisher
+from testbed.synthetic_media import WHITE, access_unit_digest
 
 from publisher_hls_agent.hls.check import check_recording
 from publisher_hls_agent.hls.tsparse import read_pes
 from publisher_hls_agent.recorder.recorder import RecorderOptions
-from publisher_hls_agent.recorder.session import RecordingSession
-from publisher_hls_agent.testbed.demo import token
-from publisher_hls_agent.testbed.livekit_server import LiveKitServer
-from publisher_hls_agent.testbed.publisher import SyntheticPublisher
-from publisher_hls_agent.testbed.synthetic_media import WHITE, access_unit_digest
+from publisher_hls_agent.worker.session import RecordingSession
 
 from .support import ffmpeg_complaints
 

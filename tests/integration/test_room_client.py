@@ -12,14 +12,14 @@ from dataclasses import dataclass, field
 
 import pytest
 from livekit import api
+from testbed.livekit_server import LiveKitServer, running_server
+from testbed.publisher import SyntheticPublisher
+from testbed.synthetic_media import access_unit_digest
 
 from publisher_hls_agent.media import h264
+from publisher_hls_agent.media.track import RemoteTrack
 from publisher_hls_agent.media.units import AccessUnit, AudioPacket
 from publisher_hls_agent.room.client import RoomClient
-from publisher_hls_agent.room.tracks import RemoteTrack
-from publisher_hls_agent.testbed.livekit_server import LiveKitServer, running_server
-from publisher_hls_agent.testbed.publisher import SyntheticPublisher
-from publisher_hls_agent.testbed.synthetic_media import access_unit_digest
 
 from .support import publishing, token
 
@@ -183,7 +183,7 @@ async def test_close_sends_leave(livekit_server: LiveKitServer) -> None:
 
 
 async def test_rejoins_from_scratch_after_the_server_restarts(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from publisher_hls_agent.testbed.livekit_server import free_port
+    from testbed.livekit_server import free_port
 
     port = free_port()
     room = room_name()

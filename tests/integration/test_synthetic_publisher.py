@@ -13,13 +13,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import pytest
 from livekit import api, rtc
-
-from publisher_hls_agent.testbed.livekit_server import LiveKitServer
-from publisher_hls_agent.testbed.publisher import (
+from testbed.livekit_server import LiveKitServer
+from testbed.publisher import (
     SyntheticPublisher,
     rtc_configuration,
 )
-from publisher_hls_agent.testbed.synthetic_media import WHITE
+from testbed.synthetic_media import WHITE
 
 from .support import publishing, token
 

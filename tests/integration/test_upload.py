@@ -14,13 +14,13 @@ from pathlib import Path
 import aiohttp
 import pytest
 from aiobotocore.session import get_session
+from testbed.livekit_server import LiveKitServer
+from testbed.minio import ACCESS_KEY, SECRET_KEY, MinIO, running_minio
 
 from publisher_hls_agent.config import Config
 from publisher_hls_agent.hls.check import check_recording
 from publisher_hls_agent.storage.s3 import UploadError
 from publisher_hls_agent.storage.storage import Storage
-from publisher_hls_agent.testbed.livekit_server import LiveKitServer
-from publisher_hls_agent.testbed.minio import ACCESS_KEY, SECRET_KEY, MinIO, running_minio
 
 from .support import agent, dispatch_job, publishing, recordings, wait_for
 

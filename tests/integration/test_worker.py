@@ -12,10 +12,10 @@ from pathlib import Path
 import aiohttp
 import pytest
 from livekit import api, rtc
+from testbed.agent_process import AgentProcess
+from testbed.livekit_server import LiveKitServer, free_port, running_server
 
 from publisher_hls_agent.hls.check import check_recording
-from publisher_hls_agent.testbed.agent_process import AgentProcess
-from publisher_hls_agent.testbed.livekit_server import LiveKitServer, free_port, running_server
 
 from ..bench.support import publisher_process
 from .support import agent, dispatch_job, publishing, recordings, wait_for

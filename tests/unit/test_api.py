@@ -11,11 +11,11 @@ from typing import Any
 import aiohttp
 import pytest
 from livekit import api
+from testbed.livekit_server import free_port
 
 from publisher_hls_agent.api.auth import Unauthorized, authenticate
 from publisher_hls_agent.api.server import build_app, start_server
 from publisher_hls_agent.metrics import Metrics
-from publisher_hls_agent.testbed.livekit_server import free_port
 
 pytestmark = pytest.mark.unit
 

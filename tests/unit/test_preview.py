@@ -13,12 +13,12 @@ from typing import Any
 import aiohttp
 import pytest
 from livekit import api
+from testbed.livekit_server import free_port
+from testbed.web_server import HLS_JS
 
 from publisher_hls_agent.api.server import build_app, start_server
 from publisher_hls_agent.config import HLS_JS_CDN, HLS_JS_CDN_INTEGRITY
 from publisher_hls_agent.metrics import Metrics
-from publisher_hls_agent.testbed.livekit_server import free_port
-from publisher_hls_agent.testbed.web_server import HLS_JS
 
 pytestmark = pytest.mark.unit
 

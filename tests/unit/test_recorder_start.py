@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from publisher_hls_agent.media.track import RemoteTrack
 from publisher_hls_agent.recorder import recorder as recorder_module
 from publisher_hls_agent.recorder.recorder import Recorder, RecorderOptions
 from publisher_hls_agent.recorder.state import State
-from publisher_hls_agent.room.tracks import RemoteTrack
 
 pytestmark = pytest.mark.unit
 

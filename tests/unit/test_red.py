@@ -8,8 +8,9 @@ import pytest
 from aiortc.rtp import RtpPacket
 
 from publisher_hls_agent.media.red import RedPayloadError, split_red
+from publisher_hls_agent.media.track import RemoteTrack
 from publisher_hls_agent.media.units import AudioPacket
-from publisher_hls_agent.room.tracks import OpusReader, RemoteTrack
+from publisher_hls_agent.room.tracks import OpusReader
 
 pytestmark = pytest.mark.unit
 

@@ -5,9 +5,7 @@ from __future__ import annotations
 import av
 import numpy as np
 import pytest
-
-from publisher_hls_agent.media import h264
-from publisher_hls_agent.testbed.synthetic_media import (
+from testbed.synthetic_media import (
     BEEP_AMPLITUDE,
     TONE_AMPLITUDE,
     WHITE,
@@ -15,6 +13,8 @@ from publisher_hls_agent.testbed.synthetic_media import (
     SyntheticVideo,
     access_unit_digest,
 )
+
+from publisher_hls_agent.media import h264
 
 pytestmark = pytest.mark.unit
 

@@ -11,9 +11,10 @@ from aiortc.rtp import RtpPacket
 
 from publisher_hls_agent.media import blank, h264, vp8
 from publisher_hls_agent.media.frame_codecs import FRAME_CODECS
+from publisher_hls_agent.media.track import RemoteTrack
 from publisher_hls_agent.media.transcode import TranscodeError, VideoTranscoder
 from publisher_hls_agent.media.units import AccessUnit, AudioPacket
-from publisher_hls_agent.room.tracks import RemoteTrack, TranscodingReader
+from publisher_hls_agent.room.tracks import TranscodingReader
 
 from .encoded_video import FRAME_TICKS, REALTIME_VPX, encode
 

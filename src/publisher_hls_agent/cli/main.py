@@ -16,7 +16,6 @@ PROG = "publisher-hls-agent"
 # name -> (module in this package, one-line help)
 COMMANDS = {
     "run": ("run", "start the agent (the default)"),
-    "demo": ("demo", "local LiveKit server + synthetic publisher + the recorder, all on loopback"),
     "dispatch-job": ("dispatch_job", "create a room whose publishers the agent records"),
     "upload": ("upload", "upload a finished recording to the configured S3 store"),
     "fix": ("fix", "repair another tool's recording: timestamps from zero, true durations"),

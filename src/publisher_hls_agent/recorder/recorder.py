@@ -37,8 +37,8 @@ from ..hls.mpegts import Streams
 from ..hls.names import create_recording_folder
 from ..hls.writer import CLOCK, SegmentedWriter, SegmentRecord, TsHlsWriter
 from ..media.rtp import SenderReport
+from ..media.track import RemoteTrack
 from ..media.units import AccessUnit, AudioPacket
-from ..room.tracks import RemoteTrack
 from .pipeline import RecordingPipeline
 from .prebuffer import PreBuffer
 from .segmenting import SegmentPolicy

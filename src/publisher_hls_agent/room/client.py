@@ -25,6 +25,7 @@ from livekit.protocol import models, rtc
 
 from ..media.frame_codecs import FRAME_CODECS
 from ..media.rtp import SenderReport
+from ..media.track import MediaConsumer, RemoteTrack
 from .data_link import DataLink
 from .express import open_express_lane
 from .ice import add_trickled_candidate, is_loopback_url, use_loopback_candidates
@@ -36,11 +37,9 @@ from .tracks import (
     RECORDABLE_VIDEO,
     TS_PASSTHROUGH,
     H264Reader,
-    MediaConsumer,
     OpusReader,
     PassthroughReader,
     Reader,
-    RemoteTrack,
     TranscodingReader,
     VideoReader,
 )

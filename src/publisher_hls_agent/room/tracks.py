@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Protocol
 
 from aiortc.rtp import RtpPacket
 
@@ -22,6 +21,7 @@ from ..media.frame_codecs import FRAME_CODECS, FrameCodec
 from ..media.nack import NackStats
 from ..media.red import RedPayloadError, split_red
 from ..media.rtp import SenderReport, sequence_unwrapper, timestamp_unwrapper
+from ..media.track import MediaConsumer, RemoteTrack
 from ..media.transcode import EncodedPicture, VideoTranscoder
 from ..media.units import AccessUnit, AudioPacket
 from .transcoding import TranscodingThread
@@ -33,38 +33,6 @@ TS_PASSTHROUGH: frozenset[str] = frozenset()
 FMP4_PASSTHROUGH = frozenset({"video/vp9", "video/av1"})
 RECORDABLE_VIDEO = frozenset({"video/h264", *FRAME_CODECS})
 SOURCE_KEYFRAME_INTERVAL = 1.0  # seconds between keyframe requests while resynchronising
-
-
-@dataclass(frozen=True)
-class RemoteTrack:
-    """What the room says about a track of the recorded participant."""
-
-    sid: str
-    kind: str  # "audio" | "video"
-    mime_type: str  # e.g. "video/H264", "audio/opus"
-    width: int = 0
-    height: int = 0
-    stereo: bool = False
-    # What the publisher also sends for subscribers that cannot take ``mime_type``:
-    # livekit-client adds VP8 to VP9 and AV1 unless told not to.
-    backup_mime_types: tuple[str, ...] = ()
-    published_mime_type: str = ""  # set when a backup codec is what is recorded
-    recorded_codec: str = ""  # what the consumer is given: "h264", "vp9" or "av1"
-
-
-class MediaConsumer(Protocol):
-    """Receives the recorded participant's media. Called on the event loop."""
-
-    def on_track_started(self, track: RemoteTrack) -> None: ...
-
-    def on_video(self, track_sid: str, unit: AccessUnit) -> None: ...
-
-    def on_audio(self, track_sid: str, packet: AudioPacket) -> None: ...
-
-    def on_track_ended(self, track_sid: str) -> None: ...
-
-    def on_track_unsupported(self, track: RemoteTrack, reason: str) -> None:
-        """A track of the participant that cannot be recorded (its codec)."""
 
 
 @dataclass

@@ -20,8 +20,8 @@ from typing import Any
 from .. import logs
 from ..config import S3Config
 from ..recorder.recorder import RecorderOptions
-from ..recorder.session import RecordingSession
 from ..storage.storage import Storage
+from .session import RecordingSession
 
 logger = logging.getLogger(__name__)
 

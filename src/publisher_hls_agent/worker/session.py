@@ -10,12 +10,12 @@ from dataclasses import replace
 from typing import Any
 
 from ..media.rtp import SenderReport
+from ..recorder.recorder import Recorder, RecorderOptions
 from ..room.client import RoomClient
 from ..room.rpc import RpcMethod
 from ..room.tracks import FMP4_PASSTHROUGH, TS_PASSTHROUGH, receive_figures
 from ..storage.storage import Storage
 from ..storage.uploader import RecordingUpload
-from .recorder import Recorder, RecorderOptions
 
 logger = logging.getLogger(__name__)
 

@@ -10,9 +10,10 @@ from pathlib import Path
 
 from aiohttp import web
 
+from . import ROOT
 from .livekit_server import free_port
 
-WEB = Path(__file__).resolve().parents[3] / "web"
+WEB = ROOT / "web"
 HLS_JS = WEB / "node_modules" / "hls.js" / "dist"
 LIVEKIT_CLIENT = WEB / "node_modules" / "livekit-client" / "dist"
 PAGES = ("player.html", "publisher.html")

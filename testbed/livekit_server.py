@@ -23,11 +23,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import TOOLS
+
 API_KEY = "devkey"
 API_SECRET = "secret-secret-secret-secret-secret"  # >= 32 bytes: the server warns below that
 
-_REPO_ROOT = Path(__file__).resolve().parents[3]
-DEFAULT_BINARY = _REPO_ROOT / ".cache" / "tools" / "bin" / "livekit-server"
+DEFAULT_BINARY = TOOLS / "livekit-server"
 
 
 class LiveKitServerError(RuntimeError):

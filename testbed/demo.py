@@ -1,5 +1,7 @@
 """The demo: a local server, the agent worker, a synthetic publisher, all on loopback.
 
+``scripts/demo [--duration S] [--output DIR] ...`` (that is ``python -m testbed.demo``).
+
 The agent runs as its users run it (``publisher-hls-agent run``, configured by
 environment variables, in a process of its own); the room is created with the agent's
 dispatch as ``dispatch-job`` does; the publisher joins and is recorded.
@@ -7,15 +9,19 @@ dispatch as ``dispatch-job`` does; the publisher joins and is recorded.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 from livekit import api
 
-from ..hls.check import check_recording
+from publisher_hls_agent.cli.common import setup_logging
+from publisher_hls_agent.hls.check import check_recording
+
 from .agent_process import running_agent
 from .livekit_server import LiveKitServer, running_server
 from .publisher import SyntheticPublisher, make_token
@@ -80,3 +86,26 @@ def _summaries(output: Path) -> set[Path]:
 
 def _count(output: Path, pattern: str) -> int:
     return len(list(output.glob(pattern)))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="scripts/demo", description="A local LiveKit server, the agent worker and a "
+        "synthetic publisher, all on loopback: the publisher is recorded to HLS.")
+    parser.add_argument("--duration", type=float, default=10.0, metavar="S",
+                        help="seconds to record (default 10)")
+    parser.add_argument("--output", type=Path, default=Path("publisher-hls-output"),
+                        metavar="DIR", help="where the recording goes (default %(default)s)")
+    parser.add_argument("--segment-duration", type=float, default=2.0, metavar="S")
+    parser.add_argument("--width", type=int, default=1280)
+    parser.add_argument("--height", type=int, default=720)
+    parser.add_argument("--fps", type=int, default=30)
+    options = parser.parse_args(argv)
+    setup_logging("WARNING")
+    return asyncio.run(run_demo(duration=options.duration, output=options.output,
+                                width=options.width, height=options.height, fps=options.fps,
+                                segment_duration=options.segment_duration))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -13,7 +13,7 @@ the frame is complete) plus up to 10 ms (the phase of the SDK's 10 ms audio time
 
 Run standalone::
 
-    python -m publisher_hls_agent.testbed.publisher --url ws://127.0.0.1:7880 \\
+    python -m testbed.publisher --url ws://127.0.0.1:7880 \\
         --api-key devkey --api-secret secret --room demo --identity cam --duration 30
 """
 
@@ -30,7 +30,8 @@ from typing import Any
 
 from livekit import api, rtc
 
-from ..room.ice import is_loopback_url
+from publisher_hls_agent.room.ice import is_loopback_url
+
 from .synthetic_media import (
     LoopedVideo,
     SyntheticAccessUnit,

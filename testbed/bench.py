@@ -40,7 +40,9 @@ from typing import Any
 
 from livekit import api
 
-from ..hls.check import check_recording
+from publisher_hls_agent.hls.check import check_recording
+
+from . import ROOT, module_command
 from .agent_process import AgentProcess, running_agent
 from .frames import video_figures
 from .livekit_server import LiveKitServer, running_server
@@ -128,12 +130,12 @@ async def start_publishers(server: LiveKitServer, room: str, count: int, size: s
     for first in range(0, count, PUBLISHERS_PER_PROCESS):
         group = min(PUBLISHERS_PER_PROCESS, count - first)
         processes.append(await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "publisher_hls_agent.testbed.publisher", "--url", server.url,
+            *module_command("publisher"), "--url", server.url,
             "--api-key", server.api_key, "--api-secret", server.api_secret, "--room", room,
             "--identity", f"p{first // PUBLISHERS_PER_PROCESS}", "--count", str(group),
             "--looped", "--red", "--width", str(width), "--height", str(height),
             "--bitrate", str(bitrate), "--duration", str(seconds),
-            stdout=asyncio.subprocess.DEVNULL))
+            stdout=asyncio.subprocess.DEVNULL, cwd=ROOT))
     return processes
 
 

@@ -21,7 +21,7 @@ import av
 import numpy as np
 import numpy.typing as npt
 
-from ..media import h264
+from publisher_hls_agent.media import h264
 
 WHITE = 235  # nominal white of limited-range video: what a decoder shows as full white
 BLACK = 16

@@ -24,10 +24,12 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from ..config import S3Config
+from publisher_hls_agent.config import S3Config
+
+from . import TOOLS
 from .livekit_server import free_port
 
-BINARY = Path(__file__).resolve().parents[3] / ".cache" / "tools" / "bin" / "minio"
+BINARY = TOOLS / "minio"
 ACCESS_KEY, SECRET_KEY = "minio-test-user", "minio-test-secret-key"
 DOMAIN = "minio.test"  # virtual-hosted-style names: scripts/netns-run maps them to loopback
 

@@ -1,1 +1,0 @@
-"""Test bed for the demo and the tests: a real livekit-server and a synthetic publisher."""
