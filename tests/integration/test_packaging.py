@@ -22,8 +22,8 @@ def unpacked_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
                     ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(ROOT / name, source / name)
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out),
-                    str(source)], check=True, timeout=600)
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
+                    "-q", "-w", str(out), str(source)], check=True, timeout=600)
     (wheel,) = out.glob("publisher_hls_agent-*.whl")
     with zipfile.ZipFile(wheel) as archive:
         archive.extractall(out / "site")
