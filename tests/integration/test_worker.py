@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import signal
 from pathlib import Path
 
@@ -103,6 +104,61 @@ async def test_a_vanished_publisher_ends_only_its_own_recording(
         await wait_for(lambda: len(recordings(output)) == 2, 30, "both recordings finalized")
     for participant, folder in recordings(output).items():
         assert check_recording(folder).ok, participant
+
+
+async def test_a_stopped_recording_process_is_killed_and_only_its_job_fails(
+        livekit_server: LiveKitServer, tmp_path: Path) -> None:
+    """A recording process that stops answering its pings (SIGSTOP: its event loop no
+    longer runs, its pipe still looks open) is killed and its job reported failed; the
+    recording in the other process goes on, and a fresh process takes the next job."""
+    output, loop = tmp_path / "out", asyncio.get_running_loop()
+    async with agent(livekit_server, tmp_path, "worker-stop") as worker:
+        await dispatch_job(livekit_server, "worker-stop", "stop")
+
+        async def processes(wanted: set[str]) -> dict[str, int]:  # once listed (reported)
+            for _ in range(60):
+                _, listing = await get_json(f"{worker.http_url}/v1/recordings",
+                                            worker.control_token())
+                assert isinstance(listing, dict)
+                found = {r["participant"]: r["process"] for r in listing["recordings"]
+                         if r["state"] == "recording"}
+                if set(found) == wanted:
+                    return found
+                await asyncio.sleep(0.5)
+            raise AssertionError(f"listed {found}, not {wanted}")
+
+        async with publishing(livekit_server, "stop", "frozen"), \
+                publishing(livekit_server, "stop", "going"):
+            await wait_for(lambda: len(list(output.glob("*/segment00001.ts"))) == 2, 30,
+                           "both recordings under way")
+            pids = await processes({"frozen", "going"})
+            assert pids["frozen"] != pids["going"]  # the least busy takes the second job
+            going = recording_folders(output)["going"]
+            os.kill(pids["frozen"], signal.SIGSTOP)
+            stopped_at, before = loop.time(), len(list(going.glob("segment*.ts")))
+            try:
+                await wait_for(lambda: f"job failed: recording process {pids['frozen']} "
+                               "stopped answering" in worker.log(), 30, "the job to fail")
+                print(f"\nthe job failed {loop.time() - stopped_at:.1f} s after the stop")
+                await wait_for(lambda: len(list(going.glob("segment*.ts"))) > before + 2, 10,
+                               "the other recording to go on")
+            finally:
+                with contextlib.suppress(ProcessLookupError):  # never left stopped
+                    os.kill(pids["frozen"], signal.SIGCONT)
+            with pytest.raises(ProcessLookupError):
+                os.kill(pids["frozen"], 0)  # killed, and reaped
+            assert 'hls_jobs_total{outcome="failed"} 1.0' in \
+                str((await get_json(f"{worker.http_url}/metrics"))[1])
+            async with publishing(livekit_server, "stop", "later", width=320, height=240):
+                later = (await processes({"going", "later"}))["later"]
+                assert later not in pids.values()  # the fresh process took it
+        await wait_for(lambda: set(recordings(output)) == {"going", "later"}, 30,
+                       "the other recordings finalized")
+        _, library = await get_json(f"{worker.http_url}/v1/library", worker.control_token())
+    assert isinstance(library, dict)
+    states = {e["folder"].split("_")[1]: e["state"] for e in library["recordings"]}
+    assert states == {"frozen": "interrupted", "going": "finished", "later": "finished"}
+    assert all(check_recording(folder).ok for folder in recordings(output).values())
 
 
 async def test_manual_activation_over_http(livekit_server: LiveKitServer,

@@ -12,7 +12,7 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, assert_never
 
 from livekit.protocol import agent
 
@@ -22,8 +22,8 @@ from ..recorder.recorder import RecorderOptions
 from ..storage.storage import Storage
 from . import protocol
 from .connection import WorkerConnection
+from .ipc import Command, CommandOp, Event, Finished, Outcome, Progress, Recorded, StartJob
 from .pool import RecordingProcesses
-from .recording_process import Command, StartJob
 
 logger = logging.getLogger(__name__)
 
@@ -103,7 +103,7 @@ class RecorderAgent:
                     len(self.jobs), timeout)
         await self.connection.send(self.status())
         for job_id in list(self.jobs):
-            self.processes.command(Command("end", job_id, "agent shutting down"))
+            self.processes.command(Command(CommandOp.END, job_id, "agent shutting down"))
         started = asyncio.get_running_loop().time()
         try:
             await asyncio.wait_for(self._all_ended.wait(), timeout)
@@ -125,7 +125,7 @@ class RecorderAgent:
         """``activate`` or ``stop`` the recording of ``participant`` in ``room``."""
         for job in self.jobs.values():
             if job.room == room and job.participant == participant:
-                command = "activate" if op == "activate" else "stop_recording"
+                command = CommandOp.ACTIVATE if op == "activate" else CommandOp.STOP_RECORDING
                 self.processes.command(Command(command, job.job_id, "stopped by request"))
                 return job
         return None
@@ -181,26 +181,30 @@ class RecorderAgent:
         self._report_status()
 
     def termination(self, job_id: str) -> None:
-        self.processes.command(Command("end", job_id, "job terminated by the server"))
+        self.processes.command(Command(CommandOp.END, job_id, "job terminated by the server"))
 
     # --- events from the recording processes --------------------------------------------
 
-    def _on_event(self, event: tuple[Any, ...], source: int) -> None:
-        if event[0] == "progress":
-            self._count_upload_failures(source, event[2])
-            for job_id, progress in event[1].items():
+    def _on_event(self, event: Event, source: int) -> None:
+        match event:
+            case Progress():
+                self._progress(event, source)
+            case Recorded(job_id=job_id, summary=summary):
                 if (job := self.jobs.get(job_id)) is not None:
-                    job.progress = progress
-                    self._count(job, progress)
-            self.metrics.active.set(sum(job.progress.get("state") == "recording"
-                                        for job in self.jobs.values()))
-        elif event[0] == "recorded":
-            _, job_id, summary = event
+                    self._recorded(job, summary)
+            case Finished():
+                self._finished(event)
+            case _:
+                assert_never(event)
+
+    def _progress(self, event: Progress, source: int) -> None:
+        self._count_upload_failures(source, event.upload_failures)
+        for job_id, progress in event.jobs.items():
             if (job := self.jobs.get(job_id)) is not None:
-                self._recorded(job, summary)
-        elif event[0] == "finished":
-            _, job_id, ok, error = event
-            self._finished(job_id, ok, error)
+                job.progress = progress
+                self._count(job, progress)
+        self.metrics.active.set(sum(job.progress.get("state") == "recording"
+                                    for job in self.jobs.values()))
 
     def _count_upload_failures(self, source: int, failures: dict[str, int]) -> None:
         before = self._upload_failures.get(source, {})
@@ -239,21 +243,22 @@ class RecorderAgent:
                     extra={"room": job.room, "participant": job.participant,
                            "job_id": job.job_id})
 
-    def _finished(self, job_id: str, ok: bool, error: str) -> None:
-        job = self.jobs.pop(job_id, None)
+    def _finished(self, event: Finished) -> None:
+        job = self.jobs.pop(event.job_id, None)
         if job is None:
             return
-        self.metrics.jobs.labels("success" if ok else "failed").inc()
+        self.metrics.jobs.labels(event.outcome.value).inc()
         self.metrics.jobs_active.set(len(self.jobs))
         self.metrics.active.set(sum(j.progress.get("state") == "recording"
                                     for j in self.jobs.values()))
-        extra = {"room": job.room, "participant": job.participant, "job_id": job_id}
-        if ok:
+        extra = {"room": job.room, "participant": job.participant, "job_id": job.job_id}
+        if event.outcome is Outcome.SUCCESS:
             logger.info("job ended after %d recordings", job.recordings, extra=extra)
+            status = agent.JobStatus.JS_SUCCESS
         else:
-            logger.error("job failed: %s", error, extra=extra)
-        self._report(job_id, agent.JobStatus.JS_SUCCESS if ok else agent.JobStatus.JS_FAILED,
-                     error)
+            logger.error("job failed: %s", event.error, extra=extra)
+            status = agent.JobStatus.JS_FAILED
+        self._report(job.job_id, status, event.error)
         self._report_status()
         if not self.jobs:
             self._all_ended.set()

@@ -1,10 +1,12 @@
 """A recording process: runs the recordings the worker places on it.
 
 The GIL binds one Python process to one core, so the worker spreads its recordings
-over several of these. Each one talks to the worker over a pipe: commands in
-(``start``, ``activate``, ``stop``, ``shutdown``), events out (``progress`` every
-second, ``finished`` with the job's outcome). A recording's failure ends only that
-recording; a process that dies takes only its own recordings with it.
+over several of these. Each one talks to the worker over a pipe, in the messages of
+``ipc.py``: ``StartJob`` and ``Command`` in, ``Progress`` (every second), ``Recorded``
+and ``Finished`` (the job's outcome) out, and a ``Pong`` for each ``Ping``, answered
+from the event loop so that the worker learns when the loop stops running. A
+recording's failure ends only that recording; a process that dies takes only its own
+recordings with it.
 """
 
 from __future__ import annotations
@@ -13,14 +15,14 @@ import asyncio
 import contextlib
 import logging
 import signal
-from dataclasses import dataclass
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import Any, assert_never
 
 from .. import logs
 from ..config import S3Config
-from ..recorder.recorder import RecorderOptions
 from ..storage.storage import Storage
+from . import ipc
+from .ipc import Command, CommandOp, Finished, Outcome, Ping, Pong, Progress, Recorded, StartJob
 from .session import RecordingSession
 
 logger = logging.getLogger(__name__)
@@ -29,26 +31,6 @@ PROGRESS_INTERVAL = 1.0
 # Orphaned (the worker gone), a process finalizes its recordings and gives their
 # uploads this long; what is left is found and finished by the next worker's recovery.
 ORPHAN_GRACE = 30.0
-
-
-@dataclass(frozen=True)
-class StartJob:
-    job_id: str
-    url: str
-    token: str
-    room: str
-    participant: str
-    options: RecorderOptions
-
-
-@dataclass(frozen=True)
-class Command:
-    """``activate`` or ``stop_recording`` (the job waits for another activation), ``end``
-    (the job, with a reason) or ``shutdown`` (every job, then exit)."""
-
-    op: str
-    job_id: str = ""
-    reason: str = ""
 
 
 def main(connection: Connection, log_level: str, log_format: str,
@@ -97,29 +79,49 @@ class RecordingProcess:
     def _on_readable(self) -> None:
         try:
             while self._connection.poll():
-                self._handle(self._connection.recv())
+                raw = self._connection.recv()
+                message = ipc.to_process(raw)
+                if message is None:
+                    logger.error("the worker sent something unknown: %.200r", raw)
+                else:
+                    self._handle(message)
         except (EOFError, OSError):
             # The worker is gone: finalize everything; nobody is left to tell.
             asyncio.get_running_loop().remove_reader(self._connection.fileno())
             self._orphaned = True
             self._shutdown("worker process gone")
 
-    def _handle(self, message: StartJob | Command) -> None:
-        if isinstance(message, StartJob):
-            self._start(message)
-        elif message.op == "shutdown":
-            self._shutdown(message.reason or "agent shutting down")
-        elif (session := self._sessions.get(message.job_id)) is not None:
-            if message.op == "activate":
+    def _handle(self, message: ipc.ToProcess) -> None:
+        match message:
+            case Ping(seq=seq):
+                self._send(Pong(seq))
+            case StartJob():
+                self._start(message)
+            case Command():
+                self._command(message)
+            case _:
+                assert_never(message)
+
+    def _command(self, command: Command) -> None:
+        if command.op is CommandOp.SHUTDOWN:
+            self._shutdown(command.reason or "agent shutting down")
+            return
+        session = self._sessions.get(command.job_id)
+        if session is None:
+            return
+        match command.op:
+            case CommandOp.ACTIVATE:
                 session.activate()
-            elif message.op == "stop_recording":
-                session.stop_recording(message.reason or "stopped by request")
-            elif message.op == "end":
-                self._spawn(session.stop(message.reason or "stopped"))
+            case CommandOp.STOP_RECORDING:
+                session.stop_recording(command.reason or "stopped by request")
+            case CommandOp.END:
+                self._spawn(session.stop(command.reason or "stopped"))
+            case _:
+                assert_never(command.op)
 
     def _start(self, job: StartJob) -> None:
         if self._shutting_down:
-            self._send(("finished", job.job_id, False, "agent shutting down"))
+            self._send(Finished.failed(job.job_id, "agent shutting down"))
             return
         session = RecordingSession(job.url, job.token, job.room, job.participant, job.options,
                                    repeatable=True, storage=self._storage)
@@ -143,7 +145,7 @@ class RecordingProcess:
         failures = [s["failure"] for s in session.summaries if s.get("failure")]
         if ok and failures:
             ok, error = False, str(failures[-1])
-        self._send(("finished", job.job_id, ok, error))
+        self._send(Finished(job.job_id, Outcome.SUCCESS if ok else Outcome.FAILED, error))
 
     def _shutdown(self, reason: str) -> None:
         self._shutting_down = True
@@ -154,18 +156,18 @@ class RecordingProcess:
     async def _report_progress(self) -> None:
         while True:
             await asyncio.sleep(PROGRESS_INTERVAL)
-            progress = {}
+            progress: dict[str, dict[str, Any]] = {}
             for job_id, session in self._sessions.items():
                 self._report_recordings(job_id, session)
                 progress[job_id] = session.progress()
             failures = dict(self._storage.counters.failures) if self._storage else {}
             if progress or failures:
-                self._send(("progress", progress, failures))
+                self._send(Progress(progress, failures))
 
     def _report_recordings(self, job_id: str, session: RecordingSession) -> None:
         """Send the summaries of the job's recordings finalized since the last time."""
         for summary in session.summaries[self._reported[job_id]:]:
-            self._send(("recorded", job_id, summary))
+            self._send(Recorded(job_id, summary))
         self._reported[job_id] = len(session.summaries)
 
     def _spawn(self, coroutine: Any) -> None:
@@ -173,6 +175,6 @@ class RecordingProcess:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def _send(self, event: tuple[Any, ...]) -> None:
+    def _send(self, event: ipc.FromProcess) -> None:
         with contextlib.suppress(OSError):  # the worker is gone; the files say it all
             self._connection.send(event)
