@@ -22,8 +22,8 @@ import pytest
 from publisher_hls_agent.hls import fmp4
 from publisher_hls_agent.hls.check import CheckError, check_recording
 from publisher_hls_agent.hls.fmp4_video import video_config, video_sample
-from publisher_hls_agent.hls.mp4parse import Mp4Error, read_fragments, read_init
-from publisher_hls_agent.hls.tsparse import TsError, read_pes
+from publisher_hls_agent.inspection.mp4parse import Mp4Error, read_fragments, read_init
+from publisher_hls_agent.inspection.tsparse import TsError, read_pes
 from publisher_hls_agent.media import av1, h264, vp8, vp9
 from publisher_hls_agent.media.assembler import FrameAssembler
 from publisher_hls_agent.media.bits import BitsExhausted

@@ -1,7 +1,7 @@
 """The repair cores: the streaming timestamp shifter, the playlist, durations.
 
 Streams come from our own MPEG-TS muxer with timestamps placed across the 33-bit wrap;
-every timestamp is read back with the independent reader in ``hls/tsparse.py``.
+every timestamp is read back with the independent reader in ``inspection/tsparse.py``.
 """
 
 from __future__ import annotations
@@ -11,16 +11,20 @@ import random
 import pytest
 
 from publisher_hls_agent.hls.mpegts import Streams, TsMuxer
-from publisher_hls_agent.hls.tsparse import Program, read_pes
-from publisher_hls_agent.repair.durations import segment_duration
-from publisher_hls_agent.repair.playlist_fix import MediaPlaylist, PlaylistError
+from publisher_hls_agent.hls.tsformat import PACKET_SIZE as PACKET
+from publisher_hls_agent.hls.tsformat import WRAP
+from publisher_hls_agent.inspection.durations import segment_duration
+from publisher_hls_agent.inspection.playlist import PlaylistError
+from publisher_hls_agent.inspection.tsparse import (
+    Program,
+    read_pcr_base,
+    read_pes,
+    read_timestamp,
+)
+from publisher_hls_agent.repair.playlist_fix import editable_playlist, needs_fixing
 from publisher_hls_agent.repair.tsrewrite import (
-    PACKET,
-    WRAP,
     TimestampShifter,
     first_timestamp,
-    read_pcr_base,
-    read_timestamp,
     timestamp_fields,
     write_pcr_base,
     write_timestamp,
@@ -158,12 +162,12 @@ d.ts
 
 
 def test_playlist_repair_keeps_every_other_line() -> None:
-    playlist = MediaPlaylist.parse(PLAYLIST)
-    a, b, c, d = playlist.items
-    assert [i.duration for i in playlist.items] == [2.0, -1.0, None, 18446743552.0]
-    assert not playlist.needs_fixing(a, 2.01, 1 / 30)
-    assert playlist.needs_fixing(a, 2.1, 1 / 30)
-    assert all(playlist.needs_fixing(i, 2.0, 1 / 30) for i in (b, c, d))
+    playlist = editable_playlist(PLAYLIST)
+    a, b, c, d = playlist.entries
+    assert [i.duration for i in playlist.entries] == [2.0, -1.0, None, 18446743552.0]
+    assert not needs_fixing(a, 2.01, 1 / 30)
+    assert needs_fixing(a, 2.1, 1 / 30)
+    assert all(needs_fixing(i, 2.0, 1 / 30) for i in (b, c, d))
     for item, seconds in ((b, 2.0), (c, 1.5), (d, 0.5)):
         playlist.set_duration(item, seconds)
     assert playlist.fit_target_duration() == 2
@@ -186,4 +190,4 @@ d.ts
                                   "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1\nlow.m3u8\n"])
 def test_what_is_not_a_media_playlist_is_refused(text: str) -> None:
     with pytest.raises(PlaylistError):
-        MediaPlaylist.parse(text)
+        editable_playlist(text)

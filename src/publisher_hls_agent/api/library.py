@@ -15,15 +15,11 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from pathlib import Path
 from typing import Any
 
-from ..hls.check import CheckError, parse_playlist
-from ..hls.writer import PLAYLIST_NAME
-from ..storage.uploader import SUMMARY_NAME
-
-PLAYABLE = re.compile(r"^(playlist\.m3u8|init\.mp4|segment\d+\.(ts|m4s))$")
+from ..inspection.playlist import MediaPlaylist
+from ..layout import PLAYABLE_NAME, PLAYLIST_NAME, SUMMARY_NAME
 
 
 def list_recordings(output_dir: Path, active: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -64,7 +60,7 @@ def list_recordings(output_dir: Path, active: list[dict[str, Any]]) -> list[dict
 def playable_file(output_dir: Path, folder: str, name: str) -> Path | None:
     """The file a player asked for, or None if it is not one that may be served: a
     playable name in a recording folder of ``output_dir``, neither of them a link."""
-    if not PLAYABLE.fullmatch(name) or folder in ("", ".", "..") or "/" in folder \
+    if not PLAYABLE_NAME.fullmatch(name) or folder in ("", ".", "..") or "/" in folder \
             or "\\" in folder or "\0" in folder:
         return None
     directory = output_dir / folder
@@ -110,11 +106,12 @@ def _read_summary(folder: Path) -> dict[str, Any] | None:
 def _segments_on_disk(folder: Path) -> bool:
     """False once a real-time upload has moved the segments to the bucket."""
     try:
-        playlist = parse_playlist((folder / PLAYLIST_NAME).read_text(encoding="utf-8"))
-    except (OSError, ValueError, CheckError):
+        playlist = MediaPlaylist.parse((folder / PLAYLIST_NAME).read_text(encoding="utf-8"),
+                                       strict=True)
+    except (OSError, ValueError):  # PlaylistError too
         return False
     # Only names this agent writes count: a playlist naming any other path would make
     # the listing say whether that path exists.
     return bool(playlist.entries) and all(
-        PLAYABLE.fullmatch(entry.uri) is not None and not (folder / entry.uri).is_symlink()
+        PLAYABLE_NAME.fullmatch(entry.uri) is not None and not (folder / entry.uri).is_symlink()
         and (folder / entry.uri).is_file() for entry in playlist.entries)

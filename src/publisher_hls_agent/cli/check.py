@@ -6,9 +6,11 @@ import argparse
 import sys
 from pathlib import Path
 
+from ..layout import PLAYLIST_NAME
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("path", type=Path, help="a recording folder or its playlist.m3u8")
+    parser.add_argument("path", type=Path, help=f"a recording folder or its {PLAYLIST_NAME}")
     parser.add_argument("--live", action="store_true",
                         help="the recording is still running: do not require EXT-X-ENDLIST")
 

@@ -21,12 +21,13 @@ from pathlib import Path
 from typing import BinaryIO
 
 from ..hls.files import atomic_write
-from .durations import segment_duration
-from .playlist_fix import MediaPlaylist, PlaylistError
-from .tsrewrite import PACKET, SYNC, TimestampShifter, first_timestamp
+from ..hls.tsformat import CLOCK, PACKET_SIZE, SYNC
+from ..inspection.durations import segment_duration
+from ..inspection.playlist import Entry, MediaPlaylist, PlaylistError
+from .playlist_fix import editable_playlist, needs_fixing, written_target
+from .tsrewrite import TimestampShifter, first_timestamp
 
 CHUNK = 1 << 20
-CLOCK = 90000
 
 
 class FixError(Exception):
@@ -56,20 +57,10 @@ def fix_recording(path: Path, output: Path | None, *, backup: bool = True) -> Fi
     playlist_path = find_playlist(path)
     source = playlist_path.parent
     try:
-        playlist = MediaPlaylist.parse(playlist_path.read_text(encoding="utf-8"))
+        playlist = editable_playlist(playlist_path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, PlaylistError) as exc:
         raise FixError(f"{playlist_path}: {exc}") from None
-    segments = [source / item.uri for item in playlist.items]
-    for item, segment in zip(playlist.items, segments, strict=True):
-        try:
-            inside = segment.resolve().is_relative_to(source.resolve())
-            regular = segment.is_file()
-        except (OSError, ValueError):  # a NUL, a name too long for the file system
-            raise FixError(f"{item.uri!r}: not a usable file name") from None
-        if not inside:
-            raise FixError(f"{segment}: outside the playlist's folder; not touched")
-        if not regular:
-            raise FixError(f"{segment}: missing")
+    segments = _segments(playlist, source)
     _refuse_non_ts(segments[0])
     result = FixResult()
     start = first_timestamp(_head(segments[0]))
@@ -82,22 +73,15 @@ def fix_recording(path: Path, output: Path | None, *, backup: bool = True) -> Fi
     target.mkdir(parents=True, exist_ok=True)
     staged: dict[Path, tuple[Path, Path]] = {}  # segment -> (temporary, final)
     try:
-        for item, segment in zip(playlist.items, segments, strict=True):
+        for entry, segment in zip(playlist.entries, segments, strict=True):
             if segment.resolve() not in staged:  # a segment named twice is rewritten once
-                staged[segment.resolve()] = (_rewrite(segment, target, start, item.uri,
+                staged[segment.resolve()] = (_rewrite(segment, target, start, entry.uri,
                                                       result),
                                              target / segment.resolve().relative_to(
                                                  source.resolve()) if output is not None
                                              else segment)
-            temporary = staged[segment.resolve()][0]
-            measured = segment_duration(temporary.read_bytes())
-            if measured is None:
-                result.problems.append(f"{item.uri}: no timestamps; EXTINF left as it was")
-            elif playlist.needs_fixing(item, *measured):
-                before = "missing" if item.duration is None else f"{item.duration:g}"
-                playlist.set_duration(item, measured[0])
-                result.changes.append(f"{item.uri}: EXTINF {before} -> {measured[0]:.6f}")
-        old_target = playlist.target_duration()
+            _fix_duration(playlist, entry, staged[segment.resolve()][0], result)
+        old_target = written_target(playlist)
         new_target = playlist.fit_target_duration()
         if old_target != new_target:
             result.changes.append(f"EXT-X-TARGETDURATION {old_target} -> {new_target}")
@@ -116,6 +100,35 @@ def fix_recording(path: Path, output: Path | None, *, backup: bool = True) -> Fi
     atomic_write(final_playlist, playlist.render().encode())
     result.written.append(final_playlist)
     return result
+
+
+def _segments(playlist: MediaPlaylist, source: Path) -> list[Path]:
+    """The segment files the playlist names; FixError unless each is a regular file
+    inside the playlist's folder."""
+    segments = [source / entry.uri for entry in playlist.entries]
+    for entry, segment in zip(playlist.entries, segments, strict=True):
+        try:
+            inside = segment.resolve().is_relative_to(source.resolve())
+            regular = segment.is_file()
+        except (OSError, ValueError):  # a NUL, a name too long for the file system
+            raise FixError(f"{entry.uri!r}: not a usable file name") from None
+        if not inside:
+            raise FixError(f"{segment}: outside the playlist's folder; not touched")
+        if not regular:
+            raise FixError(f"{segment}: missing")
+    return segments
+
+
+def _fix_duration(playlist: MediaPlaylist, entry: Entry, rewritten: Path,
+                  result: FixResult) -> None:
+    """Measure the rewritten segment; replace its EXTINF if that is wrong."""
+    measured = segment_duration(rewritten.read_bytes())
+    if measured is None:
+        result.problems.append(f"{entry.uri}: no timestamps; EXTINF left as it was")
+    elif needs_fixing(entry, *measured):
+        before = "missing" if entry.duration is None else f"{entry.duration:g}"
+        playlist.set_duration(entry, measured[0])
+        result.changes.append(f"{entry.uri}: EXTINF {before} -> {measured[0]:.6f}")
 
 
 def _rewrite(segment: Path, target: Path, start: int, uri: str, result: FixResult) -> Path:
@@ -144,8 +157,9 @@ def _backup(source: Path, files: list[Path]) -> Path:
 
 
 def _refuse_non_ts(segment: Path) -> None:
-    head = _head(segment, 3 * PACKET)
-    if len(head) < PACKET or head[0] != SYNC or (len(head) > PACKET and head[PACKET] != SYNC):
+    head = _head(segment, 3 * PACKET_SIZE)
+    if len(head) < PACKET_SIZE or head[0] != SYNC or (
+            len(head) > PACKET_SIZE and head[PACKET_SIZE] != SYNC):
         raise FixError(f"{segment}: not MPEG-TS (fix rewrites MPEG-TS segments only)")
 
 

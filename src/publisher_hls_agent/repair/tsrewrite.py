@@ -5,6 +5,8 @@ PES headers carry PTS and DTS, adaptation fields carry PCR and OPCR; all are 33-
 counters of a 90 kHz clock (PCR adds a 27 MHz extension, left as it is), so the shift
 is done modulo 2^33 and a stream that crosses the wrap comes out continuous. Nothing
 else changes: continuity counters, payloads, packet order and count are untouched.
+The fields are found here, where they lie in the packet, and read with the decoders of
+``inspection.tsparse``, the reader ``check`` uses.
 
 Speed: only packets that start a PES or carry a PCR have anything to rewrite (a few
 in a hundred), so numpy finds them across a whole chunk at once and Python touches
@@ -19,17 +21,12 @@ from collections.abc import Iterator
 
 import numpy as np
 
-PACKET = 188
-SYNC = 0x47
-WRAP = 1 << 33
+from ..hls.tsformat import PACKET_SIZE, SYNC, WRAP
+from ..inspection.tsparse import read_pcr_base, read_timestamp
+
 # PES stream ids without the optional header (program stream map, padding, private 2,
 # ECM, EMM, directory, DSMCC, H.222.1 type E): no PTS/DTS to look for.
 _NO_HEADER = {0xBC, 0xBE, 0xBF, 0xF0, 0xF1, 0xFF, 0xF2, 0xF8}
-
-
-def read_timestamp(data: bytes | bytearray, at: int) -> int:
-    return (((data[at] >> 1) & 0x07) << 30) | (data[at + 1] << 22) | (
-        (data[at + 2] >> 1) << 15) | (data[at + 3] << 7) | (data[at + 4] >> 1)
 
 
 def write_timestamp(data: bytearray, at: int, value: int) -> None:
@@ -39,11 +36,6 @@ def write_timestamp(data: bytearray, at: int, value: int) -> None:
     data[at + 2] = ((value >> 14) & 0xFE) | 0x01
     data[at + 3] = (value >> 7) & 0xFF
     data[at + 4] = ((value << 1) & 0xFE) | 0x01
-
-
-def read_pcr_base(data: bytes | bytearray, at: int) -> int:
-    return (data[at] << 25) | (data[at + 1] << 17) | (data[at + 2] << 9) | (
-        data[at + 3] << 1) | (data[at + 4] >> 7)
 
 
 def write_pcr_base(data: bytearray, at: int, value: int) -> None:
@@ -63,7 +55,7 @@ def timestamp_fields(packet: bytes | bytearray, at: int) -> Iterator[tuple[str, 
     if control & 0x2:
         length = packet[at + 4]
         payload = at + 5 + length
-        if length and payload <= at + PACKET:
+        if length and payload <= at + PACKET_SIZE:
             af = packet[at + 5]
             position = at + 6
             if af & 0x10 and position + 6 <= payload:
@@ -73,7 +65,7 @@ def timestamp_fields(packet: bytes | bytearray, at: int) -> Iterator[tuple[str, 
                 yield "opcr", position
     if not (flags & 0x40 and control & 0x1):
         return  # no PES starts here
-    end = at + PACKET
+    end = at + PACKET_SIZE
     if payload + 14 > end or packet[payload:payload + 3] != b"\x00\x00\x01":
         return
     if packet[payload + 3] in _NO_HEADER or packet[payload + 6] & 0xC0 != 0x80:
@@ -110,7 +102,7 @@ class TimestampShifter:
         self.fed += len(data)
         out = bytearray()
         start = 0
-        while len(buffer) - start >= PACKET:
+        while len(buffer) - start >= PACKET_SIZE:
             if buffer[start] != SYNC:
                 resync = self._resync(buffer, start, base)
                 if resync is None:
@@ -120,8 +112,8 @@ class TimestampShifter:
                 continue
             run = _aligned_run(buffer, start)
             self._rewrite(buffer, start, run)
-            out += buffer[start:start + run * PACKET]
-            start += run * PACKET
+            out += buffer[start:start + run * PACKET_SIZE]
+            start += run * PACKET_SIZE
         self._pending = bytes(buffer[start:])
         return bytes(out)
 
@@ -130,14 +122,15 @@ class TimestampShifter:
         rest, self._pending = self._pending, b""
         if rest:
             self.problems.append(f"truncated packet at byte {self.fed - len(rest)} "
-                                 f"({len(rest)} of 188 bytes), passed through unchanged")
+                                 f"({len(rest)} of {PACKET_SIZE} bytes), passed through "
+                                 "unchanged")
         return rest
 
     def _rewrite(self, buffer: bytearray, start: int, run: int) -> None:
-        view = np.frombuffer(buffer, dtype=np.uint8, count=run * PACKET,
-                             offset=start).reshape(run, PACKET)
+        view = np.frombuffer(buffer, dtype=np.uint8, count=run * PACKET_SIZE,
+                             offset=start).reshape(run, PACKET_SIZE)
         for index in _candidates(view).tolist():
-            at = start + index * PACKET
+            at = start + index * PACKET_SIZE
             for kind, field in timestamp_fields(buffer, at):
                 if kind in ("pcr", "opcr"):
                     value = read_pcr_base(buffer, field)
@@ -151,13 +144,13 @@ class TimestampShifter:
         """Where sync comes back after ``start`` (two sync bytes a packet apart), or
         None when the buffer cannot tell yet."""
         search = start + 1
-        while (found := buffer.find(SYNC, search)) >= 0 and found + PACKET < len(buffer):
-            if buffer[found + PACKET] == SYNC:
+        while (found := buffer.find(SYNC, search)) >= 0 and found + PACKET_SIZE < len(buffer):
+            if buffer[found + PACKET_SIZE] == SYNC:
                 self._garbage(base + start, found - start)
                 return found
             search = found + 1
-        if len(buffer) - start > 4 * PACKET:  # long garbage: let most of it through now
-            end = len(buffer) - PACKET
+        if len(buffer) - start > 4 * PACKET_SIZE:  # long garbage: most of it goes now
+            end = len(buffer) - PACKET_SIZE
             self._garbage(base + start, end - start)
             return end
         return None
@@ -169,9 +162,9 @@ class TimestampShifter:
 
 def _aligned_run(buffer: bytearray, start: int) -> int:
     """How many whole packets from ``start`` have their sync byte."""
-    count = (len(buffer) - start) // PACKET
-    syncs = np.frombuffer(buffer, dtype=np.uint8, count=count * PACKET,
-                          offset=start)[::PACKET]
+    count = (len(buffer) - start) // PACKET_SIZE
+    syncs = np.frombuffer(buffer, dtype=np.uint8, count=count * PACKET_SIZE,
+                          offset=start)[::PACKET_SIZE]
     lost = np.flatnonzero(syncs != SYNC)
     return int(lost[0]) if lost.size else count
 
@@ -182,15 +175,15 @@ def first_timestamp(data: bytes) -> int | None:
     first: int | None = None
     least = 0
     start = 0
-    while start + PACKET <= len(data):
+    while start + PACKET_SIZE <= len(data):
         if data[start] != SYNC:
             start += 1
             continue
-        run = _aligned_run(bytearray(data[start:start + 4096 * PACKET]), 0)
-        view = np.frombuffer(data, dtype=np.uint8, count=run * PACKET,
-                             offset=start).reshape(run, PACKET)
+        run = _aligned_run(bytearray(data[start:start + 4096 * PACKET_SIZE]), 0)
+        view = np.frombuffer(data, dtype=np.uint8, count=run * PACKET_SIZE,
+                             offset=start).reshape(run, PACKET_SIZE)
         for index in _candidates(view).tolist():
-            at = start + index * PACKET
+            at = start + index * PACKET_SIZE
             for kind, field in timestamp_fields(data, at):
                 value = (read_pcr_base(data, field) if kind in ("pcr", "opcr")
                          else read_timestamp(data, field))
@@ -198,5 +191,5 @@ def first_timestamp(data: bytes) -> int | None:
                     first = value
                 delta = (value - first + WRAP // 2) % WRAP - WRAP // 2
                 least = min(least, delta)
-        start += max(run, 1) * PACKET
+        start += max(run, 1) * PACKET_SIZE
     return None if first is None else (first + least) % WRAP

@@ -26,15 +26,13 @@ from pathlib import Path
 from typing import Any
 
 from ..hls.files import atomic_write
-from ..hls.writer import PLAYLIST_NAME, SegmentRecord
+from ..hls.writer import SegmentRecord
+from ..layout import INIT_NAME, PLAYLIST_NAME, SEGMENT_GLOB, SUMMARY_NAME, UPLOAD_STATE_NAME
 from .keys import content_type
 from .s3 import S3Store, UploadError
 
 logger = logging.getLogger(__name__)
 
-STATE_NAME = ".upload.json"
-SUMMARY_NAME = "recording.json"
-INIT_NAME = "init.mp4"
 BACKOFF_FIRST, BACKOFF_CAP = 0.5, 30.0
 
 
@@ -51,13 +49,13 @@ class UploadState:
     @classmethod
     def load(cls, folder: Path) -> UploadState | None:
         try:
-            data = json.loads((folder / STATE_NAME).read_text())
+            data = json.loads((folder / UPLOAD_STATE_NAME).read_text())
             return cls(**data)
         except (OSError, ValueError, TypeError):
             return None
 
     def save(self, folder: Path) -> None:
-        atomic_write(folder / STATE_NAME, json.dumps(self.__dict__, indent=1).encode())
+        atomic_write(folder / UPLOAD_STATE_NAME, json.dumps(self.__dict__, indent=1).encode())
 
     def result(self) -> dict[str, Any]:
         """For the job's summary: which objects are in the bucket."""
@@ -205,5 +203,5 @@ async def upload_rest(folder: Path, state: UploadState, put: Put,
 def recording_files(folder: Path) -> list[str]:
     """A finished recording's files but the playlist, in upload order."""
     names = [INIT_NAME] if (folder / INIT_NAME).exists() else []
-    names += sorted(p.name for p in folder.glob("segment*"))
+    names += sorted(p.name for p in folder.glob(SEGMENT_GLOB))
     return [*names, SUMMARY_NAME]
