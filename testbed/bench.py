@@ -41,6 +41,7 @@ from typing import Any
 from livekit import api
 
 from publisher_hls_agent.hls.check import check_recording
+from publisher_hls_agent.layout import SUMMARY_NAME
 
 from . import ROOT, module_command
 from .agent_process import AgentProcess, running_agent
@@ -148,7 +149,7 @@ async def stop(processes: list[asyncio.subprocess.Process]) -> None:
 
 
 def summaries(output: Path) -> list[dict[str, Any]]:
-    return [json.loads(p.read_text()) for p in output.glob("*/recording.json")]
+    return [json.loads(p.read_text()) for p in output.glob(f"*/{SUMMARY_NAME}")]
 
 
 async def wait_until(condition: Any, within: float) -> bool:
@@ -253,7 +254,7 @@ async def soak(server: LiveKitServer, work: Path, size: str, seconds: float) -> 
         finally:
             await stop(publishers)
         await wait_until(lambda: bool(summaries(output)), 30)
-    report = check_recording(next(output.glob("*/recording.json")).parent)
+    report = check_recording(next(output.glob(f"*/{SUMMARY_NAME}")).parent)
     steady = [rss for at, rss in samples if at >= seconds / 10]
     return {"seconds": seconds, "rss_mb": samples, "rss_first": samples[0][1],
             "rss_steady_min": min(steady), "rss_steady_max": max(steady),

@@ -21,6 +21,7 @@ from livekit import api
 
 from publisher_hls_agent.cli.common import setup_logging
 from publisher_hls_agent.hls.check import check_recording
+from publisher_hls_agent.layout import SUMMARY_NAME
 
 from .agent_process import running_agent
 from .livekit_server import LiveKitServer, running_server
@@ -81,7 +82,7 @@ async def run_demo(duration: float, output: Path, width: int, height: int, fps: 
 
 def _summaries(output: Path) -> set[Path]:
     output.mkdir(parents=True, exist_ok=True)
-    return set(output.glob("*/recording.json"))
+    return set(output.glob(f"*/{SUMMARY_NAME}"))
 
 
 def _count(output: Path, pattern: str) -> int:

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import av
 
+from publisher_hls_agent.layout import OUTPUT_NAME
+
 
 @dataclass(frozen=True)
 class VideoFigures:
@@ -33,7 +35,7 @@ class VideoFigures:
 
 def picture_times(folder: Path) -> list[float]:
     """Presentation times of the video of a finished recording (its whole-file copy)."""
-    path = folder / "output.ts"
+    path = folder / OUTPUT_NAME
     if not path.exists():
         path = folder / "output.mp4"
     with av.open(str(path)) as container:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from publisher_hls_agent.hls.check import check_recording, parse_playlist
-from publisher_hls_agent.hls.tsparse import Program, read_pes
+from publisher_hls_agent.inspection.tsparse import Program, read_pes
 
 pytestmark = pytest.mark.integration
 

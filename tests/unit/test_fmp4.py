@@ -4,8 +4,8 @@ import pytest
 
 from publisher_hls_agent.hls import fmp4
 from publisher_hls_agent.hls.fmp4_video import video_config, video_sample
-from publisher_hls_agent.hls.mp4parse import Mp4Error, read_fragments, read_init
 from publisher_hls_agent.hls.opus import OpusTimeline, packet_samples
+from publisher_hls_agent.inspection.mp4parse import Mp4Error, read_fragments, read_init
 from publisher_hls_agent.media import h264
 
 from .h264_samples import IDR, PPS, SLICE, SPS

@@ -1,5 +1,5 @@
-"""The recording's file names, spelled once (``layout.py``), and the modules that
-still spell them themselves agreeing with it until they import it."""
+"""The recording's file names, spelled once (``layout.py``), and what the writers and
+the recorder use being exactly those."""
 
 from __future__ import annotations
 
@@ -33,5 +33,5 @@ def test_the_names_spelled_elsewhere_agree() -> None:
     assert fmp4_writer.INIT_NAME == layout.INIT_NAME
     assert fmp4_writer.Fmp4HlsWriter.segment_suffix == layout.FMP4_SEGMENT_SUFFIX
     assert recorder.SUMMARY_NAME == layout.SUMMARY_NAME
-    assert (mpegts.PACKET_SIZE, mpegts.TS_WRAP) == (tsformat.PACKET_SIZE, tsformat.WRAP)
+    assert (mpegts.PACKET_SIZE, mpegts.WRAP) == (tsformat.PACKET_SIZE, tsformat.WRAP)
     assert writer.CLOCK == tsformat.CLOCK

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from ..config import Config
+from ..layout import SUMMARY_NAME
 from .common import EXIT_CONFIG, load_config, setup_logging
 
 
@@ -27,7 +28,7 @@ def execute(options: argparse.Namespace) -> int:
               file=sys.stderr)
         return EXIT_CONFIG
     folder: Path = options.path
-    if not (folder / "recording.json").is_file():
+    if not (folder / SUMMARY_NAME).is_file():
         print(f"publisher-hls-agent: {folder} is not a finished recording (no recording.json)",
               file=sys.stderr)
         return EXIT_CONFIG

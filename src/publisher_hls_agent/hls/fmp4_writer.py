@@ -12,19 +12,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from ..layout import FMP4_SEGMENT_SUFFIX, INIT_NAME
 from . import fmp4
 from .audio import AudioFrame
 from .files import atomic_write
 from .fmp4_video import video_config, video_sample
 from .writer import SegmentedWriter
 
-INIT_NAME = "init.mp4"
-
 
 class Fmp4HlsWriter(SegmentedWriter):
     output_name = "output.mp4"
     init_name = INIT_NAME
-    segment_suffix = ".m4s"
+    segment_suffix = FMP4_SEGMENT_SUFFIX
 
     def __init__(self, folder: Path, *, video: bool, audio_channels: int | None,
                  video_size: tuple[int, int] | None = None, video_codec: str = "h264",

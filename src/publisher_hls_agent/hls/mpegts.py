@@ -14,14 +14,14 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-PACKET_SIZE = 188
+from .tsformat import PACKET_SIZE, SYNC, WRAP
+
 PAYLOAD_SIZE = PACKET_SIZE - 4
 PMT_PID = 0x1000
 VIDEO_PID = 0x100
 AUDIO_PID = 0x101
 STREAM_TYPE_H264 = 0x1B
 STREAM_TYPE_AAC_ADTS = 0x0F
-TS_WRAP = 1 << 33
 
 
 def _crc32_table() -> list[int]:
@@ -80,7 +80,7 @@ def pmt_section(streams: Streams) -> bytes:
 
 
 def _timestamp(prefix: int, ts: int) -> bytes:
-    ts %= TS_WRAP
+    ts %= WRAP
     return bytes((
         (prefix << 4) | (((ts >> 30) & 0x07) << 1) | 1,
         (ts >> 22) & 0xFF,
@@ -105,7 +105,7 @@ def pes_header(stream_id: int, pts: int, dts: int | None, payload_length: int) -
 
 
 def _pcr_field(pcr_90k: int) -> bytes:
-    base = pcr_90k % TS_WRAP
+    base = pcr_90k % WRAP
     return struct.pack("!IH", base >> 1, ((base & 1) << 15) | 0x7E00)
 
 
@@ -163,7 +163,7 @@ class TsMuxer:
                 control = 0x10
                 field = b""
             pusi = 0x40 if first and start else 0
-            out += struct.pack("!BHB", 0x47, pusi << 8 | pid, control | cc)
+            out += struct.pack("!BHB", SYNC, pusi << 8 | pid, control | cc)
             out += field
             out += chunk
             cc = (cc + 1) & 0x0F

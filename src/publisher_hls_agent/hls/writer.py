@@ -16,14 +16,12 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from ..layout import OUTPUT_NAME, PLAYLIST_NAME, TS_SEGMENT_SUFFIX, segment_name
 from .audio import AudioFrame
 from .files import atomic_write
 from .mpegts import Streams, TsMuxer
 from .playlist import Playlist, Segment, render
-
-PLAYLIST_NAME = "playlist.m3u8"
-OUTPUT_NAME = "output.ts"
-CLOCK = 90000
+from .tsformat import CLOCK
 
 
 def target_duration_for(segment_duration: float) -> int:
@@ -52,7 +50,7 @@ class SegmentedWriter:
 
     output_name = OUTPUT_NAME
     init_name: str | None = None
-    segment_suffix = ".ts"
+    segment_suffix = TS_SEGMENT_SUFFIX
 
     def __init__(self, folder: Path, *, segment_duration: float, max_segments: int,
                  started_at: datetime,
@@ -138,7 +136,7 @@ class SegmentedWriter:
     def _close_segment(self, end_pts: int) -> None:
         assert self._current is not None
         sequence, start, discontinuity = self._current
-        name = f"segment{sequence:05d}{self.segment_suffix}"
+        name = segment_name(sequence, self.segment_suffix)
         data = self._segment_bytes(end_pts)
         atomic_write(self.folder / name, data)
         record = SegmentRecord(name, sequence, start, max(0, end_pts - start) / CLOCK,

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from ..hls.aac import OpusToAac
 from ..hls.audio import AudioFrame
 from ..hls.opus import OpusTimeline
-from ..hls.writer import CLOCK, SegmentedWriter
+from ..hls.tsformat import CLOCK
+from ..hls.writer import SegmentedWriter
 from ..media import h264
 from ..media.units import AccessUnit, AudioPacket
 from .interleave import Interleaver

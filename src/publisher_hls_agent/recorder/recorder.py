@@ -35,7 +35,9 @@ from ..hls.files import atomic_write
 from ..hls.fmp4_writer import Fmp4HlsWriter
 from ..hls.mpegts import Streams
 from ..hls.names import create_recording_folder
-from ..hls.writer import CLOCK, SegmentedWriter, SegmentRecord, TsHlsWriter
+from ..hls.tsformat import CLOCK
+from ..hls.writer import SegmentedWriter, SegmentRecord, TsHlsWriter
+from ..layout import SUMMARY_NAME
 from ..media.rtp import SenderReport
 from ..media.track import RemoteTrack
 from ..media.units import AccessUnit, AudioPacket
@@ -59,7 +61,6 @@ REPORT_WAIT = 5.0  # after activation, at most, for every track's first sender r
 ARRIVAL_SAMPLES = 256  # (rtp, arrival) pairs kept per track to anchor arrival clocks
 TRACK_WAIT = 3.0  # auto activation waits this long for every expected track
 NTP_TO_UNIX = 2_208_988_800
-SUMMARY_NAME = "recording.json"
 MAX_PIPELINE_RESTARTS = 3  # failures inside the pipeline beyond this end the recording
 
 Unit = TypeVar("Unit", AccessUnit, AudioPacket)

@@ -203,6 +203,9 @@ class RecorderAgent:
             if (job := self.jobs.get(job_id)) is not None:
                 job.progress = progress
                 self._count(job, progress)
+        self._count_active()
+
+    def _count_active(self) -> None:
         self.metrics.active.set(sum(job.progress.get("state") == "recording"
                                     for job in self.jobs.values()))
 
@@ -249,8 +252,7 @@ class RecorderAgent:
             return
         self.metrics.jobs.labels(event.outcome.value).inc()
         self.metrics.jobs_active.set(len(self.jobs))
-        self.metrics.active.set(sum(j.progress.get("state") == "recording"
-                                    for j in self.jobs.values()))
+        self._count_active()
         extra = {"room": job.room, "participant": job.participant, "job_id": job.job_id}
         if event.outcome is Outcome.SUCCESS:
             logger.info("job ended after %d recordings", job.recordings, extra=extra)
