@@ -162,3 +162,19 @@ def _self_signed(folder: Path) -> Path:
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption()))
     return folder
+
+
+async def read_then_list(client: Any, bucket: str, suffix: str) -> tuple[dict[str, bytes],
+                                                                         set[str]]:
+    """The objects whose keys end with ``suffix``, downloaded, and then every key: what
+    a reader sees who fetches those first (a playlist, then its segments). ``client``:
+    one of ``MinIO.client()``, kept for many calls (making one costs the loop ~0.1 s)."""
+    first = await client.list_objects_v2(Bucket=bucket)
+    read = {}
+    for entry in first.get("Contents", []):
+        if entry["Key"].endswith(suffix):
+            reply = await client.get_object(Bucket=bucket, Key=entry["Key"])
+            async with reply["Body"] as body:
+                read[entry["Key"]] = await body.read()
+    after = await client.list_objects_v2(Bucket=bucket)
+    return read, {entry["Key"] for entry in after.get("Contents", [])}

@@ -15,7 +15,7 @@ import aiohttp
 import pytest
 from aiobotocore.session import get_session
 from testbed.livekit_server import LiveKitServer
-from testbed.minio import ACCESS_KEY, SECRET_KEY, MinIO, running_minio
+from testbed.minio import ACCESS_KEY, SECRET_KEY, MinIO, read_then_list, running_minio
 
 from publisher_hls_agent.config import Config
 from publisher_hls_agent.hls.check import check_recording
@@ -63,22 +63,25 @@ async def test_realtime_upload_keeps_the_bucket_playable_at_every_instant(
                      **minio.environment(bucket, S3_REALTIME_UPLOAD="true",
                                          S3_PREFIX="meetings/")) as worker:
         await dispatch_job(livekit_server, "upload-rt", "room one")
-        async with publishing(livekit_server, "room one", "ana/../../etc", **SMALL):
+        async with publishing(livekit_server, "room one", "ana/../../etc", **SMALL), \
+                minio.client() as s3:
             started = time.monotonic()
             while time.monotonic() - started < 10:
                 now = time.monotonic()
                 for path in output.glob("*/playlist.m3u8"):  # names a segment once closed
                     for name in names_in(path.read_bytes()):
                         closed.setdefault(name, now)
-                objects = await minio.objects(bucket)
+                # The playlists first, then what the bucket holds: every segment a
+                # playlist named when it was read must be there by then (a listing
+                # taken before the playlist is read may miss what was uploaded since).
+                playlists, keys = await read_then_list(s3, bucket, "playlist.m3u8")
                 polls += 1
-                for key in objects:
+                for key in keys:
                     in_bucket.setdefault(key.rsplit("/", 1)[-1], now)
-                playlists = [k for k in objects if k.endswith("playlist.m3u8")]
-                for key in playlists:
+                for key, body in playlists.items():
                     folder = key.rsplit("/", 1)[0] + "/"
-                    for name in names_in(objects[key]):
-                        assert folder + name in objects, f"{key} names missing {name}"
+                    for name in names_in(body):
+                        assert folder + name in keys, f"{key} names missing {name}"
                 await asyncio.sleep(0.2)
         await wait_for(lambda: bool(recordings(output)), 20, "the recording's end")
         await asyncio.sleep(2)  # the last segment, recording.json, the final playlist
