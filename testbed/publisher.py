@@ -109,6 +109,7 @@ class SyntheticPublisher:
         self.frames_rejected = 0  # capture_frame returned False (native queue full)
         self.audio_frames_sent = 0
         self.audio_underruns = 0  # times the SDK's audio queue must have run dry
+        self.audio_behind = 0.0  # seconds the beeps left late for it, at most
         # (index, keyframe, access_unit_digest): what the recorder must receive unchanged.
         self.published_hashes: list[tuple[int, bool, str]] = []
         # Keyframe requests honoured; several before the next frame count once.
@@ -299,6 +300,7 @@ class SyntheticPublisher:
             # The queue drains in real time; if fewer samples were produced than that,
             # it ran dry and the beeps now leave late relative to the flashes.
             behind = (time.monotonic() - started_at) - audio.position / audio.sample_rate
+            self.audio_behind = max(self.audio_behind, behind)
             if behind > 0.010 and not underrun:
                 self.audio_underruns += 1
                 logger.warning("audio queue ran dry: %.0f ms behind the clock", behind * 1e3)

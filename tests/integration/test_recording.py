@@ -128,13 +128,16 @@ async def test_60s_720p_recording_is_valid_passthrough_and_in_sync(
     flashes = [f for f in flashes if f < rec.summary["duration"] - 0.2]
     assert len(flashes) >= 25, flashes
     offsets = [min(beeps, key=lambda b, f=f: abs(b - f)) - f for f in flashes]
-    print("flash -> beep offsets (ms):", [round(o * 1000) for o in offsets])
+    late = rec.publisher.audio_behind  # its audio queue ran dry: the beeps left that late
+    print("flash -> beep offsets (ms):", [round(o * 1000) for o in offsets],
+          f"(the publisher's audio ran {late * 1000:.0f} ms behind at most)")
     # The publisher dates its audio 20-30 ms late (testbed/publisher.py) and, sharing
     # this process, by up to another 10 ms when the recorder keeps its loop busy:
-    # measured 15-41 ms from run to run. The offset must hold still within a recording
-    # (the recorder's part) and stay near that.
+    # measured 15-41 ms from run to run, more when its audio queue ran dry on a busy
+    # machine (it says by how much). The offset must hold still within a recording (the
+    # recorder's part) and stay near the publisher's own.
     assert max(offsets) - min(offsets) <= 0.010, offsets
-    assert max(abs(o) for o in offsets) <= 0.050, offsets
+    assert max(abs(o) for o in offsets) <= 0.050 + max(late, 0.0), offsets
 
     # Segment 0 starts with its audio.
     first = [p for p in read_pes((rec.folder / "segment00000.ts").read_bytes())

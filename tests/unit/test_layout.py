@@ -7,7 +7,7 @@ import pytest
 
 from publisher_hls_agent import layout
 from publisher_hls_agent.hls import fmp4_writer, mpegts, tsformat, writer
-from publisher_hls_agent.recorder import recorder
+from publisher_hls_agent.recorder import recording
 
 pytestmark = pytest.mark.unit
 
@@ -32,6 +32,6 @@ def test_the_names_spelled_elsewhere_agree() -> None:
     assert writer.TsHlsWriter.segment_suffix == layout.TS_SEGMENT_SUFFIX
     assert fmp4_writer.INIT_NAME == layout.INIT_NAME
     assert fmp4_writer.Fmp4HlsWriter.segment_suffix == layout.FMP4_SEGMENT_SUFFIX
-    assert recorder.SUMMARY_NAME == layout.SUMMARY_NAME
+    assert recording.SUMMARY_NAME == layout.SUMMARY_NAME
     assert (mpegts.PACKET_SIZE, mpegts.WRAP) == (tsformat.PACKET_SIZE, tsformat.WRAP)
     assert writer.CLOCK == tsformat.CLOCK

@@ -2,42 +2,43 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import pytest
 
 from publisher_hls_agent.media.track import RemoteTrack
-from publisher_hls_agent.recorder import recorder as recorder_module
 from publisher_hls_agent.recorder.recorder import Recorder, RecorderOptions
+from publisher_hls_agent.recorder.start import KEYFRAME_WAIT
 from publisher_hls_agent.recorder.state import State
+
+from .fake_time import FakeTime
 
 pytestmark = pytest.mark.unit
 
 
-async def test_a_recorder_without_any_keyframe_keeps_asking(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_recorder_without_any_keyframe_keeps_asking(tmp_path: Path) -> None:
     """The first requests can reach no one (made before the track's first packet); a
     publisher that sends keyframes only when asked would otherwise never be recorded."""
-    monkeypatch.setattr(recorder_module, "KEYFRAME_WAIT", 0.05)
-    requests = []
+    time = FakeTime()
+    requests: list[float] = []
     recorder = Recorder("room", "alice", RecorderOptions(
         output_dir=tmp_path, auto_activate=True, expected_kinds=frozenset({"video"})),
-        request_keyframe=lambda: requests.append(asyncio.get_running_loop().time()),
-        sender_report=lambda sid: None)
+        request_keyframe=lambda: requests.append(time.now), sender_report=lambda sid: None,
+        clock=time.clock, schedule=time.schedule)
     recorder.on_track_started(RemoteTrack("TR_v", "video", "video/VP9", recorded_codec="vp9"))
     assert recorder.state is State.RECORDING_PENDING
     asked_at_activation = len(requests)
-    await asyncio.sleep(0.5)
+    time.advance(5.5)
     assert len(requests) >= asked_at_activation + 5
+    assert requests[-1] - requests[-2] == pytest.approx(KEYFRAME_WAIT)
     assert recorder.state is State.RECORDING_PENDING
     recorder.finalize()
     settled = len(requests)
-    await asyncio.sleep(0.2)
-    assert len(requests) == settled  # a finalized recorder asks no more
+    time.advance(10)
+    assert len(requests) == settled and not time.pending()  # a finalized recorder asks no more
 
 
-async def test_a_recording_that_ends_before_the_reports_came_writes_what_it_held(
+def test_a_recording_that_ends_before_the_reports_came_writes_what_it_held(
         tmp_path: Path) -> None:
     """The publisher leaves 2 s after activation, before LiveKit's first sender report:
     what came from the keyframe on is written, lined up by arrival (it was thrown away,
@@ -48,12 +49,14 @@ async def test_a_recording_that_ends_before_the_reports_came_writes_what_it_held
 
     from .h264_samples import IDR, PPS, SLICE, SPS
 
+    time = FakeTime()
     recorder = Recorder("room", "alice", RecorderOptions(
         output_dir=tmp_path, auto_activate=True, expected_kinds=frozenset({"video"}),
-        segment_duration=1.0), request_keyframe=lambda: None, sender_report=lambda sid: None)
+        segment_duration=1.0), request_keyframe=lambda: None, sender_report=lambda sid: None,
+        clock=time.clock, schedule=time.schedule)
     recorder.on_track_started(RemoteTrack("TR_v", "video", "video/H264", recorded_codec="h264"))
     assert recorder.state is State.RECORDING_PENDING
-    now = asyncio.get_running_loop().time()
+    now = time.now
     for index in range(60):  # 2 s at 30 fps, a keyframe each second
         keyframe = index % 30 == 0
         data = h264.to_annexb([SPS, PPS, IDR] if keyframe else [SLICE])
@@ -65,3 +68,150 @@ async def test_a_recording_that_ends_before_the_reports_came_writes_what_it_held
     assert summary["frames"]["video"] == 60 and summary["duration"] == pytest.approx(2.0)
     report = check_recording(tmp_path / summary["folder"])
     assert report.ok, report.render()
+
+
+# --- the whole start, through the shell, on a fake clock -----------------------------------
+
+VIDEO = RemoteTrack("TR_v", "video", "video/H264", recorded_codec="h264")
+AUDIO = RemoteTrack("TR_a", "audio", "audio/opus")
+
+
+@pytest.fixture(scope="module")
+def opus_packets() -> list[bytes]:
+    import fractions
+
+    import av
+    import numpy as np
+    encoder = av.CodecContext.create("libopus", "w")
+    encoder.sample_rate, encoder.layout, encoder.format = 48000, "mono", "s16"
+    encoder.time_base = fractions.Fraction(1, 48000)
+    encoder.options = {"frame_duration": "20"}
+    encoder.open()
+    silence = np.zeros((1, 960), dtype=np.int16)
+    packets = []
+    for index in range(400):
+        frame = av.AudioFrame.from_ndarray(silence, format="s16", layout="mono")
+        frame.sample_rate, frame.pts = 48000, index * 960
+        packets += [bytes(packet) for packet in encoder.encode(frame)]
+    return packets
+
+
+class Room:
+    """A publisher's media into a recorder on a fake clock: 30 fps video with a keyframe
+    every second, 20 ms Opus packets, each given at its arrival time (timers fire in
+    between, as they would), and sender reports that can come late."""
+
+    def __init__(self, tmp_path: Path, **options: object) -> None:
+        from publisher_hls_agent.media.rtp import SenderReport
+        self.time = FakeTime()
+        self.t0 = self.time.now
+        self.reports_from = float("inf")  # seconds after t0 when reports exist
+        self.keyframe_requests = 0
+        self.ended: list[str] = []
+
+        def report(sid: str) -> SenderReport | None:
+            if self.time.now - self.t0 < self.reports_from:
+                return None
+            rtp = 90_000 if sid.startswith("TR_v") else 4_800  # each track's first
+            return SenderReport(3_900_000_000.0, rtp, self.time.now)  # at t0, in NTP
+
+        self.recorder = Recorder(
+            "room", "alice", RecorderOptions(output_dir=tmp_path, segment_duration=1.0,
+                                             **options),  # type: ignore[arg-type]
+            request_keyframe=self._asked, sender_report=report,
+            end_recording=self.ended.append, clock=self.time.clock, schedule=self.time.schedule)
+
+    def _asked(self) -> None:
+        self.keyframe_requests += 1
+
+    def play(self, seconds: float, opus: list[bytes], *, start: float = 0.0,
+             video: bool = True, audio: bool = True) -> None:
+        from publisher_hls_agent.media import h264
+        from publisher_hls_agent.media.units import AccessUnit, AudioPacket
+
+        from .h264_samples import IDR, PPS, SLICE, SPS
+        events: list[tuple[float, int]] = []
+        if video:
+            events += [(start + i / 30, i) for i in range(round(seconds * 30))]
+        if audio:
+            events += [(start + i / 50, -1 - i) for i in range(round(seconds * 50))]
+        for at, index in sorted(events):
+            self.time.advance(self.t0 + at - self.time.now)
+            if index >= 0:
+                frame = round(at * 30)
+                keyframe = frame % 30 == 0
+                data = h264.to_annexb([SPS, PPS, IDR] if keyframe else [SLICE])
+                self.recorder.on_video("TR_v", AccessUnit(
+                    data, 90_000 + 3000 * frame, self.time.now, keyframe, keyframe, False))
+            else:
+                packet = round(at * 50)
+                self.recorder.on_audio("TR_a", AudioPacket(
+                    opus[packet % len(opus)], 4_800 + 960 * packet, self.time.now))
+
+
+def test_with_reports_a_recording_starts_on_the_next_keyframe_lined_up_by_them(
+        tmp_path: Path, opus_packets: list[bytes]) -> None:
+    room = Room(tmp_path, auto_activate=True)
+    room.reports_from = 0.0
+    room.recorder.on_track_started(VIDEO)
+    room.recorder.on_track_started(AUDIO)
+    assert room.recorder.state is State.RECORDING_PENDING and room.keyframe_requests >= 1
+    room.play(3.0, opus_packets)
+    assert room.recorder.state is State.RECORDING
+    summary = room.recorder.finalize()
+    assert summary is not None and summary["aligned_by"] == "sender reports"
+    assert summary["duration"] == pytest.approx(3.0, abs=0.05)
+    assert 1.0 <= summary["first_segment_after_activation"] <= 1.2  # + the interleaving
+
+
+def test_reports_that_never_come_start_it_by_arrival_after_the_report_wait(
+        tmp_path: Path, opus_packets: list[bytes]) -> None:
+    from publisher_hls_agent.recorder.start import REPORT_WAIT
+    room = Room(tmp_path, auto_activate=True)
+    room.recorder.on_track_started(VIDEO)
+    room.recorder.on_track_started(AUDIO)
+    room.play(REPORT_WAIT - 0.1, opus_packets)
+    assert room.recorder.state is State.RECORDING_PENDING  # holding, nothing on disk
+    room.play(3.0, opus_packets, start=REPORT_WAIT - 0.1)
+    summary = room.recorder.finalize()
+    assert summary is not None and summary["aligned_by"] == "arrival times"
+    # Nothing held was lost: the recording starts at the first keyframe, t=0.
+    assert summary["duration"] == pytest.approx(REPORT_WAIT + 2.9, abs=0.05)
+    assert REPORT_WAIT <= summary["first_segment_after_activation"] <= REPORT_WAIT + 0.2
+
+
+def test_audio_that_comes_after_the_start_is_placed_on_the_same_timeline(
+        tmp_path: Path, opus_packets: list[bytes]) -> None:
+    from publisher_hls_agent.hls.check import check_recording
+    """Both tracks published, the audio's first packet 2 s after the start (a muted
+    microphone, say): placed by its sender report where the video's put t=0."""
+    room = Room(tmp_path, auto_activate=True)
+    room.reports_from = 0.0
+    room.recorder.on_track_started(VIDEO)
+    room.recorder.on_track_started(AUDIO)
+    room.play(2.0, opus_packets, audio=False)
+    assert room.recorder.state is State.RECORDING
+    room.play(3.0, opus_packets, start=2.0)
+    summary = room.recorder.finalize()
+    assert summary is not None and summary["audio"] is not None
+    assert summary["frames"]["audio"] == pytest.approx(3.0 * 48_000 / 1024, abs=3)  # AAC
+    report = check_recording(Path(summary["folder"]))
+    assert report.ok, report.render()
+
+
+def test_a_recording_that_cannot_begin_ends_itself_with_the_reason(
+        tmp_path: Path, opus_packets: list[bytes]) -> None:
+    (tmp_path / "out").write_text("a file where the recordings' folder should be")
+    room = Room(tmp_path / "out", auto_activate=True, expected_kinds=frozenset({"video"}))
+    room.reports_from = 0.0
+    room.recorder.on_track_started(VIDEO)
+    room.play(1.5, opus_packets, audio=False)  # would raise here if the failure escaped
+    assert room.ended and "could not start" in room.ended[0]
+    assert room.recorder.finalize() is None and room.recorder.state is State.DONE
+
+
+def test_stop_before_activation_records_nothing_and_leaves_no_timer(tmp_path: Path) -> None:
+    room = Room(tmp_path)  # manual activation, never activated
+    room.recorder.on_track_started(VIDEO)
+    assert room.recorder.finalize() is None
+    assert not room.time.pending() and not list(tmp_path.iterdir())

@@ -9,7 +9,7 @@ advance exactly with the RTP clock and never jitter.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from ..media.rtp import SenderReport
@@ -73,3 +73,41 @@ def track_timeline(clock: TrackClock, origin_seconds: float) -> TrackTimeline:
     """Place a track on the recording timeline whose t=0 is ``origin_seconds``."""
     start = round((clock.seconds - origin_seconds) * clock.rate)
     return TrackTimeline(start - clock.rtp)
+
+
+@dataclass(frozen=True)
+class TrackStart:
+    """What a track brings to the start of a recording."""
+
+    first: tuple[int, float]  # (rtp, arrival) of its first recorded unit
+    arrivals: Sequence[tuple[int, float]]  # recent (rtp, arrival) samples
+    report: SenderReport | None  # its latest sender report, if one came
+
+
+@dataclass(frozen=True)
+class StartAlignment:
+    """Audio and video on one timeline whose t=0 is the first keyframe."""
+
+    origin: float  # t=0 on the shared clock: NTP seconds by reports, else arrival
+    by_reports: bool
+    audio_clock: TrackClock | None
+
+    @property
+    def aligned_by(self) -> str:
+        return "sender reports" if self.by_reports else "arrival times"
+
+
+def align_start(video: TrackStart, audio: TrackStart | None) -> StartAlignment:
+    """Sender reports place both tracks when every track has one; otherwise arrival
+    times do, each track anchored on its least-delayed packet."""
+    by_reports = video.report is not None and (audio is None or audio.report is not None)
+
+    def clock(track: TrackStart, rate: int) -> TrackClock:
+        if by_reports:
+            assert track.report is not None
+            return clock_from_report(track.report, track.first[0], rate)
+        return clock_from_arrivals([track.first, *track.arrivals], rate)
+
+    origin = clock(video, VIDEO_RATE).seconds_at(video.first[0])
+    return StartAlignment(origin, by_reports,
+                          clock(audio, AUDIO_RATE) if audio is not None else None)
