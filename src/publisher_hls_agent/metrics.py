@@ -31,6 +31,9 @@ class Metrics:
         self.video_frames_lost = Counter(
             "hls_video_frames_lost", "Video frames given up for lost or broken packets",
             registry=self.registry)
+        self.tracks_missing = Counter(
+            "hls_tracks_missing", "Recordings that began without a track, by kind and why",
+            ["kind", "reason"], registry=self.registry)
         self.jobs = Counter("hls_jobs", "Jobs ended, by outcome", ["outcome"],
                             registry=self.registry)
         self.upload_failures = Counter("hls_upload_failures", "Failed uploads, by cause",

@@ -125,7 +125,7 @@ class Room:
         self.keyframe_requests += 1
 
     def play(self, seconds: float, opus: list[bytes], *, start: float = 0.0,
-             video: bool = True, audio: bool = True) -> None:
+             video: bool = True, audio: bool = True, keyframes_from: float = 0.0) -> None:
         from publisher_hls_agent.media import h264
         from publisher_hls_agent.media.units import AccessUnit, AudioPacket
 
@@ -139,7 +139,7 @@ class Room:
             self.time.advance(self.t0 + at - self.time.now)
             if index >= 0:
                 frame = round(at * 30)
-                keyframe = frame % 30 == 0
+                keyframe = frame % 30 == 0 and at >= keyframes_from
                 data = h264.to_annexb([SPS, PPS, IDR] if keyframe else [SLICE])
                 self.recorder.on_video("TR_v", AccessUnit(
                     data, 90_000 + 3000 * frame, self.time.now, keyframe, keyframe, False))
@@ -215,3 +215,72 @@ def test_stop_before_activation_records_nothing_and_leaves_no_timer(tmp_path: Pa
     room.recorder.on_track_started(VIDEO)
     assert room.recorder.finalize() is None
     assert not room.time.pending() and not list(tmp_path.iterdir())
+    assert room.recorder.nothing_recorded == "the recording was never activated"
+
+
+def test_a_video_track_without_keyframes_does_not_silence_the_audio(
+        tmp_path: Path, opus_packets: list[bytes]) -> None:
+    """A camera whose frames never make a usable keyframe (the landed tree waited 165 s
+    for one and wrote nothing, its audio neither): VIDEO_WAIT after activation the
+    recording begins on the audio (the last second held), and the video joins at its
+    first keyframe, after a DISCONTINUITY, placed by its own sender report."""
+    from publisher_hls_agent.hls.check import check_recording
+    from publisher_hls_agent.inspection.playlist import MediaPlaylist
+    from publisher_hls_agent.layout import PLAYLIST_NAME
+    from publisher_hls_agent.recorder.start import VIDEO_WAIT
+    room = Room(tmp_path, auto_activate=True)
+    room.reports_from = 0.0
+    room.recorder.on_track_started(VIDEO)
+    room.recorder.on_track_started(AUDIO)
+    room.play(VIDEO_WAIT - 0.1, opus_packets, keyframes_from=float("inf"))
+    assert room.recorder.state is State.RECORDING_PENDING
+    room.play(2.1, opus_packets, start=VIDEO_WAIT - 0.1, keyframes_from=float("inf"))
+    assert room.recorder.state is State.RECORDING  # on the audio alone
+    requests = room.keyframe_requests
+    room.play(4.0, opus_packets, start=VIDEO_WAIT + 2.0, keyframes_from=VIDEO_WAIT + 3.0)
+    assert room.keyframe_requests > requests  # asked for the video's keyframe meanwhile
+    summary = room.recorder.finalize()
+    assert summary is not None and summary["video"] is not None
+    missing = summary["video_missing"]
+    assert missing["reason"] == f"no usable keyframe within {VIDEO_WAIT:g} s of activation"
+    # t=0 is the first audio held, a second before the wait ended; the video's keyframe
+    # at VIDEO_WAIT + 3 s lands 4 s in, by the reports.
+    assert missing["joined_at"] == pytest.approx(4.0, abs=0.03)
+    assert summary["duration"] == pytest.approx(7.0, abs=0.05)
+    assert summary["frames"]["video"] == pytest.approx(90, abs=1)
+    report = check_recording(Path(summary["folder"]))
+    assert report.ok, report.render()
+    playlist = MediaPlaylist.parse((Path(summary["folder"]) / PLAYLIST_NAME).read_text())
+    joined = [entry.discontinuity for entry in playlist.entries]
+    assert joined.count(True) == 1 and not joined[0]
+
+
+def test_in_fmp4_a_video_track_without_keyframes_leaves_an_audio_recording(
+        tmp_path: Path, opus_packets: list[bytes]) -> None:
+    """fMP4 declares its tracks once: the video stays out, and the summary says why."""
+    from publisher_hls_agent.hls.check import check_recording
+    from publisher_hls_agent.recorder.start import VIDEO_WAIT
+    room = Room(tmp_path, auto_activate=True, keep_opus=True)
+    room.recorder.on_track_started(VIDEO)
+    room.recorder.on_track_started(AUDIO)
+    room.play(VIDEO_WAIT + 2.0, opus_packets, keyframes_from=float("inf"))
+    room.play(2.0, opus_packets, start=VIDEO_WAIT + 2.0)  # keyframes now: too late
+    summary = room.recorder.finalize()
+    assert summary is not None and summary["video"] is None
+    assert summary["duration"] == pytest.approx(5.0, abs=0.05)
+    assert [t["sid"] for t in summary["tracks_not_recorded"]] == ["TR_v"]
+    assert "cannot add a track" in summary["tracks_not_recorded"][0]["reason"]
+    report = check_recording(Path(summary["folder"]))
+    assert report.ok, report.render()
+
+
+def test_an_activated_recording_with_nothing_to_start_on_says_so(tmp_path: Path) -> None:
+    from publisher_hls_agent.recorder.start import VIDEO_WAIT
+    room = Room(tmp_path, auto_activate=True)
+    room.recorder.on_track_started(VIDEO)
+    room.recorder.on_track_started(AUDIO)
+    room.time.advance(VIDEO_WAIT + 1)  # no media at all
+    assert room.recorder.state is State.RECORDING_PENDING
+    assert room.recorder.finalize() is None and room.recorder.activated
+    assert room.recorder.nothing_recorded == ("activated, but neither a keyframe nor audio "
+                                              "came to start on")

@@ -8,6 +8,7 @@ from publisher_hls_agent.recorder.start import (
     KEYFRAME_WAIT,
     REPORT_WAIT,
     TRACK_WAIT,
+    VIDEO_WAIT,
     Do,
     StartPolicy,
 )
@@ -81,6 +82,46 @@ def test_a_participant_without_video_starts_on_its_first_audio_packet() -> None:
     assert policy.audio(video_expected=False) == [Do.START_AUDIO_ONLY]
     assert policy.state is State.RECORDING
     assert policy.audio(video_expected=False) == []
+
+
+def tick_until_video_wait(policy: StartPolicy, *, audio_held: bool) -> list[Do]:
+    """The timers up to VIDEO_WAIT with no keyframe ever; what the last one said."""
+    actions: list[Do] = []
+    while (at := policy.deadline()) is not None and at <= T0 + VIDEO_WAIT:
+        actions = policy.tick(at, buffered_keyframe=False, reports_ready=True,
+                              audio_held=audio_held)
+    return actions
+
+
+def test_with_no_keyframe_by_the_video_wait_the_audio_held_starts_alone() -> None:
+    policy = activated()
+    assert tick_until_video_wait(policy, audio_held=True)[-1] is Do.START_WITHOUT_VIDEO
+    assert policy.state is State.RECORDING and policy.deadline() is None
+    assert policy.video_missing == f"no usable keyframe within {VIDEO_WAIT:g} s of activation"
+
+
+def test_with_no_keyframe_and_no_audio_yet_the_next_audio_packet_starts_it() -> None:
+    policy = activated()
+    assert Do.START_WITHOUT_VIDEO not in tick_until_video_wait(policy, audio_held=False)
+    assert policy.pending and policy.video_missing is None
+    assert policy.tick(T0 + VIDEO_WAIT + KEYFRAME_WAIT, buffered_keyframe=False,
+                       reports_ready=True) == [Do.REQUEST_KEYFRAME]  # still asking
+    assert policy.audio(video_expected=True) == [Do.START_WITHOUT_VIDEO]
+    assert policy.state is State.RECORDING and policy.video_missing is not None
+
+
+def test_a_keyframe_after_the_video_wait_but_before_any_audio_starts_as_usual() -> None:
+    policy = activated()
+    tick_until_video_wait(policy, audio_held=False)
+    assert policy.video(keyframe=True, reports_ready=True) == [Do.HOLD, Do.START]
+    assert policy.video_missing is None
+
+
+def test_a_held_keyframe_waiting_for_reports_is_not_given_up_at_the_video_wait() -> None:
+    policy = activated(report_wait=VIDEO_WAIT + 5)
+    policy.video(keyframe=True, reports_ready=False)
+    assert Do.START_WITHOUT_VIDEO not in tick_until_video_wait(policy, audio_held=True)
+    assert policy.pending and policy.holding and policy.video_missing is None
 
 
 def test_audio_waits_for_video_when_a_video_track_is_there() -> None:

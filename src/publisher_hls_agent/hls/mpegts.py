@@ -58,10 +58,11 @@ class Streams:
         return VIDEO_PID if self.video else AUDIO_PID
 
 
-def _section(table_id: int, extension: int, body: bytes) -> bytes:
+def _section(table_id: int, extension: int, body: bytes, version: int = 0) -> bytes:
     """A PSI section with its header and CRC, as the payload of one TS packet."""
     length = 5 + len(body) + 4  # header after length field + body + CRC
-    header = struct.pack("!BHHBBB", table_id, 0xB000 | length, extension, 0xC1, 0, 0)
+    current = 0xC1 | (version & 0x1F) << 1  # reserved bits, version, current_next_indicator
+    header = struct.pack("!BHHBBB", table_id, 0xB000 | length, extension, current, 0, 0)
     section = header + body
     return b"\x00" + section + struct.pack("!I", crc32_mpeg2(section))  # pointer_field 0
 
@@ -70,13 +71,13 @@ def pat_section() -> bytes:
     return _section(0x00, 1, struct.pack("!HH", 1, 0xE000 | PMT_PID))
 
 
-def pmt_section(streams: Streams) -> bytes:
+def pmt_section(streams: Streams, version: int = 0) -> bytes:
     body = struct.pack("!HH", 0xE000 | streams.pcr_pid, 0xF000)
     if streams.video:
         body += struct.pack("!BHH", STREAM_TYPE_H264, 0xE000 | VIDEO_PID, 0xF000)
     if streams.audio:
         body += struct.pack("!BHH", STREAM_TYPE_AAC_ADTS, 0xE000 | AUDIO_PID, 0xF000)
-    return _section(0x02, 1, body)
+    return _section(0x02, 1, body, version)
 
 
 def _timestamp(prefix: int, ts: int) -> bytes:
@@ -114,12 +115,20 @@ class TsMuxer:
 
     def __init__(self, streams: Streams) -> None:
         self.streams = streams
+        self._pmt_version = 0
         self._cc: dict[int, int] = {0: 0, PMT_PID: 0, VIDEO_PID: 0, AUDIO_PID: 0}
+
+    def announce(self, streams: Streams) -> None:
+        """A new program from the next ``tables()`` on, as a new PMT version (a reader
+        of the whole file, FFmpeg's included, ignores a PMT whose version it has seen)."""
+        self.streams = streams
+        self._pmt_version = (self._pmt_version + 1) & 0x1F
 
     def tables(self) -> bytes:
         """PAT then PMT: what each segment starts with."""
         return (self._packets(0, pat_section(), start=True)
-                + self._packets(PMT_PID, pmt_section(self.streams), start=True))
+                + self._packets(PMT_PID, pmt_section(self.streams, self._pmt_version),
+                                start=True))
 
     def video(self, annexb: bytes, pts: int, dts: int, keyframe: bool) -> bytes:
         """One H.264 access unit (Annex B, AUD not required) as TS packets."""

@@ -122,6 +122,11 @@ class SegmentedWriter:
         """After a failure inside the pipeline: forget the format's running state (the
         recording goes on after a discontinuity, so nothing needs to run on)."""
 
+    def video_joins(self) -> None:
+        """A recording begun on audio alone gains its video from the next segment on
+        (which the caller starts with a discontinuity)."""
+        raise NotImplementedError(f"{type(self).__name__} cannot add video once begun")
+
     def _open_segment(self, pts: int) -> None:
         """Begin a segment's bytes (a format's headers)."""
 
@@ -174,6 +179,10 @@ class TsHlsWriter(SegmentedWriter):
 
     def restart(self) -> None:
         self._muxer = TsMuxer(self._streams)
+
+    def video_joins(self) -> None:
+        self._streams = Streams(video=True, audio=self._streams.audio)
+        self._muxer.announce(self._streams)
 
     def _open_segment(self, pts: int) -> None:
         self._emit(self._muxer.tables())

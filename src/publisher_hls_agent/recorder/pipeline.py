@@ -51,6 +51,7 @@ class PipelineStats:
     restarts: int = 0  # after failures inside the pipeline
     freezes: int = 0  # gaps between real pictures a viewer notices (FreezeMeter)
     longest_freeze: float = 0.0  # seconds of media time
+    video_joined_at: float | None = None  # seconds: a recording begun on audio alone
 
 
 class FreezeMeter:
@@ -83,7 +84,8 @@ class FreezeMeter:
 class RecordingPipeline:
     def __init__(self, writer: SegmentedWriter, *, has_video: bool, has_audio: bool,
                  segment_duration: float, audio_channels: int, keep_opus: bool,
-                 request_keyframe: Callable[[], None], video_codec: str = "h264") -> None:
+                 request_keyframe: Callable[[], None], video_codec: str = "h264",
+                 audio_leads: bool = False) -> None:
         self.writer = writer
         self.video_codec = video_codec
         self.has_video, self.has_audio = has_video, has_audio
@@ -102,6 +104,9 @@ class RecordingPipeline:
         self._waiting_for_keyframe = False  # after loss or a freeze
         self._asked_at: int | None = None  # video pts of the last such request
         self._pending_discontinuity = False
+        # Begun on audio alone (no keyframe came): segments follow the audio until the
+        # video's first keyframe, where the video joins the program after a discontinuity.
+        self._audio_leads = audio_leads
         self.stats = PipelineStats()
         self._freezes = FreezeMeter(self.stats)
 
@@ -127,7 +132,7 @@ class RecordingPipeline:
         self.writer.restart()
         self.writer.end_segment(self._media_end())
         if self.has_video:
-            self._ask_for_keyframe()
+            self.ask_for_keyframe()
 
     # --- timelines ---------------------------------------------------------------------
 
@@ -163,7 +168,7 @@ class RecordingPipeline:
             self.stats.dropped_frames += 1
             return
         if not unit.keyframe and self._policy.wants_keyframe(pts):
-            self._ask_for_keyframe()
+            self.ask_for_keyframe()
         for stream, when, item in self._mixer.push("video", pts, unit, unit.arrival):
             self._release(stream, when, item)
 
@@ -199,9 +204,9 @@ class RecordingPipeline:
         (a PLI can be lost, and the SFU drops those closer than a second)."""
         if self._asked_at is None or pts - self._asked_at >= CLOCK:
             self._asked_at = pts
-            self._ask_for_keyframe()
+            self.ask_for_keyframe()
 
-    def _ask_for_keyframe(self) -> None:
+    def ask_for_keyframe(self) -> None:
         self.stats.keyframe_requests += 1
         self._request_keyframe()
 
@@ -229,7 +234,12 @@ class RecordingPipeline:
             start = self.writer.segment_start
             open_segment = start is not None
             paused = open_segment and pts - self._media_end() > self._policy.target
-            if changed and start is not None and pts - start < LAYER_SWITCH_WINDOW:
+            if self._audio_leads:  # the video joins here, in a segment of its own
+                self._audio_leads = False
+                self.writer.video_joins()
+                self.stats.video_joined_at = pts / CLOCK
+                cut = self._policy.force_cut(pts)
+            elif changed and start is not None and pts - start < LAYER_SWITCH_WINDOW:
                 self.writer.replace_open_segment(pts)
                 self.stats.discontinuities += bool(self.writer.segments)  # not before the first
                 cut = False
@@ -251,7 +261,7 @@ class RecordingPipeline:
         self._freezes.picture(pts)
 
     def _write_audio(self, frame: AudioFrame, pts: int) -> None:
-        if not self.has_video:
+        if not self.has_video or self._audio_leads:
             if self._policy.on_audio_only(pts):
                 self._cut(pts, self._pending_discontinuity)
         elif self._video_stalled(pts) and self._policy.due(pts):
@@ -284,7 +294,7 @@ class RecordingPipeline:
         self._last_video_pts = pts
         self.stats.frozen_frames += 1
         self._waiting_for_keyframe = True
-        self._ask_for_keyframe()
+        self.ask_for_keyframe()
 
     def _cut(self, pts: int, discontinuity: bool, *, paused: bool = False) -> None:
         # Where the timeline jumps (a track that came back on its own clock, a publisher

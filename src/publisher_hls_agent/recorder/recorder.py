@@ -29,7 +29,14 @@ from .segmenting import SegmentPolicy
 from .start import KEYFRAME_WAIT, Do, StartPolicy
 from .state import State
 from .summary import recorded_codec
-from .timeline import AUDIO_RATE, TrackStart, align_start, clock_from_arrival
+from .timeline import (
+    AUDIO_RATE,
+    TrackStart,
+    align_start,
+    clock_from_arrival,
+    clock_from_arrivals,
+    clock_from_report,
+)
 
 __all__ = ["Recorder", "RecorderOptions", "Upload"]
 
@@ -92,10 +99,15 @@ class Recorder:
             kind: deque(maxlen=ARRIVAL_SAMPLES) for kind in ("audio", "video")}
         self.aligned_by: str | None = None  # what placed audio and video on one timeline
         self.summary: dict[str, Any] | None = None
+        self.nothing_recorded: str | None = None  # why, when it ended with no recording
 
     @property
     def state(self) -> State:
         return self._start.state
+
+    @property
+    def activated(self) -> bool:
+        return self._start.activated_at is not None
 
     @property
     def folder(self) -> Path | None:
@@ -196,8 +208,20 @@ class Recorder:
         if self._recording is not None:
             self.summary = self._recording.finish(reason, self.tracks, self.not_recorded,
                                                   self.aligned_by, extra or {})
+        elif self._failure is None:
+            self.nothing_recorded = self._why_nothing()
+        else:
+            self.nothing_recorded = self._failure
         self._start.finished()
         return self.summary
+
+    def _why_nothing(self) -> str:
+        if not self.tracks:
+            return "no track was received"
+        if not self.activated:
+            return "the recording was never activated"
+        return ("activated, but no keyframe came to start on" if self._audio_sid is None
+                else "activated, but neither a keyframe nor audio came to start on")
 
     def progress(self) -> dict[str, Any]:
         """Where the recording stands, cheaply: for the worker's listing and metrics."""
@@ -236,13 +260,16 @@ class Recorder:
         self._timer = self._timer_at = None
         self._do(self._start.tick(self._clock(),
                                   buffered_keyframe=self._prebuffer.keyframe is not None,
-                                  reports_ready=self._reports_for_all_tracks()))
+                                  reports_ready=self._reports_for_all_tracks(),
+                                  audio_held=bool(self._prebuffer.audio)))
 
     def _begin_recording(self, action: Do, packet: AudioPacket | None) -> None:
         """A failure to begin (the folder cannot be made, say) ends this recording only."""
         try:
             if action is Do.START:
                 self._start_from_prebuffer()
+            elif action is Do.START_WITHOUT_VIDEO:
+                self._start_without_video(packet)
             else:
                 assert packet is not None
                 self._start_audio_only(packet)
@@ -271,12 +298,16 @@ class Recorder:
         sids = [s for s in (self._video_sid, self._audio_sid) if s is not None]
         return all(self._sender_report(s) is not None for s in sids)
 
-    def _open(self, arrival: float, ntp_origin: float | None) -> Recording:
+    def _open(self, arrival: float, ntp_origin: float | None, *,
+              video_joins: bool = False) -> Recording:
+        video = self.tracks.get(self._video_sid or "")
+        if video is not None and self._start.video_missing and not video_joins:
+            video = None  # started without it, and it cannot join: an audio-only recording
         self._recording = Recording(
-            self._who, self.options, video=self.tracks.get(self._video_sid or ""),
-            audio=self.tracks.get(self._audio_sid or ""), arrival=arrival,
-            ntp_origin=ntp_origin, clock=self._clock, activated_at=self._start.activated_at,
-            upload=self.upload)
+            self._who, self.options, video=video, audio=self.tracks.get(self._audio_sid or ""),
+            arrival=arrival, ntp_origin=ntp_origin, clock=self._clock,
+            activated_at=self._start.activated_at, upload=self.upload,
+            video_missing=self._start.video_missing)
         return self._recording
 
     def _start_from_prebuffer(self) -> None:
@@ -323,6 +354,35 @@ class Recorder:
         self._log.info("audio placed by %s at %+.0f ms from the first keyframe (arrival "
                        "times say %+.0f ms)", "sender reports" if use_reports else "arrival",
                        audio_at * 1000, by_arrival * 1000)
+
+    def _start_without_video(self, packet: AudioPacket | None) -> None:
+        """No usable keyframe came: begin on the audio held (the last second of it) or
+        on ``packet``, by its sender report if it has one; the video joins at its first
+        keyframe, placed by its own report or arrival (``Recording.video``), after a
+        DISCONTINUITY. fMP4 declares its tracks once, in its init segment: there the
+        video stays out."""
+        assert self._audio_sid is not None and self._video_sid is not None
+        joins = Recording.video_can_join(self.options)
+        self._log.warning("%s; recording the audio %s", self._start.video_missing,
+                          "until the video gives one" if joins else "alone")
+        if not joins:
+            self.on_track_unsupported(self.tracks[self._video_sid],
+                                      f"{self._start.video_missing}, and an fMP4 recording "
+                                      "cannot add a track once begun")
+        held = [*self._prebuffer.audio, *([packet] if packet is not None else [])]
+        first = held[0]
+        report = self._sender_report(self._audio_sid)
+        clock = (clock_from_report(report, first.rtp_timestamp, AUDIO_RATE)
+                 if report is not None else clock_from_arrivals(
+                     [(first.rtp_timestamp, first.arrival), *self._arrivals["audio"]],
+                     AUDIO_RATE))
+        origin = clock.seconds_at(first.rtp_timestamp)
+        self.aligned_by = "sender reports" if report is not None else "arrival times"
+        pipeline = self._open(first.arrival, origin if report is not None else None,
+                              video_joins=joins).pipeline
+        pipeline.place_audio(clock, origin, restart=False)
+        for packet in held:
+            pipeline.audio(packet)
 
     def _start_audio_only(self, packet: AudioPacket) -> None:
         self.aligned_by = "arrival times"

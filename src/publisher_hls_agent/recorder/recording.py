@@ -78,10 +78,15 @@ class Recording:
     def __init__(self, who: Participant, options: RecorderOptions, *,
                  video: RemoteTrack | None, audio: RemoteTrack | None, arrival: float,
                  ntp_origin: float | None, clock: Callable[[], float],
-                 activated_at: float | None, upload: Upload | None) -> None:
+                 activated_at: float | None, upload: Upload | None,
+                 video_missing: str | None = None) -> None:
         """Create the folder, the writer and the pipeline; t=0 is ``arrival`` on the
-        recorder's clock, and ``ntp_origin`` on the publisher's when reports placed it."""
+        recorder's clock, and ``ntp_origin`` on the publisher's when reports placed it.
+        ``video_missing``: why it begins on the audio alone; a ``video`` track given
+        then joins at its first keyframe."""
         self.who, self.options, self.upload = who, options, upload
+        self.video_missing = video_missing
+        self._keyframe_asked_at: float | None = None
         self.video_sid = video.sid if video is not None else None
         self.audio_sid = audio.sid if audio is not None else None
         self._clock, self._activated_at = clock, activated_at
@@ -101,8 +106,15 @@ class Recording:
             self._writer(video, audio, channels), has_video=video is not None,
             has_audio=audio is not None, segment_duration=options.segment_duration,
             audio_channels=channels, keep_opus=options.keep_opus,
-            request_keyframe=who.request_keyframe, video_codec=recorded_codec(video))
+            request_keyframe=who.request_keyframe, video_codec=recorded_codec(video),
+            audio_leads=video is not None and video_missing is not None)
         who.log.info("recording into %s", self.folder)
+
+    @staticmethod
+    def video_can_join(options: RecorderOptions) -> bool:
+        """Whether video can join a recording begun on audio alone: MPEG-TS announces a
+        new program after a discontinuity; fMP4's init segment is written once."""
+        return not options.keep_opus
 
     def _writer(self, video: RemoteTrack | None, audio: RemoteTrack | None,
                 channels: int) -> SegmentedWriter:
@@ -118,15 +130,27 @@ class Recording:
                                  video_size=size, video_codec=codec, **options)
         if codec != "h264":  # the room client transcodes for MPEG-TS
             raise RuntimeError(f"{codec} video cannot go into MPEG-TS")
-        return TsHlsWriter(self.folder, Streams(video=video is not None,
-                                                audio=audio is not None), **options)
+        streams = Streams(video=video is not None and self.video_missing is None,
+                          audio=audio is not None)
+        return TsHlsWriter(self.folder, streams, **options)
 
     # --- media -------------------------------------------------------------------------
 
     def video(self, unit: AccessUnit) -> None:
-        if self.pipeline.video_timeline is None and unit.keyframe:  # republished: placed
-            self.place(unit.rtp_timestamp, unit.arrival, self.video_sid, VIDEO_RATE)  # here
+        if not self.pipeline.has_video:
+            return
+        if self.pipeline.video_timeline is None:  # joining late, or republished:
+            if not unit.keyframe:  # placed at its first keyframe
+                self._ask_for_a_keyframe(unit.arrival)
+                return
+            self.place(unit.rtp_timestamp, unit.arrival, self.video_sid, VIDEO_RATE)
         self.guarded(self.pipeline.video, unit)
+
+    def _ask_for_a_keyframe(self, now: float) -> None:
+        """Once a second at most (the SFU drops PLIs closer than that)."""
+        if self._keyframe_asked_at is None or now - self._keyframe_asked_at >= 1.0:
+            self._keyframe_asked_at = now
+            self.pipeline.ask_for_keyframe()
 
     def audio(self, packet: AudioPacket) -> None:
         self.guarded(self.pipeline.audio, packet)
@@ -191,7 +215,8 @@ class Recording:
             has_audio=self.audio_sid is not None, keep_opus=self.options.keep_opus,
             segments=self.pipeline.writer.segments, stats=self.pipeline.stats,
             not_recorded=not_recorded, first_segment_after_activation=self.first_segment_after,
-            aligned_by=aligned_by, failure=self.failure, extra=extra).as_dict()
+            aligned_by=aligned_by, failure=self.failure, extra=extra,
+            video_missing=self.video_missing).as_dict()
         atomic_write(self.folder / SUMMARY_NAME, (json.dumps(summary, indent=2) + "\n").encode())
         if self.upload is not None:
             self.upload.finished()

@@ -8,6 +8,10 @@ starts on a keyframe, with its audio. With no keyframe buffered either, it asks 
 every ``KEYFRAME_WAIT`` until one comes: the request made at subscription can pass before
 the receiver listens, and one made before the track's first packet reaches no one.
 
+A video track that gives no usable keyframe at all (a broken or silent camera) is no
+reason to record nothing: ``VIDEO_WAIT`` after activation the recording starts with
+the audio alone, and the video joins at its first keyframe (after a DISCONTINUITY).
+
 Audio and video are lined up by the RTCP sender reports, which LiveKit forwards some 3 s
 after a subscription: a recording activated that early holds everything from its
 keyframe on and waits up to ``REPORT_WAIT`` for them; nothing is lost, the first segment
@@ -28,6 +32,10 @@ from .state import Lifecycle, State
 KEYFRAME_WAIT = 1.0  # after activation, at most, for a fresh keyframe
 REPORT_WAIT = 5.0  # after activation, at most, for every track's first sender report
 TRACK_WAIT = 3.0  # auto activation waits this long for every expected track
+# After activation, at most, for any usable keyframe (the keyframe requests go on
+# meanwhile): then the audio starts alone. Past REPORT_WAIT, so a buffered keyframe
+# held at KEYFRAME_WAIT has started the recording by then.
+VIDEO_WAIT = 6.0
 
 
 class Do(enum.Enum):
@@ -38,23 +46,27 @@ class Do(enum.Enum):
     HOLD_BUFFERED = "no fresh keyframe came: hold from the buffered one"
     START = "start from what is held"
     START_AUDIO_ONLY = "start on the audio packet just given"
+    START_WITHOUT_VIDEO = "no keyframe came: start on the held audio, video joins later"
 
 
 class _Timer(enum.Enum):
     ACTIVATE = "auto activation, expected tracks or not"
     KEYFRAME = "settle for the buffered keyframe, or ask again"
     REPORTS = "stop waiting for sender reports"
+    VIDEO = "start without the video"
 
 
 class StartPolicy:
     def __init__(self, *, auto_activate: bool = False,
                  expected_kinds: frozenset[str] = frozenset({"audio", "video"}),
                  keyframe_wait: float = KEYFRAME_WAIT, report_wait: float = REPORT_WAIT,
-                 track_wait: float = TRACK_WAIT) -> None:
+                 track_wait: float = TRACK_WAIT, video_wait: float = VIDEO_WAIT) -> None:
         self.auto_activate = auto_activate
         self.expected_kinds = expected_kinds
         self.keyframe_wait, self.report_wait = keyframe_wait, report_wait
-        self.track_wait = track_wait
+        self.track_wait, self.video_wait = track_wait, video_wait
+        self.video_missing: str | None = None  # why the recording started without video
+        self._video_waited = False
         self.lifecycle = Lifecycle()
         self.activated_at: float | None = None
         self.holding = False
@@ -100,6 +112,7 @@ class StartPolicy:
         self._deadlines.pop(_Timer.ACTIVATE, None)
         self._deadlines[_Timer.KEYFRAME] = now + self.keyframe_wait
         self._deadlines[_Timer.REPORTS] = now + self.report_wait
+        self._deadlines[_Timer.VIDEO] = now + self.video_wait
         return [Do.REQUEST_KEYFRAME]
 
     def video(self, *, keyframe: bool, reports_ready: bool) -> list[Do]:
@@ -115,17 +128,21 @@ class StartPolicy:
         return actions + self._maybe_start(reports_ready)
 
     def audio(self, *, video_expected: bool) -> list[Do]:
-        """An audio packet came; with no video track, the recording starts on it."""
+        """An audio packet came; with no video track, the recording starts on it, and
+        so it does when the video was waited for in vain."""
         if self.pending and not video_expected:
             return self._started([Do.START_AUDIO_ONLY])
+        if self.pending and self._video_waited and not self.holding:
+            return self._without_video()
         return []
 
-    def tick(self, now: float, *, buffered_keyframe: bool, reports_ready: bool) -> list[Do]:
+    def tick(self, now: float, *, buffered_keyframe: bool, reports_ready: bool,
+             audio_held: bool = False) -> list[Do]:
         actions: list[Do] = []
         for timer in [t for t in _Timer if self._deadlines.get(t, now + 1) <= now]:
             if self._deadlines.pop(timer, None) is None:  # an earlier one started it
                 continue
-            actions += self._expired(timer, now, buffered_keyframe, reports_ready)
+            actions += self._expired(timer, now, buffered_keyframe, reports_ready, audio_held)
         return actions
 
     def stop(self, *, buffered_keyframe: bool) -> list[Do]:
@@ -146,12 +163,17 @@ class StartPolicy:
     # --- internals ---------------------------------------------------------------------
 
     def _expired(self, timer: _Timer, now: float, buffered_keyframe: bool,
-                 reports_ready: bool) -> list[Do]:
+                 reports_ready: bool, audio_held: bool) -> list[Do]:
         if timer is _Timer.ACTIVATE:
             return self.activate(now)
         if timer is _Timer.REPORTS:
             self._reports_waited = True
             return self._maybe_start(reports_ready)
+        if timer is _Timer.VIDEO:
+            if not self.pending or self.holding:
+                return []
+            self._video_waited = True  # the keyframe requests go on meanwhile
+            return self._without_video() if audio_held else []  # else the next audio
         if not self.pending or self.holding:  # _Timer.KEYFRAME
             return []
         if buffered_keyframe:
@@ -165,6 +187,10 @@ class StartPolicy:
         if self.pending and self.holding and (self._reports_waited or reports_ready):
             return self._started([Do.START])
         return []
+
+    def _without_video(self) -> list[Do]:
+        self.video_missing = f"no usable keyframe within {self.video_wait:g} s of activation"
+        return self._started([Do.START_WITHOUT_VIDEO])
 
     def _started(self, actions: list[Do]) -> list[Do]:
         self.lifecycle.to(State.RECORDING)

@@ -60,6 +60,7 @@ class RecordingSummary:
     aligned_by: str | None
     failure: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    video_missing: str | None = None  # why the recording began on the audio alone
 
     def as_dict(self) -> dict[str, Any]:
         stats = self.stats
@@ -89,6 +90,11 @@ class RecordingSummary:
             "tracks_not_recorded": self.not_recorded,
             "first_segment_after_activation": self.first_segment_after_activation,
             "aligned_by": self.aligned_by,
+            **({"video_missing": {
+                "reason": self.video_missing,
+                "joined_at": (round(stats.video_joined_at, 3)
+                              if stats.video_joined_at is not None else None),
+            }} if self.video_missing else {}),
             **({"failure": self.failure} if self.failure else {}),
             **self.extra,
         }

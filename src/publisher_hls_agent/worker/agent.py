@@ -242,6 +242,8 @@ class RecorderAgent:
                           "keyframe_requests": summary.get("keyframe_requests", 0),
                           "receive": summary.get("receive", {})})
         job.recordings += 1
+        if summary.get("video_missing"):
+            self.metrics.tracks_missing.labels("video", "no keyframe").inc()
         logger.info("recording finalized: %s", _describe_summary(summary),
                     extra={"room": job.room, "participant": job.participant,
                            "job_id": job.job_id})
@@ -255,7 +257,8 @@ class RecorderAgent:
         self._count_active()
         extra = {"room": job.room, "participant": job.participant, "job_id": job.job_id}
         if event.outcome is Outcome.SUCCESS:
-            logger.info("job ended after %d recordings", job.recordings, extra=extra)
+            logger.info("job ended after %d recordings%s", job.recordings,
+                        f" ({event.error})" if event.error else "", extra=extra)
             status = agent.JobStatus.JS_SUCCESS
         else:
             logger.error("job failed: %s", event.error, extra=extra)

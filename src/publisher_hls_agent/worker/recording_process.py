@@ -145,6 +145,12 @@ class RecordingProcess:
         failures = [s["failure"] for s in session.summaries if s.get("failure")]
         if ok and failures:
             ok, error = False, str(failures[-1])
+        elif ok and not session.summaries:  # never a plain success: say why
+            ok = not session.recorder.activated  # asked to record, and got nothing
+            error = f"nothing was recorded: {session.recorder.nothing_recorded}"
+        elif ok:
+            error = "; ".join(f"video missing: {s['video_missing']['reason']}"
+                              for s in session.summaries if s.get("video_missing"))
         self._send(Finished(job.job_id, Outcome.SUCCESS if ok else Outcome.FAILED, error))
 
     def _shutdown(self, reason: str) -> None:
