@@ -68,13 +68,13 @@ class Feed:
         self.asked = True
 
     def run(self, seconds: float, opus: list[bytes],
-            video: Callable[[int, bool], bytes | None]) -> None:
+            video: Callable[[int, bool], bytes | None], audio_until: float = 1e9) -> None:
         """``video(index, asked)`` gives frame ``index``'s access unit or None; ``asked``
         says a keyframe was requested since the last frame."""
         last_index = -1
         for ms in range(int(seconds * 1000)):
             now = ms / 1000
-            if ms % 20 == 0:
+            if ms % 20 == 0 and now < audio_until:
                 self.pipeline.audio(AudioPacket(opus[ms // 20], ms * 48, now))
             index = ms * 30 // 1000  # 30 fps
             if index != last_index:
@@ -141,6 +141,22 @@ def test_video_that_stops_freezes_and_segments_keep_their_length(
     assert feed.pipeline.stats.frozen_frames >= 4
     assert feed.pipeline.stats.dropped_frames == 5  # P-frames before the keyframe
     assert feed.requests > 0
+
+
+def test_a_keyframe_the_audio_never_reached_does_not_end_it_on_a_silent_segment(
+        tmp_path: Path, opus_packets: list[bytes]) -> None:
+    """The session ends with a keyframe (a PLI's answer, due for a cut) whose audio had
+    not come yet: flushed at the end, it used to begin a last segment of a few frames
+    and no audio, which check (and players) refuse. It extends the open one instead."""
+    feed = Feed(tmp_path)
+
+    def video(index: int, asked: bool) -> bytes:
+        return h264.to_annexb([SPS, PPS, IDR] if index % 60 == 0 else [SLICE])
+
+    feed.run(6.1, opus_packets, video, audio_until=5.95)
+    report = check_recording(tmp_path)
+    assert report.ok, report.render()
+    assert [round(s.extinf, 1) for s in report.segments] == [2.0, 2.0, 2.1]
 
 
 def video_only(folder: Path) -> tuple[TsHlsWriter, RecordingPipeline]:

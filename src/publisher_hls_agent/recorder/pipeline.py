@@ -107,6 +107,7 @@ class RecordingPipeline:
         # Begun on audio alone (no keyframe came): segments follow the audio until the
         # video's first keyframe, where the video joins the program after a discontinuity.
         self._audio_leads = audio_leads
+        self._finishing = False
         self.stats = PipelineStats()
         self._freezes = FreezeMeter(self.stats)
 
@@ -182,7 +183,12 @@ class RecordingPipeline:
             self._push_audio(frame, packet.arrival)
 
     def finish(self) -> int:
-        """Flush everything; return the end of the media (90 kHz) for the last EXTINF."""
+        """Flush everything; return the end of the media (90 kHz) for the last EXTINF.
+
+        What the flush releases extends the open segment: a keyframe there, due for a
+        cut, would begin a last segment of a few frames that no audio reaches (the
+        session ended before the audio caught up), which players refuse."""
+        self._finishing = True
         if self._audio is not None:
             for frame in self._audio.flush():
                 self._push_audio(frame, float("inf"))
@@ -246,7 +252,7 @@ class RecordingPipeline:
             else:
                 cut = (self._policy.force_cut(pts)
                        if changed or paused or self._pending_discontinuity
-                       else self._policy.on_video(pts, True))
+                       else not self._finishing and self._policy.on_video(pts, True))
             discontinuity = self._pending_discontinuity or ((changed or paused) and open_segment)
             if cut:
                 self._cut(pts, discontinuity, paused=paused)
