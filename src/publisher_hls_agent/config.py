@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
+from .errors import ConfigError
+
 T = TypeVar("T")
 
 # A segment shorter than a frame or longer than an hour is a typo, not a choice.
@@ -33,14 +35,6 @@ _CANNED_ACLS = {
 # holds it to the npm package's own file).
 HLS_JS_CDN = "https://cdn.jsdelivr.net/npm/hls.js@1.7.4/dist/hls.min.js"
 HLS_JS_CDN_INTEGRITY = "sha384-p9vgU/7IYJWd3I4STrtqxqR/2cAQlhIX7D/HrTnIMEjjcUox165b7se7sxmm3zDg"
-
-
-class ConfigError(ValueError):
-    """An environment variable is missing or invalid. ``str()`` is one line for users."""
-
-    def __init__(self, variable: str, problem: str) -> None:
-        super().__init__(f"{variable}: {problem}")
-        self.variable = variable
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 import jwt
 from livekit import api
 
+from ..errors import Unauthorized
+
 
 @dataclass(frozen=True)
 class Caller:
@@ -21,10 +23,6 @@ class Caller:
     def may_see(self, room: str | None) -> bool:
         """A recording of no known room (cut short by a crash) is for every-room tokens."""
         return self.room is None if room is None else self.may_control(room)
-
-
-class Unauthorized(Exception):
-    """No usable token; ``str()`` says why, without echoing the token."""
 
 
 def authenticate(authorization: str | None, api_key: str, api_secret: str) -> Caller:

@@ -23,10 +23,11 @@ from typing import Any, Protocol
 from aiohttp import web
 
 from ..config import HLS_JS_CDN, HLS_JS_CDN_INTEGRITY
+from ..errors import Unauthorized
 from ..metrics import Metrics
 from ..storage.keys import content_type
 from . import library
-from .auth import Caller, Unauthorized, authenticate
+from .auth import Caller, authenticate
 
 logger = logging.getLogger(__name__)
 

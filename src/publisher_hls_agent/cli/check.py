@@ -16,7 +16,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def execute(options: argparse.Namespace) -> int:
-    from ..hls.check import CheckError, check_recording
+    from ..errors import CheckError
+    from ..hls.check import check_recording
 
     try:
         report = check_recording(options.path, require_end=not options.live)

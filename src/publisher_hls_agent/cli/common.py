@@ -6,7 +6,8 @@ import os
 import sys
 
 from .. import logs
-from ..config import Config, ConfigError
+from ..config import Config
+from ..errors import ConfigError
 
 EXIT_CONFIG = 2
 

@@ -23,7 +23,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def execute(options: argparse.Namespace) -> int:
-    from ..repair.fix import FixError, fix_recording
+    from ..errors import FixError
+    from ..repair.fix import fix_recording
 
     if options.output is not None and options.output.resolve() == (
             options.path if options.path.is_dir() else options.path.parent).resolve():

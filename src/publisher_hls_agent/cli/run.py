@@ -36,8 +36,8 @@ def execute(options: argparse.Namespace) -> int:
 
 async def _serve(config: Config) -> int:
     from ..api.server import build_app, start_server
+    from ..errors import CredentialsRejected
     from ..worker.agent import RecorderAgent
-    from ..worker.connection import CredentialsRejected
 
     problem = _output_dir_problem(config.output_dir)
     if problem is not None:

@@ -36,7 +36,7 @@ def execute(options: argparse.Namespace) -> int:
 
 
 async def _upload(config: Config, folder: Path) -> int:
-    from ..storage.s3 import UploadError
+    from ..errors import UploadError
     from ..storage.storage import Storage
     from ..storage.uploader import recording_files
 

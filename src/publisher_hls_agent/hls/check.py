@@ -21,21 +21,17 @@ import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..errors import CheckError, FileRefused, Mp4Error, PlaylistError
 from ..inspection.files import (
     MAX_PLAYLIST_BYTES,
     MAX_SEGMENT_BYTES,
-    FileRefused,
     read_regular_file,
 )
-from ..inspection.mp4parse import Mp4Error, Track, read_init
-from ..inspection.playlist import MediaPlaylist, PlaylistError
+from ..inspection.mp4parse import Track, read_init
+from ..inspection.playlist import MediaPlaylist
 from ..layout import PLAYLIST_NAME
 from .check_segments import SegmentFacts, measure_fmp4, measure_ts
 from .playlist import rounded_duration
-
-
-class CheckError(Exception):
-    """The input is not a recording that can be checked at all."""
 
 
 @dataclass

@@ -10,8 +10,9 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, field
 
+from ..errors import Mp4Error
 from ..inspection.durations import OUR_STREAMS, frame_steps, media_span, read_segment
-from ..inspection.mp4parse import Mp4Error, Track, read_fragments
+from ..inspection.mp4parse import Track, read_fragments
 from ..media import av1, h264, vp9
 from .tsformat import CLOCK
 

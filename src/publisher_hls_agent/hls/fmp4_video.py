@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import struct
 
+from ..errors import NoVideoConfig
 from ..media import av1, h264, vp9
 from .fmp4 import VideoConfig, box, full_box, visual_sample_entry
 
@@ -28,10 +29,6 @@ NOMINAL_FPS = 30  # the level is an upper bound for players; WebRTC rarely excee
 # VP9 signals only the matrix (its color_space); ISO/IEC 23091-4 code points for it.
 _VP9_MATRIX = {1: 5, 2: 1, 3: 6, 4: 7, 5: 9, 7: 0}
 UNSPECIFIED = 2
-
-
-class NoVideoConfig(ValueError):
-    """The first keyframe lacks what the sample entry is made from."""
 
 
 def video_config(codec: str, keyframe: bytes, size: tuple[int, int] | None) -> VideoConfig:

@@ -14,8 +14,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import pairwise
 
+from ..errors import TsError
 from ..hls.tsformat import CLOCK
-from .tsparse import Program, TsError, read_pes
+from .tsparse import Program, read_pes
 
 # Which PMT stream types are video and which audio. ``check`` holds our recordings to
 # our rules and counts what our writer puts in a segment (H.264, AAC; private data, as

@@ -10,14 +10,12 @@ import os
 import stat
 from pathlib import Path
 
+from ..errors import FileRefused
+
 # What is read whole: more than this is no segment of ours (a 4K keyframe-only 10 s
 # segment is a few hundred MB), and a playlist naming /dev/zero is not a file.
 MAX_SEGMENT_BYTES = 1 << 30
 MAX_PLAYLIST_BYTES = 16 << 20
-
-
-class FileRefused(OSError):
-    """A file named by a playlist that will not be read whole; ``str()`` says why."""
 
 
 def read_regular_file(path: Path, limit: int) -> bytes:

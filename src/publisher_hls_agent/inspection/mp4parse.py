@@ -7,13 +7,11 @@ import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from ..errors import Mp4Error
+
 # Samples in one fragment: a 10 s segment at 120 fps is 1,200; a count in the millions
 # is a corrupt or hostile file, which would otherwise be walked a sample at a time.
 MAX_SAMPLES = 1 << 20
-
-
-class Mp4Error(ValueError):
-    """Not fragmented MP4, or a broken box; the message names the byte offset."""
 
 
 def boxes(data: bytes, start: int = 0,

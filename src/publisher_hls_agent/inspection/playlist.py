@@ -15,12 +15,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+from ..errors import PlaylistError
+
 NOT_A_PLAYLIST = "not an HLS playlist: the first line is not #EXTM3U"
 N = TypeVar("N", int, float)
-
-
-class PlaylistError(ValueError):
-    """Not a playlist that can be read (strictly: a line that cannot be read)."""
 
 
 @dataclass

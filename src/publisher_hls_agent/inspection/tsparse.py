@@ -10,13 +10,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from ..errors import TsError
 from ..hls.tsformat import PACKET_SIZE, SYNC
 
 MIN_SECTION = 16  # 8 bytes of table header, the 4 of a PAT entry or PMT header, a CRC
-
-
-class TsError(ValueError):
-    """Not MPEG-TS, or a broken packet; the message names the byte offset."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,16 +14,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from .bits import BitReader, BitsExhausted, leb128, read_leb128
+from ..errors import Av1PayloadError, BitsExhausted
+from .bits import BitReader, leb128, read_leb128
 
 OBU_SEQUENCE_HEADER, OBU_TEMPORAL_DELIMITER, OBU_FRAME_HEADER = 1, 2, 3
 OBU_TILE_LIST, OBU_FRAME, OBU_PADDING = 8, 6, 15
 _DROPPED = frozenset({OBU_TEMPORAL_DELIMITER, OBU_TILE_LIST, OBU_PADDING})
 KEY_FRAME = 0
-
-
-class Av1PayloadError(ValueError):
-    """A payload whose elements overrun it, or a temporal unit that starts mid-OBU."""
 
 
 def starts_frame(payload: bytes) -> bool:

@@ -6,9 +6,7 @@ the per-packet path.
 
 from __future__ import annotations
 
-
-class BitsExhausted(ValueError):
-    """The header ended before the field being read."""
+from ..errors import BitsExhausted
 
 
 class BitReader:

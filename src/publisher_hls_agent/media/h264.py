@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from ..errors import H264PayloadError
+
 NAL_SLICE = 1
 NAL_IDR = 5
 NAL_SEI = 6
@@ -18,10 +20,6 @@ STAP_A = 24
 FU_A = 28
 
 START_CODE = b"\x00\x00\x00\x01"
-
-
-class H264PayloadError(ValueError):
-    """An RTP payload that is not valid H.264 packetization (RFC 6184)."""
 
 
 def nal_type(nal: bytes) -> int:

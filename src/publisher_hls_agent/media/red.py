@@ -10,9 +10,7 @@ primary's payload type); the blocks follow in the same order, the primary last.
 
 from __future__ import annotations
 
-
-class RedPayloadError(ValueError):
-    pass
+from ..errors import RedPayloadError
 
 
 def split_red(payload: bytes) -> list[tuple[int, bytes]]:

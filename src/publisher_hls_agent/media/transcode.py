@@ -22,6 +22,7 @@ from typing import cast
 import av
 from av.video.frame import PictureType, VideoFrame
 
+from ..errors import TranscodeError
 from . import h264
 
 # Decoder and its options by source codec. dav1d holds frames back to decode several at
@@ -42,10 +43,6 @@ X264_OPTIONS = {
     "x264-params": "keyint=infinite:scenecut=0",
 }
 NOMINAL_RATE = Fraction(30)  # x264's rate control needs one; timestamps stay the source's
-
-
-class TranscodeError(Exception):
-    """A source frame that could not be decoded (damaged, or its references lost)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,11 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from ..errors import Vp8PayloadError
+
 KEYFRAME_START_CODE = b"\x9d\x01\x2a"
-
-
-class Vp8PayloadError(ValueError):
-    """A payload too short for the descriptor it announces, or a frame without start."""
 
 
 def descriptor_length(payload: bytes) -> int:

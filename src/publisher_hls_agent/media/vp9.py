@@ -14,15 +14,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from .bits import BitReader, BitsExhausted
+from ..errors import BitsExhausted, Vp9PayloadError
+from .bits import BitReader
 
 SYNC_CODE = 0x498342
 CS_RGB = 7
 HEADER_BYTES = 16  # enough for every field ``keyframe_info`` reads
-
-
-class Vp9PayloadError(ValueError):
-    """A payload too short for the descriptor it announces, or a picture without start."""
 
 
 def descriptor_length(payload: bytes) -> int:

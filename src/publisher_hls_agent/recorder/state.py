@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import enum
 
+from ..errors import IllegalTransition
+
 
 class State(enum.Enum):
     CONNECTING = "connecting"  # joining the room, no media yet
@@ -25,10 +27,6 @@ _ALLOWED: dict[State, frozenset[State]] = {
     State.FINALIZING: frozenset({State.DONE}),
     State.DONE: frozenset(),
 }
-
-
-class IllegalTransition(RuntimeError):
-    pass
 
 
 class Lifecycle:

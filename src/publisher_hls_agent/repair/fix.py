@@ -20,18 +20,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
+from ..errors import FixError, PlaylistError
 from ..hls.files import atomic_write
 from ..hls.tsformat import CLOCK, PACKET_SIZE, SYNC
 from ..inspection.durations import segment_duration
-from ..inspection.playlist import Entry, MediaPlaylist, PlaylistError
+from ..inspection.playlist import Entry, MediaPlaylist
 from .playlist_fix import editable_playlist, needs_fixing, written_target
 from .tsrewrite import TimestampShifter, first_timestamp
 
 CHUNK = 1 << 20
-
-
-class FixError(Exception):
-    """The input cannot be fixed (not HLS over MPEG-TS, unreadable): exit status 2."""
 
 
 @dataclass

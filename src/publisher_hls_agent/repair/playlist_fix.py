@@ -3,7 +3,8 @@ playlists it takes, and which durations it replaces. Pure."""
 
 from __future__ import annotations
 
-from ..inspection.playlist import NOT_A_PLAYLIST, Entry, MediaPlaylist, PlaylistError
+from ..errors import PlaylistError
+from ..inspection.playlist import NOT_A_PLAYLIST, Entry, MediaPlaylist
 
 ABSURD = 24 * 3600.0  # an EXTINF beyond a day is a placeholder (GStreamer writes ~2^64 ns)
 

@@ -23,6 +23,7 @@ from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.sdp import SessionDescription as ParsedSdp
 from livekit.protocol import models, rtc
 
+from ..errors import ParticipantLeft, SignalError
 from ..media.frame_codecs import FRAME_CODECS
 from ..media.rtp import SenderReport
 from ..media.track import MediaConsumer, RemoteTrack
@@ -31,7 +32,7 @@ from .express import open_express_lane
 from .ice import add_trickled_candidate, is_loopback_url, use_loopback_candidates
 from .negotiation import extend_codec_table
 from .rpc import RpcMethod, RpcServer
-from .signal import SignalConnection, SignalError
+from .signal import SignalConnection
 from .tap import TapReceiver, start_late_receivers, tap_transceivers
 from .tracks import (
     RECORDABLE_VIDEO,
@@ -47,10 +48,6 @@ from .tracks import (
 logger = logging.getLogger(__name__)
 
 RECONNECT_DELAYS = (0.5, 1.0, 2.0, 4.0, 8.0)
-
-
-class ParticipantLeft(Exception):
-    """The recorded participant left the room: the session ends normally."""
 
 
 class _Rejoin(Exception):

@@ -12,6 +12,8 @@ from collections.abc import Awaitable, Callable
 
 from livekit.protocol import models
 
+from ..errors import RpcError
+
 logger = logging.getLogger(__name__)
 
 RPC_VERSION = 1
@@ -21,15 +23,6 @@ UNSUPPORTED_METHOD = 1400
 UNSUPPORTED_VERSION = 1404
 
 RpcMethod = Callable[[str, str], Awaitable[str]]  # (caller identity, payload) -> payload
-
-
-class RpcError(Exception):
-    """Raised by a method to answer with this error code and message."""
-
-    def __init__(self, code: int, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 class RpcServer:

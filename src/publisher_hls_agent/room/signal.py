@@ -18,6 +18,7 @@ import aiohttp
 from livekit.protocol import models, rtc
 
 from .. import __version__, websocket
+from ..errors import SignalError
 
 logger = logging.getLogger(__name__)
 
@@ -25,10 +26,6 @@ logger = logging.getLogger(__name__)
 # passthrough recorder must not have to strip.
 PROTOCOL_VERSION = 16
 JOIN_TIMEOUT = 15.0
-
-
-class SignalError(ConnectionError):
-    """The signalling session failed or was refused."""
 
 
 def rtc_url(server_url: str, token: str, *, auto_subscribe: bool = False) -> str:

@@ -15,11 +15,12 @@ from dataclasses import dataclass
 
 from aiortc.rtp import RtpPacket
 
+from ..errors import H264PayloadError, RedPayloadError
 from ..media import blank, h264
 from ..media.assembler import AssembledFrame, FrameAssembler
 from ..media.frame_codecs import FRAME_CODECS, FrameCodec
 from ..media.nack import NackStats
-from ..media.red import RedPayloadError, split_red
+from ..media.red import split_red
 from ..media.rtp import SenderReport, sequence_unwrapper, timestamp_unwrapper
 from ..media.track import MediaConsumer, RemoteTrack
 from ..media.transcode import EncodedPicture, VideoTranscoder
@@ -116,7 +117,7 @@ class H264Reader(_VideoReader):
         timestamp, arrival, after_loss = frame.rtp_timestamp, frame.arrival, frame.after_loss
         try:
             nals = h264.depacketize(frame.payloads)
-        except h264.H264PayloadError:
+        except H264PayloadError:
             self.stats.broken_frames += 1
             self._request_keyframe()
             return

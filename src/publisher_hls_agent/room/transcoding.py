@@ -11,7 +11,8 @@ import queue
 import threading
 from collections.abc import Callable
 
-from ..media.transcode import EncodedPicture, TranscodeError, VideoTranscoder
+from ..errors import TranscodeError
+from ..media.transcode import EncodedPicture, VideoTranscoder
 
 logger = logging.getLogger(__name__)
 

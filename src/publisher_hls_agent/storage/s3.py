@@ -19,20 +19,10 @@ from botocore.exceptions import ClientError, HTTPClientError, NoCredentialsError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from ..config import S3Config
+from ..errors import UploadError
 
-RETRIED_CAUSES = ("network", "server")
 _CREDENTIAL_CODES = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied",
                      "ExpiredToken", "InvalidToken", "InvalidClientTokenId"}
-
-
-class UploadError(Exception):
-    def __init__(self, cause: str, message: str) -> None:
-        super().__init__(f"{cause}: {message}")
-        self.cause = cause  # network | server | credentials | bucket | tls | other
-
-    @property
-    def retried(self) -> bool:
-        return self.cause in RETRIED_CAUSES
 
 
 @dataclass(frozen=True)

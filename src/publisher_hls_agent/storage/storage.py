@@ -10,9 +10,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..config import S3Config
+from ..errors import UploadError
 from ..layout import SUMMARY_NAME
 from .keys import recording_prefix
-from .s3 import S3Store, UploadError
+from .s3 import S3Store
 from .uploader import Counters, RecordingUpload, UploadState
 
 logger = logging.getLogger(__name__)

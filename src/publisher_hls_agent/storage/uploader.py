@@ -25,11 +25,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..errors import UploadError
 from ..hls.files import atomic_write
 from ..hls.writer import SegmentRecord
 from ..layout import INIT_NAME, PLAYLIST_NAME, SEGMENT_GLOB, SUMMARY_NAME, UPLOAD_STATE_NAME
 from .keys import content_type
-from .s3 import S3Store, UploadError
+from .s3 import S3Store
 
 logger = logging.getLogger(__name__)
 

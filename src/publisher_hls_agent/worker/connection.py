@@ -19,6 +19,7 @@ from livekit import api
 from livekit.protocol import agent
 
 from .. import websocket
+from ..errors import CredentialsRejected, RegistrationError
 from . import protocol
 
 logger = logging.getLogger(__name__)
@@ -141,14 +142,6 @@ class WorkerConnection:
         while not ws.closed:
             await asyncio.sleep(protocol.PING_INTERVAL)
             await self.send(protocol.ping(int(time.time() * 1000)))
-
-
-class RegistrationError(Exception):
-    """The server refused or did not answer the worker's registration (retried)."""
-
-
-class CredentialsRejected(Exception):
-    """The server rejects the API key and secret: retrying cannot help."""
 
 
 async def _receive(ws: aiohttp.ClientWebSocketResponse) -> agent.ServerMessage | None:
