@@ -19,6 +19,10 @@ SEGMENT_PREFIX = "segment"
 TS_SEGMENT_SUFFIX = ".ts"
 FMP4_SEGMENT_SUFFIX = ".m4s"
 SUMMARY_NAME = "recording.json"  # written once the recording is finalized
+# Written as a recording begins and removed once it is finalized: whose recording it is,
+# and which process writes it. Left behind, it marks a recording cut short (the agent
+# killed), which ``repair/close.py`` closes.
+STARTED_NAME = ".recording.json"
 UPLOAD_STATE_NAME = ".upload.json"  # what of the recording is in the bucket already
 SEGMENT_GLOB = f"{SEGMENT_PREFIX}*"  # finds a folder's segments (``Path.glob``)
 

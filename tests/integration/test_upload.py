@@ -190,6 +190,39 @@ async def test_an_upload_cut_short_by_sigkill_is_finished_after_a_restart(
     assert check_recording(downloaded).ok
 
 
+async def test_a_recording_cut_short_by_sigkill_is_closed_and_uploaded_after_a_restart(
+        livekit_server: LiveKitServer, minio: MinIO, tmp_path: Path) -> None:
+    """The agent and its recording processes SIGKILLed mid-recording: nothing finalized
+    (no ENDLIST, no recording.json). The next start closes the recording from what is
+    on disk, losing at most the segment in progress, and uploads it."""
+    bucket = "cut-short"
+    await minio.create_bucket(bucket)
+    output = tmp_path / "out"
+    environment = minio.environment(bucket)
+    async with agent(livekit_server, tmp_path, "cut-short", **environment) as worker:
+        await dispatch_job(livekit_server, "cut-short", "cut")
+        async with publishing(livekit_server, "cut", "carl", **SMALL):
+            await wait_for(lambda: any(output.glob("*/segment00003.ts")), 30, "segments")
+            await worker.kill_all()
+    [folder] = [path.parent for path in output.glob("*/playlist.m3u8")]
+    assert not (folder / "recording.json").exists()
+    assert "#EXT-X-ENDLIST" not in (folder / "playlist.m3u8").read_text()
+    on_disk = sorted(path.name for path in folder.glob("segment*.ts"))
+    async with agent(livekit_server, tmp_path, "cut-short", **environment) as worker:
+        await wait_for(lambda: (folder / ".upload.json").exists() and json.loads(
+            (folder / ".upload.json").read_text())["complete"], 30, "the closed recording's upload")
+        assert "cut short by an earlier run" in worker.log()
+    summary = json.loads((folder / "recording.json").read_text())
+    assert summary["state"] == "interrupted" and summary["participant"] == "carl"
+    assert [segment["name"] for segment in summary["segments"]] == on_disk
+    assert check_recording(folder).ok
+    keys = await minio.keys(bucket)
+    downloaded = await download(minio, bucket, only_prefix(keys), tmp_path / "bucket")
+    report = check_recording(downloaded)
+    assert report.ok, report.render()
+    assert len(report.segments) == len(on_disk)
+
+
 async def test_refused_credentials_fail_the_job_and_keep_the_recording(
         livekit_server: LiveKitServer, minio: MinIO, tmp_path: Path) -> None:
     bucket = "refused"

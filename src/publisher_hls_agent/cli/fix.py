@@ -1,5 +1,6 @@
 """``fix PATH``: repair an HLS recording made by another tool (MPEG-TS segments):
-timestamps made to start at zero, EXTINF and EXT-X-TARGETDURATION made true."""
+timestamps made to start at zero, EXTINF and EXT-X-TARGETDURATION made true. One of
+ours cut short (the agent killed while recording) is closed instead, in place."""
 
 from __future__ import annotations
 
@@ -24,6 +25,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def execute(options: argparse.Namespace) -> int:
     from ..errors import FixError
+    from ..layout import SUMMARY_NAME
+    from ..repair.close import close_interrupted
     from ..repair.fix import fix_recording
 
     if options.output is not None and options.output.resolve() == (
@@ -31,6 +34,11 @@ def execute(options: argparse.Namespace) -> int:
         print("publisher-hls-agent: --output is the input's folder; use --in-place",
               file=sys.stderr)
         return EXIT_UNUSABLE
+    folder = options.path if options.path.is_dir() else options.path.parent
+    if options.in_place and (closed := close_interrupted(folder)) is not None:
+        print(f"closed: a recording cut short, {len(closed['segments'])} segments, "
+              f"{closed['duration']:.1f} s; {folder / SUMMARY_NAME} says interrupted")
+        return 0
     try:
         result = fix_recording(options.path, options.output,
                                backup=not options.no_backup)

@@ -24,10 +24,11 @@ from ..hls.mpegts import Streams
 from ..hls.names import create_recording_folder
 from ..hls.tsformat import CLOCK
 from ..hls.writer import SegmentedWriter, SegmentRecord, TsHlsWriter
-from ..layout import SUMMARY_NAME
+from ..layout import STARTED_NAME, SUMMARY_NAME
 from ..media.rtp import SenderReport
 from ..media.track import RemoteTrack
 from ..media.units import AccessUnit, AudioPacket
+from ..processes import process_identity
 from .pipeline import RecordingPipeline
 from .summary import RecordingSummary, recorded_codec
 from .timeline import AUDIO_RATE, VIDEO_RATE, TrackClock, clock_from_arrival, clock_from_report
@@ -99,6 +100,7 @@ class Recording:
                            datetime.fromtimestamp(time.time() - (clock() - arrival), UTC))
         self.folder = create_recording_folder(options.output_dir, who.room, who.identity,
                                               self.started_at)
+        self._write_started()
         if upload is not None:
             upload.started(self.folder)
         channels = 2 if audio is not None and audio.stereo else 1
@@ -109,6 +111,16 @@ class Recording:
             request_keyframe=who.request_keyframe, video_codec=recorded_codec(video),
             audio_leads=video is not None and video_missing is not None)
         who.log.info("recording into %s", self.folder)
+
+    def _write_started(self) -> None:
+        """What closing this recording needs if the process dies before it finalizes
+        (``repair/close.py``)."""
+        atomic_write(self.folder / STARTED_NAME, (json.dumps({
+            "room": self.who.room, "participant": self.who.identity,
+            "started_at": self.started_at.isoformat(timespec="milliseconds"),
+            "segment_format": "fmp4" if self.options.keep_opus else "ts",
+            "writer": process_identity(),
+        }) + "\n").encode())
 
     @staticmethod
     def video_can_join(options: RecorderOptions) -> bool:
@@ -218,6 +230,7 @@ class Recording:
             aligned_by=aligned_by, failure=self.failure, extra=extra,
             video_missing=self.video_missing).as_dict()
         atomic_write(self.folder / SUMMARY_NAME, (json.dumps(summary, indent=2) + "\n").encode())
+        (self.folder / STARTED_NAME).unlink(missing_ok=True)
         if self.upload is not None:
             self.upload.finished()
         self.who.log.info("recording finalized (%s): %d segments, %.1f s in %s", reason,

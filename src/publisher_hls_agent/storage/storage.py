@@ -11,7 +11,7 @@ from pathlib import Path
 
 from ..config import S3Config
 from ..errors import UploadError
-from ..layout import SUMMARY_NAME
+from ..layout import SEGMENT_GLOB, SUMMARY_NAME
 from .keys import recording_prefix
 from .s3 import S3Store
 from .uploader import Counters, RecordingUpload, UploadState
@@ -52,22 +52,29 @@ class Storage:
         await upload.upload_rest(progress)
         return state
 
-    async def recover(self, output_dir: Path) -> None:
-        """Upload the finished recordings a previous run had not fully uploaded."""
+    async def recover(self, output_dir: Path, closed: list[Path] | None = None) -> None:
+        """Upload the finished recordings a previous run had not fully uploaded, and
+        the ``closed`` ones (cut short, then closed) that have segments."""
+        for folder in closed or []:
+            if UploadState.load(folder) is None and any(folder.glob(SEGMENT_GLOB)):
+                await self._recover(folder, already=0)
         for folder, state in _unfinished_uploads(output_dir):
             if not (folder / SUMMARY_NAME).exists():
                 logger.warning("%s was never finalized (the agent was killed while "
                                "recording); not uploaded", folder)
                 continue
-            logger.info("resuming the upload of %s (%d objects already in the bucket)",
-                        folder, len(state.uploaded))
-            try:
-                await self.upload_finished(folder)
-            except UploadError as exc:
-                logger.error("upload of %s failed again: %s", folder, exc)
-            else:
-                logger.info("recovered the upload of %s", folder)
-            await asyncio.sleep(0)
+            await self._recover(folder, already=len(state.uploaded))
+
+    async def _recover(self, folder: Path, *, already: int) -> None:
+        logger.info("resuming the upload of %s (%d objects already in the bucket)",
+                    folder, already)
+        try:
+            await self.upload_finished(folder)
+        except UploadError as exc:
+            logger.error("upload of %s failed again: %s", folder, exc)
+        else:
+            logger.info("recovered the upload of %s", folder)
+        await asyncio.sleep(0)
 
 
 def _unfinished_uploads(output_dir: Path) -> list[tuple[Path, UploadState]]:

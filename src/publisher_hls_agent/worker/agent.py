@@ -12,6 +12,7 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any, assert_never
 
 from livekit.protocol import agent
@@ -19,6 +20,7 @@ from livekit.protocol import agent
 from ..config import Config
 from ..metrics import Metrics
 from ..recorder.recorder import RecorderOptions
+from ..repair.close import close_interrupted, interrupted_recordings
 from ..storage.storage import Storage
 from . import protocol
 from .connection import WorkerConnection
@@ -76,18 +78,35 @@ class RecorderAgent:
         """Take jobs until ``shutdown()``; meanwhile finish the uploads that an earlier
         run left undone."""
         self.processes.start()
-        recovery = (asyncio.create_task(self._recover_uploads()) if self.config.s3 is not None
-                    else None)
+        closed = self._close_interrupted()
+        recovery = (asyncio.create_task(self._recover_uploads(closed))
+                    if self.config.s3 is not None else None)
         try:
             await self.connection.run()
         finally:
             if recovery is not None:
                 recovery.cancel()
 
-    async def _recover_uploads(self) -> None:
+    def _close_interrupted(self) -> list[Path]:
+        """Close the recordings an earlier run was killed in the middle of: the
+        segments on disk are a recording (``repair/close.py``), to be uploaded too."""
+        closed = []
+        for folder in interrupted_recordings(self.config.output_dir):
+            try:
+                summary = close_interrupted(folder)
+            except OSError as exc:
+                logger.error("could not close %s, cut short by an earlier run: %s", folder, exc)
+                continue
+            if summary is not None:
+                logger.warning("closed %s, cut short by an earlier run: %d segments, %.1f s",
+                               folder, len(summary["segments"]), summary["duration"])
+                closed.append(folder)
+        return closed
+
+    async def _recover_uploads(self, closed: list[Path]) -> None:
         assert self.config.s3 is not None
         async with Storage(self.config.s3) as storage:
-            await storage.recover(self.config.output_dir)
+            await storage.recover(self.config.output_dir, closed)
             self._count_upload_failures(0, storage.counters.failures)
 
     @property
