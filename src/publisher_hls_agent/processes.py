@@ -10,7 +10,8 @@ from pathlib import Path
 
 
 def process_identity(pid: int | None = None) -> str | None:
-    """``host/boot/pid/start``, or None if no such process runs here now."""
+    """``host/boot/pid/start``, or None if no such process runs here now (a zombie
+    does not: it was killed, say, and its parent died before collecting it)."""
     pid = os.getpid() if pid is None else pid
     try:
         boot = Path("/proc/sys/kernel/random/boot_id").read_text(encoding="ascii").strip()
@@ -18,8 +19,8 @@ def process_identity(pid: int | None = None) -> str | None:
     except OSError:
         return None
     fields = stat.rsplit(")", 1)[-1].split()  # after the command, which may hold spaces
-    if len(fields) < 20:
-        return None
+    if len(fields) < 20 or fields[0] in ("Z", "X"):
+        return None  # a zombie has ended: only its parent has not yet collected it
     return f"{socket.gethostname()}/{boot}/{pid}/{fields[19]}"  # field 22: its start time
 
 

@@ -97,3 +97,19 @@ def test_a_process_identity_is_this_process_and_not_a_reused_pid() -> None:
     host, boot, pid, start = mine.split("/")
     assert identity_alive(f"{host}/{boot}/{pid}/{int(start) + 1}") is False  # pid reused
     assert identity_alive(f"another-host/{boot}/{pid}/{start}") is None
+
+
+def test_a_killed_process_not_yet_collected_is_not_alive() -> None:
+    """SIGKILLed with its parent: a zombie until someone collects it, with its pid and
+    start time as they were."""
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    identity = process_identity(child.pid)
+    assert identity is not None and identity_alive(identity) is True
+    child.kill()
+    deadline = 200
+    while Path(f"/proc/{child.pid}/stat").read_text().split(")")[-1].split()[0] != "Z":
+        deadline -= 1
+        assert deadline, "the child never became a zombie"
+        subprocess.run(["sleep", "0.01"], check=True)
+    assert identity_alive(identity) is False
+    child.wait()
