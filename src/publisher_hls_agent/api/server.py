@@ -54,50 +54,72 @@ def preview_page(player_url: str) -> str:
 
 def build_app(control: Control, metrics: Metrics, api_key: str, api_secret: str, *,
               output_dir: Path, player_url: str = HLS_JS_CDN) -> web.Application:
-    def caller_of(request: web.Request) -> Caller:
+    routes = Routes(control, metrics, api_key, api_secret, output_dir, preview_page(player_url))
+    app = web.Application()
+    app.router.add_get("/healthz", routes.healthz)
+    app.router.add_get("/readyz", routes.readyz)
+    app.router.add_get("/metrics", routes.prometheus)
+    app.router.add_get("/v1/recordings", routes.recordings)
+    app.router.add_post("/v1/recordings/{room}/{participant}/activate",
+                        routes.action("activate"))
+    app.router.add_post("/v1/recordings/{room}/{participant}/stop", routes.action("stop"))
+    app.router.add_get("/preview", routes.preview)
+    app.router.add_get("/v1/library", routes.library_list)
+    app.router.add_get("/v1/files/{folder}/{name}", routes.library_file)
+    return app
+
+
+class Routes:
+    """The handlers, with what they answer from."""
+
+    def __init__(self, control: Control, metrics: Metrics, api_key: str, api_secret: str,
+                 output_dir: Path, page: str) -> None:
+        self.control, self.metrics, self.output_dir, self.page = control, metrics, output_dir, page
+        self._api_key, self._api_secret = api_key, api_secret
+
+    def caller_of(self, request: web.Request) -> Caller:
         try:
-            return authenticate(request.headers.get("Authorization"), api_key, api_secret)
+            return authenticate(request.headers.get("Authorization"), self._api_key,
+                                self._api_secret)
         except Unauthorized as exc:
             logger.warning("HTTP %s %s refused: %s", request.method, request.path, exc)
             raise web.HTTPUnauthorized(text=f"{exc}\n",
                                        headers={"WWW-Authenticate": "Bearer"}) from None
 
-    async def healthz(request: web.Request) -> web.Response:
+    async def healthz(self, request: web.Request) -> web.Response:
         return web.Response(text="ok\n")
 
-    async def readyz(request: web.Request) -> web.Response:
-        if control.ready:
+    async def readyz(self, request: web.Request) -> web.Response:
+        if self.control.ready:
             return web.Response(text="ready\n")
         return web.Response(status=503, text="not registered with the LiveKit server\n")
 
-    async def prometheus(request: web.Request) -> web.Response:
-        return web.Response(body=metrics.render(),
+    async def prometheus(self, request: web.Request) -> web.Response:
+        return web.Response(body=self.metrics.render(),
                             headers={"Content-Type": "text/plain; version=0.0.4"})
 
-    async def recordings(request: web.Request) -> web.Response:
-        caller = caller_of(request)
-        listed = [r for r in control.recordings() if caller.may_control(r["room"])]
+    async def recordings(self, request: web.Request) -> web.Response:
+        caller = self.caller_of(request)
+        listed = [r for r in self.control.recordings() if caller.may_control(r["room"])]
         return web.json_response({"recordings": listed})
 
-    page = preview_page(player_url)
-
-    async def preview(request: web.Request) -> web.Response:
-        return web.Response(text=page, content_type="text/html",
+    async def preview(self, request: web.Request) -> web.Response:
+        return web.Response(text=self.page, content_type="text/html",
                             headers={"Cache-Control": "no-cache"})
 
-    async def library_list(request: web.Request) -> web.Response:
-        caller = caller_of(request)
-        found = await asyncio.to_thread(library.list_recordings, output_dir,
-                                        control.recordings())
+    async def library_list(self, request: web.Request) -> web.Response:
+        caller = self.caller_of(request)
+        found = await asyncio.to_thread(library.list_recordings, self.output_dir,
+                                        self.control.recordings())
         listed = [r for r in found if caller.may_see(r["room"])]
         return web.json_response({"recordings": listed})
 
-    async def library_file(request: web.Request) -> web.StreamResponse:
-        caller = caller_of(request)
+    async def library_file(self, request: web.Request) -> web.StreamResponse:
+        caller = self.caller_of(request)
         folder, name = request.match_info["folder"], request.match_info["name"]
-        path = library.playable_file(output_dir, folder, name)
-        room = await asyncio.to_thread(library.room_of, output_dir, folder,
-                                       control.recordings()) if path is not None else None
+        path = library.playable_file(self.output_dir, folder, name)
+        room = await asyncio.to_thread(library.room_of, self.output_dir, folder,
+                                       self.control.recordings()) if path is not None else None
         # Another room's file answers as a missing one does: a room token learns
         # nothing of what other rooms have on disk.
         if path is None or not caller.may_see(room):
@@ -105,31 +127,19 @@ def build_app(control: Control, metrics: Metrics, api_key: str, api_secret: str,
         return web.FileResponse(path, headers={"Content-Type": content_type(name),
                                                 "Cache-Control": "no-cache"})
 
-    def action(op: str) -> Callable[[web.Request], Any]:
+    def action(self, op: str) -> Callable[[web.Request], Any]:
         async def handle(request: web.Request) -> web.Response:
-            caller = caller_of(request)
+            caller = self.caller_of(request)
             room, participant = request.match_info["room"], request.match_info["participant"]
             if not caller.may_control(room):
                 raise web.HTTPForbidden(text="the token is limited to another room\n")
-            if control.control(room, participant, op) is None:
+            if self.control.control(room, participant, op) is None:
                 raise web.HTTPNotFound(text=f"no recording of {participant!r} in {room!r}\n")
             logger.info("%s requested over HTTP by %r", op, caller.identity,
                         extra={"room": room, "participant": participant})
             return web.json_response({"room": room, "participant": participant, "op": op},
                                      status=202)
         return handle
-
-    app = web.Application()
-    app.router.add_get("/healthz", healthz)
-    app.router.add_get("/readyz", readyz)
-    app.router.add_get("/metrics", prometheus)
-    app.router.add_get("/v1/recordings", recordings)
-    app.router.add_post("/v1/recordings/{room}/{participant}/activate", action("activate"))
-    app.router.add_post("/v1/recordings/{room}/{participant}/stop", action("stop"))
-    app.router.add_get("/preview", preview)
-    app.router.add_get("/v1/library", library_list)
-    app.router.add_get("/v1/files/{folder}/{name}", library_file)
-    return app
 
 
 async def start_server(app: web.Application, host: str, port: int) -> web.AppRunner:
