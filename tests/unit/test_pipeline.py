@@ -14,16 +14,19 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+from aiortc.rtp import RtpPacket
 
 from publisher_hls_agent.hls.check import check_recording
 from publisher_hls_agent.hls.mpegts import Streams
 from publisher_hls_agent.hls.writer import TsHlsWriter
 from publisher_hls_agent.media import h264
+from publisher_hls_agent.media.track import RemoteTrack
 from publisher_hls_agent.media.units import AccessUnit, AudioPacket
 from publisher_hls_agent.recorder.pipeline import RecordingPipeline
 from publisher_hls_agent.recorder.timeline import TrackTimeline
+from publisher_hls_agent.room.tracks import H264Reader
 
-from .h264_samples import IDR, PPS, SLICE, SPS
+from .h264_samples import IDR, PPS, SLICE, SPS, packetize
 
 pytestmark = pytest.mark.unit
 
@@ -49,23 +52,38 @@ def opus_packets() -> list[bytes]:
 
 
 class Feed:
-    """Plays media into a pipeline as a room would: interleaved by arrival time, and
-    with a publisher that, once asked for a keyframe, remembers it until it sends one."""
+    """Plays media into a pipeline as a room would: interleaved by arrival time, the
+    video as RTP through the H.264 reader, and with a publisher that, once asked for a
+    keyframe, remembers it until it sends one."""
 
     def __init__(self, folder: Path) -> None:
         self.requests = 0
         self.asked = False
+        self.reader = H264Reader(RemoteTrack("TR_v", "video", "video/H264"), self,
+                                 lambda: None)
+        self._sequence = 0
         writer = TsHlsWriter(folder, Streams(video=True, audio=True), segment_duration=2.0,
                              max_segments=0, started_at=datetime(2026, 1, 1, tzinfo=UTC))
         self.pipeline = RecordingPipeline(writer, has_video=True, has_audio=True,
                                           segment_duration=2.0, audio_channels=1,
-                                          keep_opus=False, request_keyframe=self._request)
+                                          audio_codec="aac", request_keyframe=self._request)
         self.pipeline.set_video_timeline(0)
         self.pipeline.audio_timeline = TrackTimeline(0)
 
     def _request(self) -> None:
         self.requests += 1
         self.asked = True
+
+    def on_video(self, track_sid: str, unit: AccessUnit) -> None:  # the reader's consumer
+        self.pipeline.video(unit)
+
+    def send(self, data: bytes, timestamp: int, now: float) -> None:
+        payloads = packetize(h264.split_annexb(data))
+        for index, payload in enumerate(payloads):
+            self.reader.on_rtp(RtpPacket(payload_type=96, sequence_number=self._sequence,
+                                         timestamp=timestamp, marker=index == len(payloads) - 1,
+                                         payload=payload), now)
+            self._sequence += 1
 
     def run(self, seconds: float, opus: list[bytes],
             video: Callable[[int, bool], bytes | None], audio_until: float = 1e9) -> None:
@@ -81,11 +99,9 @@ class Feed:
                 last_index = index
                 data = video(index, self.asked)
                 if data is not None:
-                    nals = h264.split_annexb(data)
-                    idr, sps, pps = h264.describe_access_unit(nals)
+                    idr, _, _ = h264.describe_access_unit(h264.split_annexb(data))
                     self.asked = self.asked and not idr
-                    self.pipeline.video(AccessUnit(data, index * 3000, now, idr, sps and pps,
-                                                   False))
+                    self.send(data, index * 3000, now)
         self.pipeline.writer.finish(self.pipeline.finish())
 
 
@@ -102,7 +118,7 @@ def test_a_keyframe_without_parameter_sets_gets_the_last_ones(tmp_path: Path,
     report = check_recording(tmp_path)
     assert report.ok, report.render()
     assert [s.video_start for s in report.segments] == ["SPS,PPS,IDR"] * 4
-    assert feed.pipeline.stats.parameter_sets_added == 3
+    assert feed.reader.stats.parameter_sets_added == 3
 
 
 def test_new_parameter_sets_start_a_segment_after_a_discontinuity(
@@ -164,7 +180,7 @@ def video_only(folder: Path) -> tuple[TsHlsWriter, RecordingPipeline]:
     writer = TsHlsWriter(folder, Streams(video=True, audio=False), segment_duration=2.0,
                          max_segments=0, started_at=datetime(2026, 1, 1, tzinfo=UTC))
     pipeline = RecordingPipeline(writer, has_video=True, has_audio=False,
-                                 segment_duration=2.0, audio_channels=1, keep_opus=False,
+                                 segment_duration=2.0, audio_channels=1, audio_codec="aac",
                                  request_keyframe=lambda: None)
     pipeline.set_video_timeline(0)
     return writer, pipeline
@@ -242,7 +258,7 @@ def test_a_failure_inside_restarts_the_pipeline_at_the_next_keyframe(
     writer = FlakyWriter(tmp_path, fail_at=3.0)
     asked: list[int] = []
     pipeline = RecordingPipeline(writer, has_video=True, has_audio=True, segment_duration=2.0,
-                                 audio_channels=1, keep_opus=False,
+                                 audio_channels=1, audio_codec="aac",
                                  request_keyframe=lambda: asked.append(1))
     pipeline.set_video_timeline(0)
     pipeline.audio_timeline = TrackTimeline(0)
@@ -280,7 +296,8 @@ def test_a_layer_switch_right_after_a_cut_does_not_leave_a_one_frame_segment(
 
     def send(rtp: int, keyframe: bool, sps: bytes = SPS) -> None:
         data = h264.to_annexb([sps, PPS, IDR] if keyframe else [SLICE])
-        pipeline.video(AccessUnit(data, rtp, rtp / 90000, keyframe, keyframe, False))
+        pipeline.video(AccessUnit(data, rtp, rtp / 90000, keyframe, keyframe, False,
+                                  config=sps if keyframe else b""))  # as the reader says
 
     for index in range(61):  # keyframes at 0 and 2.0 s: the second begins segment 1
         send(index * 3000, index % 60 == 0)

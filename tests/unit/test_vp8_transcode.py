@@ -10,7 +10,7 @@ import pytest
 from aiortc.rtp import RtpPacket
 
 from publisher_hls_agent.media import blank, h264, vp8
-from publisher_hls_agent.media.frame_codecs import FRAME_CODECS
+from publisher_hls_agent.media.codecs import VIDEO_CODECS
 from publisher_hls_agent.media.track import RemoteTrack
 from publisher_hls_agent.media.transcode import TranscodeError, VideoTranscoder
 from publisher_hls_agent.media.units import AccessUnit, AudioPacket
@@ -156,7 +156,7 @@ async def read(packets: list[RtpPacket], expected: int, asks: list[int] | None =
     consumer = Consumer(expected)
     asks = asks if asks is not None else []
     reader = TranscodingReader(RemoteTrack("TR_v", "video", "video/VP8"), consumer,
-                               FRAME_CODECS["video/vp8"],
+                               VIDEO_CODECS["video/vp8"],
                                lambda: asks.append(len(consumer.units)))
     for index, packet in enumerate(packets):
         reader.on_rtp(packet, arrival=1000.0 + index * step)

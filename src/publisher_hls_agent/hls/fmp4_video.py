@@ -12,6 +12,7 @@ samples. Pure.
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 
 from ..errors import NoVideoConfig
 from ..media import av1, h264, vp9
@@ -34,45 +35,58 @@ UNSPECIFIED = 2
 def video_config(codec: str, keyframe: bytes, size: tuple[int, int] | None) -> VideoConfig:
     """The sample entry for a recording whose first keyframe is ``keyframe``. ``size``
     is the published picture size, when the room says; else the keyframe's."""
-    if codec == "h264":
-        nals = h264.split_annexb(keyframe)
-        sps = next((n for n in nals if h264.nal_type(n) == h264.NAL_SPS), None)
-        pps = next((n for n in nals if h264.nal_type(n) == h264.NAL_PPS), None)
-        if sps is None or pps is None:
-            raise NoVideoConfig("H.264 keyframe without SPS and PPS")
-        width, height = size or (0, 0)
-        avcc = box(b"avcC", bytes((1, sps[1], sps[2], sps[3], 0xFF, 0xE1)),
-                   struct.pack("!H", len(sps)), sps, bytes((1,)),
-                   struct.pack("!H", len(pps)), pps)
-        return VideoConfig(width, height, visual_sample_entry(b"avc3", width, height, avcc))
-    if codec == "vp9":
-        info = vp9.keyframe_info(keyframe)
-        if info is None:
-            raise NoVideoConfig("not a VP9 keyframe")
-        width, height = size or (info.width, info.height)
-        chroma = {(1, 1): 1, (1, 0): 2, (0, 0): 3}.get(info.subsampling, 1)
-        vpcc = full_box(b"vpcC", 1, 0, struct.pack(
-            "!BBBBBBH", info.profile, vp9_level(width, height),
-            info.bit_depth << 4 | chroma << 1 | int(info.full_range),
-            UNSPECIFIED, UNSPECIFIED, _VP9_MATRIX.get(info.color_space, UNSPECIFIED), 0))
-        return VideoConfig(width, height, visual_sample_entry(b"vp09", width, height, vpcc))
-    if codec == "av1":
-        found = av1.sequence_header(keyframe)
-        if found is None:
-            raise NoVideoConfig("AV1 keyframe without a sequence header")
-        obu, payload = found
-        seq = av1.parse_sequence_header(payload)
-        width, height = size or (seq.width, seq.height)
-        av1c = box(b"av1C", bytes((
-            0x81,  # marker, version 1
-            seq.profile << 5 | seq.level,
-            seq.tier << 7 | seq.high_bitdepth << 6 | seq.twelve_bit << 5
-            | seq.monochrome << 4 | seq.subsampling[0] << 3 | seq.subsampling[1] << 2
-            | seq.chroma_sample_position,
-            0,  # no initial presentation delay
-        )), obu)
-        return VideoConfig(width, height, visual_sample_entry(b"av01", width, height, av1c))
-    raise NoVideoConfig(f"no fMP4 sample entry for {codec}")
+    entry = SAMPLE_ENTRIES.get(codec)
+    if entry is None:
+        raise NoVideoConfig(f"no fMP4 sample entry for {codec}")
+    return entry(keyframe, size)
+
+
+def _avc3(keyframe: bytes, size: tuple[int, int] | None) -> VideoConfig:
+    nals = h264.split_annexb(keyframe)
+    sps = next((n for n in nals if h264.nal_type(n) == h264.NAL_SPS), None)
+    pps = next((n for n in nals if h264.nal_type(n) == h264.NAL_PPS), None)
+    if sps is None or pps is None:
+        raise NoVideoConfig("H.264 keyframe without SPS and PPS")
+    width, height = size or (0, 0)
+    avcc = box(b"avcC", bytes((1, sps[1], sps[2], sps[3], 0xFF, 0xE1)),
+               struct.pack("!H", len(sps)), sps, bytes((1,)), struct.pack("!H", len(pps)), pps)
+    return VideoConfig(width, height, visual_sample_entry(b"avc3", width, height, avcc))
+
+
+def _vp09(keyframe: bytes, size: tuple[int, int] | None) -> VideoConfig:
+    info = vp9.keyframe_info(keyframe)
+    if info is None:
+        raise NoVideoConfig("not a VP9 keyframe")
+    width, height = size or (info.width, info.height)
+    chroma = {(1, 1): 1, (1, 0): 2, (0, 0): 3}.get(info.subsampling, 1)
+    vpcc = full_box(b"vpcC", 1, 0, struct.pack(
+        "!BBBBBBH", info.profile, vp9_level(width, height),
+        info.bit_depth << 4 | chroma << 1 | int(info.full_range),
+        UNSPECIFIED, UNSPECIFIED, _VP9_MATRIX.get(info.color_space, UNSPECIFIED), 0))
+    return VideoConfig(width, height, visual_sample_entry(b"vp09", width, height, vpcc))
+
+
+def _av01(keyframe: bytes, size: tuple[int, int] | None) -> VideoConfig:
+    found = av1.sequence_header(keyframe)
+    if found is None:
+        raise NoVideoConfig("AV1 keyframe without a sequence header")
+    obu, payload = found
+    seq = av1.parse_sequence_header(payload)
+    width, height = size or (seq.width, seq.height)
+    av1c = box(b"av1C", bytes((
+        0x81,  # marker, version 1
+        seq.profile << 5 | seq.level,
+        seq.tier << 7 | seq.high_bitdepth << 6 | seq.twelve_bit << 5
+        | seq.monochrome << 4 | seq.subsampling[0] << 3 | seq.subsampling[1] << 2
+        | seq.chroma_sample_position,
+        0,  # no initial presentation delay
+    )), obu)
+    return VideoConfig(width, height, visual_sample_entry(b"av01", width, height, av1c))
+
+
+# By codec name (``media/codecs.py``): every codec that passes through into fMP4 has one.
+SAMPLE_ENTRIES: dict[str, Callable[[bytes, tuple[int, int] | None], VideoConfig]] = {
+    "h264": _avc3, "vp9": _vp09, "av1": _av01}
 
 
 def vp9_level(width: int, height: int) -> int:

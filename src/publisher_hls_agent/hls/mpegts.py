@@ -22,6 +22,8 @@ VIDEO_PID = 0x100
 AUDIO_PID = 0x101
 STREAM_TYPE_H264 = 0x1B
 STREAM_TYPE_AAC_ADTS = 0x0F
+# By codec name (``media/codecs.py``): every codec that passes through into MPEG-TS.
+VIDEO_STREAM_TYPES = {"h264": STREAM_TYPE_H264}
 
 
 def _crc32_table() -> list[int]:

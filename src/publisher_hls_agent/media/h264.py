@@ -129,6 +129,18 @@ def describe_access_unit(nals: Iterable[bytes]) -> tuple[bool, bool, bool]:
     return has_idr, has_sps, has_pps
 
 
+def parameter_sets(nals: Iterable[bytes]) -> tuple[bytes, bytes] | None:
+    """The (SPS, PPS) an access unit carries, if it carries both."""
+    sps = pps = None
+    for nal in nals:
+        kind = nal[0] & 0x1F
+        if kind == NAL_SPS and sps is None:
+            sps = nal
+        elif kind == NAL_PPS and pps is None:
+            pps = nal
+    return (sps, pps) if sps is not None and pps is not None else None
+
+
 def _leading_nal(payload: bytes) -> tuple[int, int] | None:
     """The type of the NAL unit an RTP payload begins, and the byte after its header
     (a slice's starts with ``first_mb_in_slice``); None when the payload only continues

@@ -24,14 +24,8 @@ from av.video.frame import PictureType, VideoFrame
 
 from ..errors import TranscodeError
 from . import h264
+from .codecs import codec_named
 
-# Decoder and its options by source codec. dav1d holds frames back to decode several at
-# once unless told not to: one picture out per frame in keeps the source's timing.
-SOURCE_DECODERS: dict[str, tuple[str, dict[str, str]]] = {
-    "vp8": ("libvpx", {}),
-    "vp9": ("libvpx-vp9", {}),
-    "av1": ("libdav1d", {"max_frame_delay": "1"}),
-}
 X264_OPTIONS = {
     "preset": "veryfast",
     "tune": "zerolatency",
@@ -58,7 +52,9 @@ class VideoTranscoder:
         self.source_codec = source_codec
         # yuv420p needs even sides
         self._output_size = (size[0] & ~1, size[1] & ~1) if size and min(size) >= 2 else None
-        decoder, options = SOURCE_DECODERS[source_codec]
+        found = codec_named(source_codec).decoder
+        assert found is not None, f"{source_codec} is never transcoded"
+        decoder, options = found
         self._decoder = cast(av.VideoCodecContext, av.CodecContext.create(decoder, "r"))
         self._decoder.options = dict(options)
         self._encoder: av.VideoCodecContext | None = None

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True, slots=True)
 class AccessUnit:
-    """One H.264 picture exactly as the publisher encoded it, in Annex B."""
+    """One picture: H.264 in Annex B as the publisher encoded it (its last parameter
+    sets put before an IDR that lacks them), or a VP9/AV1 frame as it came."""
 
     data: bytes
     rtp_timestamp: int  # 90 kHz, unwrapped to 64 bits
@@ -15,6 +16,10 @@ class AccessUnit:
     keyframe: bool  # holds an IDR slice
     has_parameter_sets: bool  # holds both SPS and PPS
     after_loss: bool  # packets before it were lost: it may reference missing pictures
+    # What a keyframe decodes with (H.264: its SPS): a keyframe whose configuration
+    # differs from the one before begins a new stream. Empty where the keyframe alone
+    # says it all (VP9, AV1: their decoders take a new size at any keyframe).
+    config: bytes = b""
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,6 @@ from ..hls.audio import AudioFrame
 from ..hls.opus import OpusTimeline
 from ..hls.tsformat import CLOCK
 from ..hls.writer import SegmentedWriter
-from ..media import h264
 from ..media.units import AccessUnit, AudioPacket
 from .interleave import Interleaver
 from .segmenting import SegmentPolicy
@@ -45,7 +44,6 @@ class PipelineStats:
     frozen_frames: int = 0  # repeated keyframes written while the camera sent nothing
     dropped_frames: int = 0  # not decodable (after loss, before a keyframe) or late
     late_audio_frames: int = 0  # released after the segment that should have held them
-    parameter_sets_added: int = 0
     keyframe_requests: int = 0
     discontinuities: int = 0
     restarts: int = 0  # after failures inside the pipeline
@@ -83,7 +81,7 @@ class FreezeMeter:
 
 class RecordingPipeline:
     def __init__(self, writer: SegmentedWriter, *, has_video: bool, has_audio: bool,
-                 segment_duration: float, audio_channels: int, keep_opus: bool,
+                 segment_duration: float, audio_channels: int, audio_codec: str,
                  request_keyframe: Callable[[], None], video_codec: str = "h264",
                  audio_leads: bool = False) -> None:
         self.writer = writer
@@ -91,12 +89,11 @@ class RecordingPipeline:
         self.has_video, self.has_audio = has_video, has_audio
         self._request_keyframe = request_keyframe
         self._policy = SegmentPolicy(target=round(segment_duration * CLOCK), retry=CLOCK)
-        self._audio_channels, self._keep_opus = audio_channels, keep_opus
+        self._audio_channels, self._audio_codec = audio_channels, audio_codec
         self._mixer, self._audio = self._new_stages()
         self.video_timeline: TrackTimeline | None = None
         self.audio_timeline: TrackTimeline | None = None
-        self._sps: bytes | None = None
-        self._pps: bytes | None = None
+        self._config: bytes | None = None  # of the last keyframe written (AccessUnit)
         self._last_keyframe: bytes | None = None
         self._last_video_pts: int | None = None  # written
         self._last_video_step = 3000
@@ -117,7 +114,7 @@ class RecordingPipeline:
         mixer: Interleaver[AccessUnit | AudioFrame] = Interleaver(streams, INTERLEAVE_WAIT)
         audio: OpusToAac | OpusTimeline | None = None
         if self.has_audio:
-            audio = (OpusTimeline(self._audio_channels) if self._keep_opus
+            audio = (OpusTimeline(self._audio_channels) if self._audio_codec == "opus"
                      else OpusToAac(self._audio_channels))
         return mixer, audio
 
@@ -233,10 +230,10 @@ class RecordingPipeline:
     def _write_video(self, unit: AccessUnit, pts: int) -> None:
         data = unit.data
         if unit.keyframe:
-            changed = False  # VP9 and AV1 decoders take a new size at any keyframe
-            if self.video_codec == "h264":
-                data = self._with_parameter_sets(unit)
-                changed = self._note_parameter_sets(data)
+            # A new configuration is a new stream (H.264: another SPS, a new resolution
+            # or profile; libwebrtc repeats the same one before every IDR).
+            changed = bool(unit.config) and self._config not in (None, unit.config)
+            self._config = unit.config or self._config
             start = self.writer.segment_start
             open_segment = start is not None
             paused = open_segment and pts - self._media_end() > self._policy.target
@@ -314,27 +311,3 @@ class RecordingPipeline:
         if discontinuity:
             self.stats.discontinuities += 1
         self._pending_discontinuity = False
-
-    # --- parameter sets ----------------------------------------------------------------
-
-    def _with_parameter_sets(self, unit: AccessUnit) -> bytes:
-        if unit.has_parameter_sets or self._sps is None or self._pps is None:
-            return unit.data
-        self.stats.parameter_sets_added += 1
-        return h264.to_annexb([self._sps, self._pps]) + unit.data
-
-    def _note_parameter_sets(self, data: bytes) -> bool:
-        """Remember SPS/PPS; True when the SPS changed (a new resolution or profile).
-
-        libwebrtc repeats identical SPS/PPS before every IDR: only different bytes are
-        a change.
-        """
-        changed = False
-        for nal in h264.split_annexb(data):
-            kind = h264.nal_type(nal)
-            if kind == h264.NAL_SPS:
-                changed = self._sps is not None and nal != self._sps
-                self._sps = nal
-            elif kind == h264.NAL_PPS:
-                self._pps = nal
-        return changed

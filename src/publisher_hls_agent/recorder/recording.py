@@ -25,6 +25,7 @@ from ..hls.names import create_recording_folder
 from ..hls.tsformat import CLOCK
 from ..hls.writer import SegmentedWriter, SegmentRecord, TsHlsWriter
 from ..layout import STARTED_NAME, SUMMARY_NAME
+from ..media.codecs import FMP4, TS, RecordingFormat, codec_named
 from ..media.rtp import SenderReport
 from ..media.track import RemoteTrack
 from ..media.units import AccessUnit, AudioPacket
@@ -60,7 +61,12 @@ class RecorderOptions:
     def from_config(cls, config: Config) -> RecorderOptions:
         return cls(output_dir=config.output_dir, segment_duration=config.segment_duration,
                    max_segments=config.max_segments, auto_activate=config.auto_activate,
-                   keep_opus=config.segment_format == "fmp4")
+                   keep_opus=config.segment_format == FMP4)
+
+    @property
+    def format(self) -> RecordingFormat:
+        """The segments' container and audio codec, and the video they carry as it came."""
+        return RecordingFormat.for_container(FMP4 if self.keep_opus else TS)
 
 
 @dataclass(frozen=True)
@@ -107,7 +113,7 @@ class Recording:
         self.pipeline = RecordingPipeline(
             self._writer(video, audio, channels), has_video=video is not None,
             has_audio=audio is not None, segment_duration=options.segment_duration,
-            audio_channels=channels, keep_opus=options.keep_opus,
+            audio_channels=channels, audio_codec=options.format.audio_codec,
             request_keyframe=who.request_keyframe, video_codec=recorded_codec(video),
             audio_leads=video is not None and video_missing is not None)
         who.log.info("recording into %s", self.folder)
@@ -118,7 +124,7 @@ class Recording:
         atomic_write(self.folder / STARTED_NAME, (json.dumps({
             "room": self.who.room, "participant": self.who.identity,
             "started_at": self.started_at.isoformat(timespec="milliseconds"),
-            "segment_format": "fmp4" if self.options.keep_opus else "ts",
+            "segment_format": self.options.format.container,
             "writer": process_identity(),
         }) + "\n").encode())
 
@@ -126,7 +132,7 @@ class Recording:
     def video_can_join(options: RecorderOptions) -> bool:
         """Whether video can join a recording begun on audio alone: MPEG-TS announces a
         new program after a discontinuity; fMP4's init segment is written once."""
-        return not options.keep_opus
+        return options.format.container == TS
 
     def _writer(self, video: RemoteTrack | None, audio: RemoteTrack | None,
                 channels: int) -> SegmentedWriter:
@@ -135,13 +141,15 @@ class Recording:
                                    "started_at": self.started_at,
                                    "on_segment": self._segment_closed}
         codec = recorded_codec(video)
-        if self.options.keep_opus:
+        container = self.options.format.container
+        if video is not None and container not in codec_named(codec).passthrough:
+            # (the room client transcodes what the container cannot carry)
+            raise RuntimeError(f"{codec} video cannot go into {container} segments")
+        if container == FMP4:
             size = (video.width, video.height) if video is not None and video.width else None
             return Fmp4HlsWriter(self.folder, video=video is not None,
                                  audio_channels=channels if audio is not None else None,
                                  video_size=size, video_codec=codec, **options)
-        if codec != "h264":  # the room client transcodes for MPEG-TS
-            raise RuntimeError(f"{codec} video cannot go into MPEG-TS")
         streams = Streams(video=video is not None and self.video_missing is None,
                           audio=audio is not None)
         return TsHlsWriter(self.folder, streams, **options)
@@ -224,7 +232,7 @@ class Recording:
             ended_because=reason, started_at=self.started_at, ended_at=datetime.now(UTC),
             duration=end / CLOCK, video=tracks.get(self.video_sid or ""),
             audio=tracks.get(self.audio_sid or ""), has_video=self.video_sid is not None,
-            has_audio=self.audio_sid is not None, keep_opus=self.options.keep_opus,
+            has_audio=self.audio_sid is not None, format=self.options.format,
             segments=self.pipeline.writer.segments, stats=self.pipeline.stats,
             not_recorded=not_recorded, first_segment_after_activation=self.first_segment_after,
             aligned_by=aligned_by, failure=self.failure, extra=extra,

@@ -12,13 +12,15 @@ from datetime import datetime
 from typing import Any
 
 from ..hls.writer import SegmentRecord
+from ..media.codecs import TRANSCODED_TO, RecordingFormat
 from ..media.track import RemoteTrack
 from .pipeline import PipelineStats
 
 
 def recorded_codec(track: RemoteTrack | None) -> str:
     """The codec of the video units a track gives the recorder (the room client says)."""
-    return track.recorded_codec if track is not None and track.recorded_codec else "h264"
+    return (track.recorded_codec if track is not None and track.recorded_codec
+            else TRANSCODED_TO.name)
 
 
 def _codec_name(mime: str) -> str:
@@ -52,7 +54,7 @@ class RecordingSummary:
     audio: RemoteTrack | None
     has_video: bool
     has_audio: bool
-    keep_opus: bool  # Opus in fMP4, else AAC in MPEG-TS
+    format: RecordingFormat
     segments: list[SegmentRecord]
     stats: PipelineStats
     not_recorded: list[dict[str, str]]
@@ -74,15 +76,14 @@ class RecordingSummary:
             "duration": round(self.duration, 3),
             "video": video_summary(self.video) if self.has_video else None,
             "audio": {
-                "codec": "opus" if self.keep_opus else "aac", "source_codec": "opus",
+                "codec": self.format.audio_codec, "source_codec": "opus",
                 "channels": 2 if self.audio and self.audio.stereo else 1,
             } if self.has_audio else None,
-            "segment_format": "fmp4" if self.keep_opus else "ts",
+            "segment_format": self.format.container,
             "segments": [{"name": s.name, "duration": round(s.duration, 6), "bytes": s.bytes,
                           "discontinuity": s.discontinuity} for s in self.segments],
             "frames": {"video": stats.video_frames, "audio": stats.audio_frames,
                        "frozen": stats.frozen_frames, "dropped": stats.dropped_frames,
-                       "parameter_sets_added": stats.parameter_sets_added,
                        "freezes": stats.freezes,
                        "longest_freeze": round(stats.longest_freeze, 3)},
             "keyframe_requests": stats.keyframe_requests,

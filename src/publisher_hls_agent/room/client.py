@@ -24,7 +24,7 @@ from aiortc.sdp import SessionDescription as ParsedSdp
 from livekit.protocol import models, rtc
 
 from ..errors import ParticipantLeft, SignalError
-from ..media.frame_codecs import FRAME_CODECS
+from ..media.codecs import TRANSCODED_TO, TS, VIDEO_CODECS, RecordingFormat
 from ..media.rtp import SenderReport
 from ..media.track import MediaConsumer, RemoteTrack
 from .data_link import DataLink
@@ -36,7 +36,6 @@ from .signal import SignalConnection
 from .tap import TapReceiver, start_late_receivers, tap_transceivers
 from .tracks import (
     RECORDABLE_VIDEO,
-    TS_PASSTHROUGH,
     H264Reader,
     OpusReader,
     PassthroughReader,
@@ -44,6 +43,8 @@ from .tracks import (
     TranscodingReader,
     VideoReader,
 )
+
+TS_VIDEO = RecordingFormat.for_container(TS).passthrough_video
 
 logger = logging.getLogger(__name__)
 
@@ -78,11 +79,11 @@ class RoomClient:
 
     def __init__(self, url: str, token: str, identity: str, consumer: MediaConsumer,
                  *, kinds: Iterable[str] = ("audio", "video"),
-                 passthrough_video: frozenset[str] = TS_PASSTHROUGH,
+                 passthrough_video: frozenset[str] = TS_VIDEO,
                  rpc_methods: dict[str, RpcMethod] | None = None) -> None:
-        """``passthrough_video``: which VP8/VP9/AV1 mime types the segments carry as
-        they come (``TS_PASSTHROUGH`` or ``FMP4_PASSTHROUGH``); the others are
-        transcoded. H.264 always passes through."""
+        """``passthrough_video``: which video mime types the segments carry as they
+        come (``RecordingFormat.passthrough_video``); the other recordable ones are
+        transcoded to H.264 (``media/codecs.py``)."""
         self._url = url
         self._token = token
         self.identity = identity
@@ -342,16 +343,16 @@ class RoomClient:
         def send_pli() -> None:
             self._schedule(tap.request_keyframe())
 
-        if mime == "video/h264":
-            return H264Reader(dataclasses.replace(track, recorded_codec="h264"),
-                              self._consumer, send_pli)
-        if mime in FRAME_CODECS:
-            codec = FRAME_CODECS[mime]
+        if (codec := VIDEO_CODECS.get(mime)) is not None:
+            if codec.depacketize is None:  # H.264, by NAL unit, always passed through
+                return H264Reader(dataclasses.replace(track, recorded_codec=codec.name),
+                                  self._consumer, send_pli)
             if mime in self._passthrough_video:
                 return PassthroughReader(dataclasses.replace(track, recorded_codec=codec.name),
                                          self._consumer, codec, send_pli)
-            return TranscodingReader(dataclasses.replace(track, recorded_codec="h264"),
-                                     self._consumer, codec, send_pli)
+            return TranscodingReader(
+                dataclasses.replace(track, recorded_codec=TRANSCODED_TO.name),
+                self._consumer, codec, send_pli)
         if mime in ("audio/opus", "audio/red"):
             # A RED track is Opus with redundancy; our answer offers no RED, so the SFU
             # sends it to us as plain Opus.

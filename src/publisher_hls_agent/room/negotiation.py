@@ -16,13 +16,14 @@ from __future__ import annotations
 from aiortc.codecs import CODECS
 from aiortc.rtcrtpparameters import RTCRtcpFeedback, RTCRtpCodecParameters
 
+from ..media.codecs import VIDEO_CODECS
+
 _FEEDBACK = (RTCRtcpFeedback(type="nack"), RTCRtcpFeedback(type="nack", parameter="pli"),
              RTCRtcpFeedback(type="goog-remb"))
-# Payload types past aiortc's own (96-102); an answer takes the offer's numbers anyway.
-_EXTRA_VIDEO: tuple[tuple[str, int, dict[str, int]], ...] = (
-    ("video/VP9", 103, {"profile-id": 0}),
-    ("video/AV1", 105, {}),
-)
+# The codecs aiortc lacks (``VideoCodec.negotiation``: payload types past aiortc's own,
+# 96-102; an answer takes the offer's numbers anyway).
+_EXTRA_VIDEO = [(codec.mime, *codec.negotiation) for codec in VIDEO_CODECS.values()
+                if codec.negotiation is not None]
 
 
 # LiveKit's offer: "a=rtpmap:63 red/48000/2", "a=fmtp:63 111/111" (Opus is 111).

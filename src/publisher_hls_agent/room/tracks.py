@@ -18,7 +18,7 @@ from aiortc.rtp import RtpPacket
 from ..errors import H264PayloadError, RedPayloadError
 from ..media import blank, h264
 from ..media.assembler import AssembledFrame, FrameAssembler
-from ..media.frame_codecs import FRAME_CODECS, FrameCodec
+from ..media.codecs import VIDEO_CODECS, VideoCodec
 from ..media.nack import NackStats
 from ..media.red import split_red
 from ..media.rtp import SenderReport, sequence_unwrapper, timestamp_unwrapper
@@ -27,12 +27,7 @@ from ..media.transcode import EncodedPicture, VideoTranscoder
 from ..media.units import AccessUnit, AudioPacket
 from .transcoding import TranscodingThread
 
-# The FRAME_CODECS the segments carry as they came, by mime type: VP9 and AV1 in fMP4,
-# none in MPEG-TS (it has no place for them); the others are transcoded. H.264 is always
-# passed through.
-TS_PASSTHROUGH: frozenset[str] = frozenset()
-FMP4_PASSTHROUGH = frozenset({"video/vp9", "video/av1"})
-RECORDABLE_VIDEO = frozenset({"video/h264", *FRAME_CODECS})
+RECORDABLE_VIDEO = frozenset(VIDEO_CODECS)
 SOURCE_KEYFRAME_INTERVAL = 1.0  # seconds between keyframe requests while resynchronising
 
 
@@ -44,6 +39,7 @@ class TrackStats:
     broken_frames: int = 0  # could not be depacketized (or decoded, to be transcoded)
     skipped_frames: int = 0  # after loss or overload, until the next keyframe
     blank_frames: int = 0  # the SFU's own, dropped (media/blank.py)
+    parameter_sets_added: int = 0  # H.264: put before an IDR that came without them
 
 
 class _Reader:
@@ -70,11 +66,10 @@ class _Reader:
 class _VideoReader(_Reader):
     """Frames out of packets (``FrameAssembler``); ``_take`` does the codec's part."""
 
-    def __init__(self, track: RemoteTrack, consumer: MediaConsumer,
-                 starts_frame: Callable[[bytes], bool],
-                 starts_keyframe: Callable[[bytes], bool] | None = None) -> None:
+    def __init__(self, track: RemoteTrack, consumer: MediaConsumer, codec: VideoCodec) -> None:
         super().__init__(track, consumer)
-        self._assembler = FrameAssembler(starts_frame, starts_keyframe=starts_keyframe)
+        self._assembler = FrameAssembler(codec.starts_frame,
+                                         starts_keyframe=codec.starts_keyframe)
 
     @property
     def frames_dropped(self) -> int:
@@ -107,8 +102,9 @@ class H264Reader(_VideoReader):
 
     def __init__(self, track: RemoteTrack, consumer: MediaConsumer,
                  request_keyframe: Callable[[], None]) -> None:
-        super().__init__(track, consumer, h264.starts_access_unit, h264.starts_keyframe)
+        super().__init__(track, consumer, VIDEO_CODECS["video/h264"])
         self._request_keyframe = request_keyframe
+        self._parameter_sets: tuple[bytes, bytes] | None = None  # the last SPS and PPS
 
     def _lost_for_good(self) -> None:
         self._request_keyframe()
@@ -127,28 +123,48 @@ class H264Reader(_VideoReader):
             return
         if after_loss and not has_idr:
             self._request_keyframe()
+        if has_sps and has_pps:
+            self._parameter_sets = h264.parameter_sets(nals)
+        elif has_idr and self._parameter_sets is not None:  # some encoders send them once
+            nals = [*self._parameter_sets, *nals]
+            self.stats.parameter_sets_added += 1
+            has_sps = has_pps = True
         self.stats.frames += 1
         self.stats.keyframes += has_idr
         self.consumer.on_video(self.track.sid, AccessUnit(
             data=h264.to_annexb(nals), rtp_timestamp=timestamp, arrival=arrival,
             keyframe=has_idr, has_parameter_sets=has_sps and has_pps, after_loss=after_loss,
+            config=self._parameter_sets[0] if has_idr and self._parameter_sets else b"",
         ))
+
+
+class WholeFrames:
+    """A whole-frame codec's frames (VP8, VP9, AV1), and whether each is a keyframe."""
+
+    def __init__(self, codec: VideoCodec) -> None:
+        assert codec.depacketize is not None and codec.is_keyframe is not None, codec.name
+        self.codec = codec
+        self._depacketize, self._is_keyframe = codec.depacketize, codec.is_keyframe
+
+    def read(self, payloads: list[bytes]) -> tuple[bytes, bool]:
+        """Raises the codec's MediaError (a ValueError) for a damaged frame."""
+        data = self._depacketize(payloads)
+        return data, self._is_keyframe(data)
 
 
 class PassthroughReader(_VideoReader):
     """Reassembles VP9 pictures or AV1 temporal units, passed on as they came (fMP4
     carries them); asks for a keyframe after loss or damage."""
 
-    def __init__(self, track: RemoteTrack, consumer: MediaConsumer, codec: FrameCodec,
+    def __init__(self, track: RemoteTrack, consumer: MediaConsumer, codec: VideoCodec,
                  request_keyframe: Callable[[], None]) -> None:
-        super().__init__(track, consumer, codec.starts_frame)
-        self._codec = codec
+        super().__init__(track, consumer, codec)
+        self._frame = WholeFrames(codec)
         self._request_keyframe = request_keyframe
 
     def _take(self, frame: AssembledFrame) -> None:
         try:
-            data = self._codec.depacketize(frame.payloads)
-            keyframe = self._codec.is_keyframe(data)
+            data, keyframe = self._frame.read(frame.payloads)
         except ValueError:  # each codec's payload errors are ValueErrors
             self.stats.broken_frames += 1
             self._request_keyframe()
@@ -174,10 +190,10 @@ class TranscodingReader(_VideoReader):
     waits for the publisher for one.
     """
 
-    def __init__(self, track: RemoteTrack, consumer: MediaConsumer, codec: FrameCodec,
+    def __init__(self, track: RemoteTrack, consumer: MediaConsumer, codec: VideoCodec,
                  request_source_keyframe: Callable[[], None]) -> None:
-        super().__init__(track, consumer, codec.starts_frame)
-        self._codec = codec
+        super().__init__(track, consumer, codec)
+        self._frame = WholeFrames(codec)
         self._request_source_keyframe = request_source_keyframe
         self._thread: TranscodingThread | None = None
         self._resync = True  # nothing decodable until a keyframe
@@ -195,13 +211,12 @@ class TranscodingReader(_VideoReader):
 
     def _take(self, frame: AssembledFrame) -> None:
         try:
-            data = self._codec.depacketize(frame.payloads)
-            keyframe = self._codec.is_keyframe(data)
+            data, keyframe = self._frame.read(frame.payloads)
         except ValueError:
             self.stats.broken_frames += 1
             self._resync = True
             return
-        if keyframe and self._codec.is_blank(data):
+        if keyframe and self._frame.codec.is_blank(data):
             self.stats.blank_frames += 1
             return
         if frame.after_loss and not keyframe:
@@ -215,7 +230,7 @@ class TranscodingReader(_VideoReader):
             return
         if self._thread is None:
             self._thread = TranscodingThread(
-                VideoTranscoder(self._codec.name, (self.track.width, self.track.height)),
+                VideoTranscoder(self._frame.codec.name, (self.track.width, self.track.height)),
                 f"transcode-{self.track.sid}",
                 self._deliver, self._failed)
         if not self._thread.submit(data, frame.rtp_timestamp, frame.arrival):
@@ -232,10 +247,13 @@ class TranscodingReader(_VideoReader):
 
     def _deliver(self, picture: EncodedPicture, arrival: float) -> None:
         if not self.ended:
+            sets = (h264.parameter_sets(h264.split_annexb(picture.data))
+                    if picture.keyframe else None)  # (x264 puts them before every IDR)
             self.consumer.on_video(self.track.sid, AccessUnit(
                 data=picture.data, rtp_timestamp=picture.rtp_timestamp, arrival=arrival,
                 keyframe=picture.keyframe, has_parameter_sets=picture.has_parameter_sets,
-                after_loss=False))  # the encoder's references are its own: never missing
+                after_loss=False,  # the encoder's references are its own: never missing
+                config=sets[0] if sets is not None else b""))
 
     def _failed(self, reason: str) -> None:
         self.stats.broken_frames += 1
@@ -306,7 +324,8 @@ def receive_figures(readers: Iterable[Reader]) -> dict[str, int]:
     """What the network did to the tracks and what was done about it, summed."""
     figures = dict.fromkeys(("video_packets", "audio_packets", "packets_lost",
                              "packets_recovered", "retransmissions", "red_recovered",
-                             "video_frames_lost", "packets_late"), 0)
+                             "video_frames_lost", "packets_late",
+                             "parameter_sets_added"), 0)
     for reader in readers:
         if isinstance(reader, OpusReader):
             figures["audio_packets"] += reader.stats.packets
@@ -322,4 +341,5 @@ def receive_figures(readers: Iterable[Reader]) -> dict[str, int]:
         figures["video_frames_lost"] += (reader.frames_dropped + reader.stats.broken_frames
                                          + reader.stats.skipped_frames)  # transcoding only
         figures["packets_late"] += reader.packets_late
+        figures["parameter_sets_added"] += reader.stats.parameter_sets_added
     return figures

@@ -13,7 +13,7 @@ from ..media.rtp import SenderReport
 from ..recorder.recorder import Recorder, RecorderOptions
 from ..room.client import RoomClient
 from ..room.rpc import RpcMethod
-from ..room.tracks import FMP4_PASSTHROUGH, TS_PASSTHROUGH, receive_figures
+from ..room.tracks import receive_figures
 from ..storage.storage import Storage
 from ..storage.uploader import RecordingUpload
 
@@ -49,8 +49,7 @@ class RecordingSession:
                                      "stop_recording": self._rpc_stop}
         self.client = RoomClient(url, token, identity, self.recorder,
                                  kinds=options.expected_kinds,
-                                 passthrough_video=(FMP4_PASSTHROUGH if options.keep_opus
-                                                    else TS_PASSTHROUGH),
+                                 passthrough_video=options.format.passthrough_video,
                                  rpc_methods=rpc if answer_rpc else None)
         self._repeatable = repeatable
         self._tasks: set[asyncio.Task[None]] = set()
