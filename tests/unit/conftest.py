@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from .recorder_room import silent_opus_packets
+from .recorder_room import opus_packets_of
 
 
 @pytest.fixture(scope="module")
 def opus_packets() -> list[bytes]:
-    return silent_opus_packets()
+    return opus_packets_of(400)  # silence

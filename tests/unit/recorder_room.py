@@ -11,8 +11,9 @@ from publisher_hls_agent.recorder.recorder import Recorder, RecorderOptions
 from .fake_time import FakeTime
 
 
-def silent_opus_packets() -> list[bytes]:
-    """400 packets of 20 ms of silence, encoded by libopus."""
+def opus_packets_of(count: int, tone: float = 0.0) -> list[bytes]:
+    """``count`` packets of 20 ms, mono, encoded by libopus: a sine of ``tone`` Hz, or
+    silence."""
     import fractions
 
     import av
@@ -22,10 +23,11 @@ def silent_opus_packets() -> list[bytes]:
     encoder.time_base = fractions.Fraction(1, 48000)
     encoder.options = {"frame_duration": "20"}
     encoder.open()
-    silence = np.zeros((1, 960), dtype=np.int16)
     packets = []
-    for index in range(400):
-        frame = av.AudioFrame.from_ndarray(silence, format="s16", layout="mono")
+    for index in range(count):
+        t = np.arange(index * 960, (index + 1) * 960) / 48000
+        samples = (np.sin(2 * np.pi * tone * t) * 8000).astype(np.int16)[None, :]
+        frame = av.AudioFrame.from_ndarray(samples, format="s16", layout="mono")
         frame.sample_rate, frame.pts = 48000, index * 960
         packets += [bytes(packet) for packet in encoder.encode(frame)]
     return packets

@@ -6,13 +6,10 @@ real files come out and are judged by ``check``. No network, no clock.
 
 from __future__ import annotations
 
-import fractions
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-import av
-import numpy as np
 import pytest
 from aiortc.rtp import RtpPacket
 
@@ -27,6 +24,7 @@ from publisher_hls_agent.recorder.timeline import TrackTimeline
 from publisher_hls_agent.room.tracks import H264Reader
 
 from .h264_samples import IDR, PPS, SLICE, SPS, packetize
+from .recorder_room import opus_packets_of
 
 pytestmark = pytest.mark.unit
 
@@ -35,20 +33,7 @@ OTHER_SPS = SPS[:-1] + bytes([SPS[-1] ^ 0x01])  # another resolution, as far as 
 
 @pytest.fixture(scope="module")
 def opus_packets() -> list[bytes]:
-    encoder = av.CodecContext.create("libopus", "w")
-    encoder.sample_rate, encoder.layout, encoder.format = 48000, "mono", "s16"
-    encoder.time_base = fractions.Fraction(1, 48000)
-    encoder.options = {"frame_duration": "20"}
-    encoder.open()
-    packets = []
-    for i in range(1000):
-        t = np.arange(i * 960, (i + 1) * 960) / 48000
-        frame = av.AudioFrame.from_ndarray(
-            (np.sin(2 * np.pi * 440 * t) * 8000).astype(np.int16)[None, :], format="s16",
-            layout="mono")
-        frame.sample_rate, frame.pts = 48000, i * 960
-        packets += [bytes(p) for p in encoder.encode(frame)]
-    return packets
+    return opus_packets_of(1000, tone=440.0)
 
 
 class Feed:
