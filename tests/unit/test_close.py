@@ -113,3 +113,22 @@ def test_a_killed_process_not_yet_collected_is_not_alive() -> None:
         subprocess.run(["sleep", "0.01"], check=True)
     assert identity_alive(identity) is False
     child.wait()
+
+
+def test_a_segment_written_whole_but_not_yet_named_is_named_when_closed(
+        tmp_path: Path, opus_packets: list[bytes]) -> None:
+    """Killed between a segment's file and the playlist that names it: the segment is
+    in the closed recording, with the duration its timestamps say."""
+    folder = cut_short(tmp_path, opus_packets, 5.3)
+    playlist = (folder / PLAYLIST_NAME).read_text().splitlines()
+    last_extinf = max(i for i, line in enumerate(playlist) if line.startswith("#EXTINF"))
+    written = float(playlist[last_extinf].split(":")[1].rstrip(","))
+    (folder / PLAYLIST_NAME).write_text("\n".join(playlist[:last_extinf - 1]) + "\n")
+    marker = json.loads((folder / STARTED_NAME).read_text())
+    (folder / STARTED_NAME).write_text(json.dumps({**marker, "writer": a_dead_writer()}))
+    summary = close_interrupted(folder)
+    assert summary is not None and len(summary["segments"]) == 5
+    assert summary["segments"][-1]["name"] == "segment00004.ts"
+    assert summary["segments"][-1]["duration"] == pytest.approx(written, abs=0.03)
+    report = check_recording(folder)
+    assert report.ok, report.render()

@@ -7,7 +7,9 @@ A recording marks itself cut short by the file it writes as it begins
 (``layout.STARTED_NAME``: whose recording, and which process writes it) and removes once
 it is finalized. Closing it:
 
-- the playlist ends (``#EXT-X-ENDLIST``) at the last segment it names;
+- the playlist ends (``#EXT-X-ENDLIST``), naming too the MPEG-TS segments written
+  whole just before the end but not yet named (the writer names a segment right after
+  its file is in place: a kill can fall in between);
 - ``output.ts`` is cut to its last whole TS packet (the packets of the segment in
   progress stay: a reader of the whole file drops a last frame that is not whole);
 - ``recording.json`` is written from the playlist and the marker, with ``state``
@@ -21,21 +23,33 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ..errors import PlaylistError
+from ..errors import InputError, PlaylistError
 from ..hls.files import atomic_write
 from ..hls.tsformat import PACKET_SIZE
+from ..inspection.durations import segment_duration
+from ..inspection.files import read_regular_file
 from ..inspection.playlist import MediaPlaylist
-from ..layout import OUTPUT_NAME, PLAYLIST_NAME, STARTED_NAME, SUMMARY_NAME
+from ..layout import (
+    OUTPUT_NAME,
+    PLAYLIST_NAME,
+    SEGMENT_PREFIX,
+    STARTED_NAME,
+    SUMMARY_NAME,
+    TS_SEGMENT_SUFFIX,
+    segment_name,
+)
 from ..processes import identity_alive
 
 INTERRUPTED = "interrupted: the agent stopped without finalizing (killed, or the machine lost)"
 # A writer on another machine (a shared disk) cannot be asked: its recording counts as cut
 # short once nothing in it has changed for this long.
 FOREIGN_IDLE = 120.0
+MAX_SEGMENT_BYTES = 1 << 30  # what a segment's timestamps are read from, at most
 
 
 def interrupted_recordings(output_dir: Path) -> list[Path]:
@@ -88,18 +102,49 @@ def _end_playlist(path: Path) -> tuple[list[dict[str, Any]], float]:
         playlist = MediaPlaylist.parse(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, PlaylistError):
         return [], 0.0  # no segment was ever closed: nothing to play, nothing to end
-    segments: list[dict[str, Any]] = []
-    for entry in playlist.entries:
-        on_disk = path.parent / entry.uri
-        segments.append({"name": entry.uri, "duration": entry.duration or 0.0,
-                         "bytes": on_disk.stat().st_size if on_disk.is_file() else None,
-                         "discontinuity": entry.discontinuity})
+    named = [(entry.uri, entry.duration or 0.0, entry.discontinuity)
+             for entry in playlist.entries]
+    unnamed = [] if playlist.ended else _whole_but_unnamed(path.parent, named)
     if not playlist.ended:
         lines = list(playlist.lines)
         while lines and not lines[-1].strip():
             lines.pop()
+        for name, duration, _ in unnamed:
+            lines += [f"#EXTINF:{duration:.6f},", name]
         atomic_write(path, ("\n".join([*lines, "#EXT-X-ENDLIST"]) + "\n").encode())
-    return segments, sum(entry.duration or 0.0 for entry in playlist.entries)
+    segments = []
+    for name, duration, discontinuity in [*named, *unnamed]:
+        on_disk = path.parent / name
+        segments.append({"name": name, "duration": duration,
+                         "bytes": on_disk.stat().st_size if on_disk.is_file() else None,
+                         "discontinuity": discontinuity})
+    return segments, sum(duration for _, duration, _ in [*named, *unnamed])
+
+
+def _whole_but_unnamed(folder: Path, named: list[tuple[str, float, bool]]
+                       ) -> list[tuple[str, float, bool]]:
+    """The MPEG-TS segments after the last one named, in sequence, with the durations
+    their timestamps say (the writer's files are whole once they have their name)."""
+    last = _sequence(named[-1][0]) if named else -1
+    if last is None:
+        return []  # not our writer's names: nothing to guess
+    found = []
+    sequence = last + 1
+    while (segment := folder / segment_name(sequence, TS_SEGMENT_SUFFIX)).is_file():
+        try:
+            measured = segment_duration(read_regular_file(segment, MAX_SEGMENT_BYTES))
+        except (OSError, InputError):
+            break
+        if measured is None:
+            break
+        found.append((segment.name, measured[0], False))
+        sequence += 1
+    return found
+
+
+def _sequence(name: str) -> int | None:
+    match = re.fullmatch(rf"{SEGMENT_PREFIX}(\d+){re.escape(TS_SEGMENT_SUFFIX)}", name)
+    return int(match.group(1)) if match else None
 
 
 def _cut_to_whole_packets(output: Path) -> None:
