@@ -253,3 +253,31 @@ async def test_a_reader_that_fails_on_a_packet_does_not_end_the_receive_loop(wir
 
     sink.on_rtp = broken
     await transport._handle_rtp_data(rtp(1, b"\x41x").serialize(), arrival_time_ms=0)  # no raise
+
+
+async def test_a_keyframe_request_waits_while_fresh_losses_are_recovered(wired) -> None:  # type: ignore[no-untyped-def]
+    """A PLI stops LiveKit's retransmissions to us until it forwards a keyframe: one asked
+    for while a packet is being recovered waits for it (at most PLI_HOLD); one asked for
+    once a packet is likely lost for good goes at once."""
+    import asyncio
+
+    from publisher_hls_agent.room.tap import PLI_HOLD
+    transport, tap, _, sent = wired
+    await transport._handle_rtp_data(rtp(1, b"\x41x").serialize(), arrival_time_ms=0)
+    await transport._handle_rtp_data(rtp(3, b"\x41x").serialize(), arrival_time_ms=0)  # 2 lost
+
+    def plis() -> int:
+        return sum(1 for packet in sent if struct.unpack("!BB", packet[:2])[1] == 206)
+
+    request = asyncio.ensure_future(tap.request_keyframe())
+    await asyncio.sleep(PLI_HOLD / 3)
+    assert plis() == 0 and not request.done()  # waiting for the retransmission
+    await transport._handle_rtp_data(rtp(2, b"\x41x").serialize(), arrival_time_ms=0)
+    assert await asyncio.wait_for(request, PLI_HOLD) is True and plis() == 1
+
+    await transport._handle_rtp_data(rtp(5, b"\x41x").serialize(), arrival_time_ms=0)  # 4 lost
+    await asyncio.sleep(PLI_HOLD)  # by now probably lost for good
+    tap._pli_at = -10.0  # (the interval since the last PLI is another rule)
+    started = asyncio.get_running_loop().time()
+    assert await tap.request_keyframe() is True and plis() == 2
+    assert asyncio.get_running_loop().time() - started < PLI_HOLD / 3

@@ -90,6 +90,11 @@ class NackList:
         due.sort()
         return due
 
+    def oldest_missing_since(self) -> float | None:
+        """When the packet missing longest was found missing (None: nothing is)."""
+        # dicts keep insertion order, and gaps are found in order
+        return next(iter(self._missing.values()))[0] if self._missing else None
+
     def next_due(self) -> float | None:
         """When ``due`` next has something to say (None: nothing is missing)."""
         if not self._missing:

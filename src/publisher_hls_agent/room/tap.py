@@ -37,6 +37,7 @@ from aiortc.rtp import (
     unwrap_rtx,
 )
 
+from ..media.assembler import KEYFRAME_AFTER
 from ..media.nack import NackList, NackStats, nack_packets
 from ..media.rtp import SenderReport, sequence_unwrapper
 
@@ -47,10 +48,15 @@ logger = logging.getLogger(__name__)
 REMB_BITRATE = 50_000_000
 RTCP_INTERVAL = 1.0
 # LiveKit forwards at most one PLI a second per layer to the publisher, and after each
-# PLI a subscriber sends it ignores that subscriber's NACKs until it forwards a keyframe
-# (downtrack.go: isNACKThrottled). A PLI sooner than this after the last brings no
-# keyframe and stops loss recovery until one comes: it is not sent.
+# PLI (or FIR) a subscriber sends it ignores that subscriber's NACKs until it forwards a
+# keyframe (downtrack.go: FlagStopRTXOnPLI, isNACKThrottled). A PLI sooner than this
+# after the last brings no keyframe and stops loss recovery until one comes: not sent.
 PLI_INTERVAL = 1.0
+# So a keyframe request (a segment boundary's, say) waits while packets found missing
+# less than this ago are being asked for again: sent at once, the PLI would stop the
+# retransmissions that are about to fill them. Older ones are likely lost for good (the
+# reassembler asks for a keyframe then, media/assembler.py): the PLI goes at once.
+PLI_HOLD = KEYFRAME_AFTER
 NACK_TICK = 0.02  # the finest step of the NACK schedule, as libwebrtc's
 DTLS_CONNECT_TIMEOUT = 15.0
 
@@ -243,9 +249,15 @@ class TapReceiver(RTCRtpReceiver):
 
     async def request_keyframe(self) -> bool:
         """Send an RTCP PLI for the track's current SSRC, unless one went out less than
-        ``PLI_INTERVAL`` ago (its keyframe is on its way); False if no SSRC is known yet."""
+        ``PLI_INTERVAL`` ago (its keyframe is on its way); False if no SSRC is known yet.
+        While packets are being recovered, it waits up to ``PLI_HOLD`` first."""
         if self._media_ssrc is None or self._own_ssrc is None:
             return False
+        for _ in range(round(PLI_HOLD / NACK_TICK)):  # bounded: at most PLI_HOLD
+            since = self._recovering_since()
+            if since is None or time.monotonic() - since >= PLI_HOLD:
+                break
+            await asyncio.sleep(NACK_TICK)
         now = time.monotonic()
         if now - self._pli_at < PLI_INTERVAL:
             return True
@@ -255,6 +267,12 @@ class TapReceiver(RTCRtpReceiver):
         return True
 
     # --- internals ---------------------------------------------------------------------
+
+    def _recovering_since(self) -> float | None:
+        """When the packet missing longest on this track was found missing, if any."""
+        reception = self._reception.get(self._media_ssrc) if self._media_ssrc else None
+        nacks = reception.nacks if reception is not None else None
+        return nacks.oldest_missing_since() if nacks is not None else None
 
     def _unwrap_retransmission(
         self, packet: RtpPacket, codec: RTCRtpCodecParameters
