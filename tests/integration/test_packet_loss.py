@@ -34,7 +34,10 @@ from publisher_hls_agent.worker.session import RecordingSession
 
 from .support import publisher_process, record_for, token
 
-pytestmark = [pytest.mark.integration,
+# Random loss makes every run a different draw: the same tree gave 100, 83 and 72 % of
+# the frames at 5 % both ways, and one freeze in a run or none. A failure is judged on a
+# second draw; a recorder that really regressed fails both (figures printed each time).
+pytestmark = [pytest.mark.integration, pytest.mark.flaky(reruns=1),
               pytest.mark.skipif(not loss_available(), reason="needs nft in the test namespace")]
 
 FPS = 30

@@ -256,9 +256,10 @@ async def test_a_reader_that_fails_on_a_packet_does_not_end_the_receive_loop(wir
 
 
 async def test_a_keyframe_request_waits_while_fresh_losses_are_recovered(wired) -> None:  # type: ignore[no-untyped-def]
-    """A PLI stops LiveKit's retransmissions to us until it forwards a keyframe: one asked
-    for while a packet is being recovered waits for it (at most PLI_HOLD); one asked for
-    once a packet is likely lost for good goes at once."""
+    """A PLI stops LiveKit's retransmissions to us until it forwards a keyframe: one the
+    recorder wants for its own sake waits while a packet is being recovered (at most
+    PLI_HOLD), and not for a packet likely lost for good; one wanted for a loss (the
+    readers') goes at once."""
     import asyncio
 
     from publisher_hls_agent.room.tap import PLI_HOLD
@@ -269,15 +270,17 @@ async def test_a_keyframe_request_waits_while_fresh_losses_are_recovered(wired) 
     def plis() -> int:
         return sum(1 for packet in sent if struct.unpack("!BB", packet[:2])[1] == 206)
 
-    request = asyncio.ensure_future(tap.request_keyframe())
+    request = asyncio.ensure_future(tap.request_keyframe(after_recovery=True))
     await asyncio.sleep(PLI_HOLD / 3)
     assert plis() == 0 and not request.done()  # waiting for the retransmission
     await transport._handle_rtp_data(rtp(2, b"\x41x").serialize(), arrival_time_ms=0)
     assert await asyncio.wait_for(request, PLI_HOLD) is True and plis() == 1
 
     await transport._handle_rtp_data(rtp(5, b"\x41x").serialize(), arrival_time_ms=0)  # 4 lost
-    await asyncio.sleep(PLI_HOLD)  # by now probably lost for good
     tap._pli_at = -10.0  # (the interval since the last PLI is another rule)
+    assert await tap.request_keyframe() is True and plis() == 2  # for a loss: at once
+    await asyncio.sleep(PLI_HOLD)  # by now probably lost for good
+    tap._pli_at = -10.0
     started = asyncio.get_running_loop().time()
-    assert await tap.request_keyframe() is True and plis() == 2
+    assert await tap.request_keyframe(after_recovery=True) is True and plis() == 3
     assert asyncio.get_running_loop().time() - started < PLI_HOLD / 3

@@ -147,8 +147,10 @@ class RoomClient:
         await self._end_session()
 
     async def request_keyframe(self, track_sid: str | None = None) -> None:
-        """A keyframe soon on one video track, or on all of them: a PLI to the publisher,
-        or for a transcoded track an IDR from the transcoder."""
+        """A keyframe soon on one video track, or on all of them: a PLI to the publisher
+        (once the losses being recovered are filled, 0.3 s at most: ``tap.PLI_HOLD``), or
+        for a transcoded track an IDR from the transcoder. (The readers' own requests,
+        after a loss, go at once.)"""
         for mid_tap in self._taps.values():
             reader = mid_tap.sink
             if not isinstance(reader, VideoReader) or (
@@ -157,7 +159,7 @@ class RoomClient:
             if isinstance(reader, TranscodingReader):
                 reader.request_keyframe()
             else:
-                await mid_tap.request_keyframe()
+                await mid_tap.request_keyframe(after_recovery=True)
 
     def sender_report(self, track_sid: str) -> SenderReport | None:
         reader = self._readers.get(track_sid)

@@ -52,10 +52,10 @@ RTCP_INTERVAL = 1.0
 # keyframe (downtrack.go: FlagStopRTXOnPLI, isNACKThrottled). A PLI sooner than this
 # after the last brings no keyframe and stops loss recovery until one comes: not sent.
 PLI_INTERVAL = 1.0
-# So a keyframe request (a segment boundary's, say) waits while packets found missing
-# less than this ago are being asked for again: sent at once, the PLI would stop the
-# retransmissions that are about to fill them. Older ones are likely lost for good (the
-# reassembler asks for a keyframe then, media/assembler.py): the PLI goes at once.
+# So a keyframe the recorder wants for its own sake (a segment boundary's) waits, at
+# most this long, while packets found missing less than this ago are asked for again:
+# sent at once, the PLI would stop the retransmissions about to fill them. A keyframe
+# wanted for a loss (the readers', media/assembler.py) goes at once.
 PLI_HOLD = KEYFRAME_AFTER
 NACK_TICK = 0.02  # the finest step of the NACK schedule, as libwebrtc's
 DTLS_CONNECT_TIMEOUT = 15.0
@@ -247,13 +247,14 @@ class TapReceiver(RTCRtpReceiver):
 
     # --- what the room client calls ----------------------------------------------------
 
-    async def request_keyframe(self) -> bool:
+    async def request_keyframe(self, *, after_recovery: bool = False) -> bool:
         """Send an RTCP PLI for the track's current SSRC, unless one went out less than
         ``PLI_INTERVAL`` ago (its keyframe is on its way); False if no SSRC is known yet.
-        While packets are being recovered, it waits up to ``PLI_HOLD`` first."""
+        ``after_recovery`` (a keyframe wanted for its own sake, not for a loss): while
+        packets are being recovered, wait up to ``PLI_HOLD`` first."""
         if self._media_ssrc is None or self._own_ssrc is None:
             return False
-        for _ in range(round(PLI_HOLD / NACK_TICK)):  # bounded: at most PLI_HOLD
+        for _ in range(round(PLI_HOLD / NACK_TICK) if after_recovery else 0):
             since = self._recovering_since()
             if since is None or time.monotonic() - since >= PLI_HOLD:
                 break
