@@ -34,8 +34,6 @@ from .timeline import (
     TrackStart,
     align_start,
     clock_from_arrival,
-    clock_from_arrivals,
-    clock_from_report,
 )
 
 __all__ = ["Recorder", "RecorderOptions", "Upload"]
@@ -371,16 +369,14 @@ class Recorder:
                                       "cannot add a track once begun")
         held = [*self._prebuffer.audio, *([packet] if packet is not None else [])]
         first = held[0]
-        report = self._sender_report(self._audio_sid)
-        clock = (clock_from_report(report, first.rtp_timestamp, AUDIO_RATE)
-                 if report is not None else clock_from_arrivals(
-                     [(first.rtp_timestamp, first.arrival), *self._arrivals["audio"]],
-                     AUDIO_RATE))
-        origin = clock.seconds_at(first.rtp_timestamp)
-        self.aligned_by = "sender reports" if report is not None else "arrival times"
-        pipeline = self._open(first.arrival, origin if report is not None else None,
-                              video_joins=joins).pipeline
-        pipeline.place_audio(clock, origin, restart=False)
+        alignment = align_start(None, TrackStart(
+            (first.rtp_timestamp, first.arrival), self._arrivals["audio"],
+            self._sender_report(self._audio_sid)))
+        assert alignment.audio_clock is not None
+        self.aligned_by = alignment.aligned_by
+        pipeline = self._open(first.arrival, alignment.origin if alignment.by_reports
+                              else None, video_joins=joins).pipeline
+        pipeline.place_audio(alignment.audio_clock, alignment.origin, restart=False)
         for packet in held:
             pipeline.audio(packet)
 

@@ -86,7 +86,8 @@ class TrackStart:
 
 @dataclass(frozen=True)
 class StartAlignment:
-    """Audio and video on one timeline whose t=0 is the first keyframe."""
+    """Audio and video on one timeline whose t=0 is the first keyframe (the first audio
+    when the recording begins without video)."""
 
     origin: float  # t=0 on the shared clock: NTP seconds by reports, else arrival
     by_reports: bool
@@ -97,10 +98,13 @@ class StartAlignment:
         return "sender reports" if self.by_reports else "arrival times"
 
 
-def align_start(video: TrackStart, audio: TrackStart | None) -> StartAlignment:
+def align_start(video: TrackStart | None, audio: TrackStart | None) -> StartAlignment:
     """Sender reports place both tracks when every track has one; otherwise arrival
-    times do, each track anchored on its least-delayed packet."""
-    by_reports = video.report is not None and (audio is None or audio.report is not None)
+    times do, each track anchored on its least-delayed packet. t=0 is the video's
+    first unit, or the audio's when the recording begins without video."""
+    lead, lead_rate = (video, VIDEO_RATE) if video is not None else (audio, AUDIO_RATE)
+    assert lead is not None, "a recording begins on some track"
+    by_reports = all(t.report is not None for t in (video, audio) if t is not None)
 
     def clock(track: TrackStart, rate: int) -> TrackClock:
         if by_reports:
@@ -108,6 +112,6 @@ def align_start(video: TrackStart, audio: TrackStart | None) -> StartAlignment:
             return clock_from_report(track.report, track.first[0], rate)
         return clock_from_arrivals([track.first, *track.arrivals], rate)
 
-    origin = clock(video, VIDEO_RATE).seconds_at(video.first[0])
+    origin = clock(lead, lead_rate).seconds_at(lead.first[0])
     return StartAlignment(origin, by_reports,
                           clock(audio, AUDIO_RATE) if audio is not None else None)
