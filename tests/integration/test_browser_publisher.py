@@ -7,6 +7,7 @@ through into fMP4 segments, transcoded to H.264 for MPEG-TS ones. Each recording
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 from pathlib import Path
@@ -15,11 +16,11 @@ import pytest
 from testbed.browser_publisher import browser_publishing, video_sent
 from testbed.livekit_server import LiveKitServer
 
-from publisher_hls_agent.hls.check import check_recording
+from publisher_hls_agent.hls.check import check_recording, parse_playlist
 from publisher_hls_agent.recorder.recorder import RecorderOptions
 
 from .playback import assert_plays_to_the_end
-from .support import record_for, token
+from .support import ffprobe_streams, record_for, token
 
 pytestmark = pytest.mark.integration
 
@@ -65,3 +66,27 @@ async def test_a_browser_publisher_is_recorded_and_plays(
     fps = summary["frames"]["video"] / summary["duration"]
     assert fps >= 0.8 * 30, summary
     await assert_plays_to_the_end(folder, audio=audio, fps=fps, video=recorded)
+
+
+@pytest.mark.parametrize("codec", ["h264", "vp8"])
+async def test_a_simulcast_recording_begins_on_the_top_layer(
+        livekit_server: LiveKitServer, tmp_path: Path, codec: str) -> None:
+    """livekit-client's defaults: three simulcast layers of 1280x720, the recorder there
+    before the publisher (as a dispatched agent is). The browser sends its lower layers
+    first, the top one once its bandwidth estimate allows, and the server forwards a new
+    subscriber the first layer with a keyframe; segment 0 is the top layer all the same.
+    (Transcoded VP8 is always encoded at the published size: for it this holds that.)"""
+    room, identity = f"simulcast-{codec}", f"chromium-{codec}"
+    output = tmp_path / "recordings"
+    recording = asyncio.create_task(record_for(
+        livekit_server, room, identity, 12,
+        RecorderOptions(output_dir=output, auto_activate=True, segment_duration=1.0)))
+    async with browser_publishing(livekit_server.url, token(livekit_server, room, identity),
+                                  codec, width=1280, height=720, scratch=tmp_path):
+        summary = await recording
+
+    folder = Path(summary["folder"])
+    assert check_recording(folder).ok
+    first = parse_playlist((folder / "playlist.m3u8").read_text()).entries[0].uri
+    video = ffprobe_streams(folder / first)["video"]
+    assert (video["width"], video["height"]) == (1280, 720), first

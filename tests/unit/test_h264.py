@@ -5,6 +5,7 @@ import pytest
 from publisher_hls_agent.media import h264
 from publisher_hls_agent.media.h264 import H264PayloadError
 
+from .encoded_video import encode
 from .h264_samples import IDR, PPS, SECOND_SLICE, SLICE, SPS, packetize
 
 pytestmark = pytest.mark.unit
@@ -108,3 +109,26 @@ def test_keyframe_starts_are_told_from_the_first_packet() -> None:
     assert h264.starts_keyframe(fu_start) and not h264.starts_keyframe(fu_middle)
     assert not h264.starts_keyframe(bytes([28, 0x80 | 1]) + SLICE[1:20])
     assert not any(h264.starts_keyframe(b) for b in (b"", b"\x1c", bytes([24, 0, 1])))
+
+
+@pytest.mark.parametrize(("size", "options"), [
+    ((1280, 720), {"profile": "high"}),
+    ((1920, 1080), {"profile": "high"}),  # 1088 coded, cropped to 1080
+    ((854, 480), {"profile": "main"}),  # odd width: cropped on the right
+    ((320, 180), {"profile": "baseline"}),
+    ((640, 360), {"profile": "high444", "x264-params": "cqm=jvt"}),  # 4:4:4, scaling lists
+    ((720, 576), {"x264-params": "interlaced=1"}),  # fields: frame_mbs_only is 0
+])
+def test_sps_size_reads_what_an_encoder_wrote(size: tuple[int, int],
+                                              options: dict[str, str]) -> None:
+    pixel_format = "yuv444p" if options.get("profile") == "high444" else "yuv420p"
+    encoded = encode("libx264", 1, *size, options=options, pixel_format=pixel_format)
+    sps = next(n for n in h264.split_annexb(encoded[0]) if h264.nal_type(n) == h264.NAL_SPS)
+    assert h264.sps_size(sps) == size
+
+
+def test_sps_size_of_a_damaged_sps_is_none() -> None:
+    encoded = encode("libx264", 1, 1280, 720)
+    sps = next(n for n in h264.split_annexb(encoded[0]) if h264.nal_type(n) == h264.NAL_SPS)
+    assert h264.sps_size(sps[:5]) is None
+    assert h264.sps_size(b"\x67") is None

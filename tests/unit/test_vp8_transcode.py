@@ -152,10 +152,11 @@ class Consumer:
 
 
 async def read(packets: list[RtpPacket], expected: int, asks: list[int] | None = None,
-               step: float = 0.02) -> tuple[TranscodingReader, Consumer]:
+               step: float = 0.02, published: tuple[int, int] = (0, 0),
+               ) -> tuple[TranscodingReader, Consumer]:
     consumer = Consumer(expected)
     asks = asks if asks is not None else []
-    reader = TranscodingReader(RemoteTrack("TR_v", "video", "video/VP8"), consumer,
+    reader = TranscodingReader(RemoteTrack("TR_v", "video", "video/VP8", *published), consumer,
                                VIDEO_CODECS["video/vp8"],
                                lambda: asks.append(len(consumer.units)))
     for index, packet in enumerate(packets):
@@ -198,3 +199,13 @@ async def test_the_sfus_blank_frames_are_not_transcoded() -> None:
     blank_frames = [blank.VP8_BLANK_KEYFRAME] * 3
     reader, consumer = await read(rtp_stream(frames + blank_frames), 5)
     assert len(consumer.units) == 5 and reader.stats.blank_frames == 3
+
+
+async def test_a_simulcast_track_begins_on_its_top_layer() -> None:
+    # The SFU forwards the lowest layer first, then switches up at the top one's keyframe.
+    frames = vp8_frames(10, 160, 96) + vp8_frames(10, 320, 192)
+    reader, consumer = await read(rtp_stream(frames), 10, published=(320, 192))
+    stamps = [u.rtp_timestamp for u in consumer.units]
+    assert stamps == [stamps[0] + i * FRAME_TICKS for i in range(10)]
+    assert stamps[0] == 4_294_900_000 + 10 * FRAME_TICKS  # the top layer's keyframe
+    assert reader.stats.frames == 10 and reader.stats.keyframes == 1

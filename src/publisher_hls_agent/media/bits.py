@@ -1,7 +1,7 @@
 """Reading codec headers bit by bit, most significant bit first. Pure.
 
-Only for the few header fields the recorder needs from a keyframe (VP9, AV1): never on
-the per-packet path.
+Only for the few header fields the recorder needs from a keyframe (H.264's SPS, VP9,
+AV1): never on the per-packet path.
 """
 
 from __future__ import annotations
@@ -22,6 +22,20 @@ class BitReader:
 
     def flag(self) -> bool:
         return bool(self.read(1))
+
+    def ue(self) -> int:
+        """H.264's unsigned Exp-Golomb code (ue(v), H.264 9.1)."""
+        zeros = 0
+        while not self.read(1):
+            zeros += 1
+            if zeros > 31:
+                raise BitsExhausted("Exp-Golomb code longer than 32 bits")
+        return self.read(zeros) + (1 << zeros) - 1
+
+    def se(self) -> int:
+        """H.264's signed Exp-Golomb code (se(v))."""
+        code = self.ue()
+        return (code + 1) // 2 if code & 1 else -(code // 2)
 
     def uvlc(self) -> int:
         """AV1's variable-length unsigned integer (AV1 spec 4.10.3)."""

@@ -40,6 +40,10 @@ class VideoCodec:
     depacketize: Callable[[Iterable[bytes]], bytes] | None = None
     is_keyframe: Callable[[bytes], bool] | None = None
     is_blank: Callable[[bytes], bool] = _never
+    # A keyframe's picture size, where its header says it plainly (a simulcast track
+    # begins on its top layer, media/top_layer.py). None: VP9 and AV1, whose spatial
+    # layers all come in one picture; H.264's is in its SPS (h264.sps_size).
+    keyframe_size: Callable[[bytes], tuple[int, int] | None] | None = None
     passthrough: frozenset[str] = frozenset()  # containers that carry it as it came
     decoder: tuple[str, dict[str, str]] | None = None  # FFmpeg's, to transcode it
     # What the recorder's answers add to aiortc's codec table (payload type, fmtp);
@@ -51,7 +55,7 @@ VIDEO_CODECS = {codec.mime: codec for codec in (
     VideoCodec("h264", "video/h264", h264.starts_access_unit, h264.starts_keyframe,
                passthrough=frozenset({TS, FMP4})),
     VideoCodec("vp8", "video/vp8", vp8.starts_frame, None, vp8.depacketize, vp8.is_keyframe,
-               blank.is_blank_vp8_keyframe, decoder=("libvpx", {})),
+               blank.is_blank_vp8_keyframe, vp8.keyframe_size, decoder=("libvpx", {})),
     VideoCodec("vp9", "video/vp9", vp9.starts_frame, None, vp9.depacketize, vp9.is_keyframe,
                passthrough=frozenset({FMP4}), decoder=("libvpx-vp9", {}),
                negotiation=(103, {"profile-id": 0})),

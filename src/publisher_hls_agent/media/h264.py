@@ -1,14 +1,15 @@
 """H.264 NAL units: RTP payload parsing (RFC 6184) and Annex B framing.
 
-Only the NAL unit *headers* are read, never the slice data: passthrough means the
-payload bytes that arrive are the bytes that get recorded.
+Only the NAL unit *headers* are read (and an SPS's picture size), never the slice data:
+passthrough means the payload bytes that arrive are the bytes that get recorded.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
-from ..errors import H264PayloadError
+from ..errors import BitsExhausted, H264PayloadError
+from .bits import BitReader
 
 NAL_SLICE = 1
 NAL_IDR = 5
@@ -211,3 +212,69 @@ def depacketize(payloads: Iterable[bytes]) -> list[bytes]:
     if fragments is not None:
         raise H264PayloadError("access unit ends inside a fragmented NAL unit")
     return nals
+
+
+# Profiles whose SPS carries the chroma format, bit depths and scaling matrices (H.264
+# 7.3.2.1.1).
+_HIGH_PROFILES = frozenset({100, 110, 122, 244, 44, 83, 86, 118, 128, 138, 139, 134, 135})
+
+
+def sps_size(sps: bytes) -> tuple[int, int] | None:
+    """The picture width and height an SPS NAL unit declares, cropping applied; None for
+    one too damaged to say. Read once per keyframe, never per packet."""
+    bits = BitReader(_unescape(sps[1:]))
+    try:
+        profile = bits.read(8)
+        bits.read(16)  # constraint flags, level
+        bits.ue()  # seq_parameter_set_id
+        chroma_format = 1
+        if profile in _HIGH_PROFILES:
+            chroma_format = bits.ue()
+            if chroma_format == 3:
+                bits.read(1)  # separate_colour_plane_flag
+            bits.ue()  # bit_depth_luma_minus8
+            bits.ue()  # bit_depth_chroma_minus8
+            bits.read(1)  # qpprime_y_zero_transform_bypass_flag
+            if bits.flag():  # seq_scaling_matrix_present_flag
+                for index in range(8 if chroma_format != 3 else 12):
+                    if bits.flag():
+                        _skip_scaling_list(bits, 16 if index < 6 else 64)
+        bits.ue()  # log2_max_frame_num_minus4
+        order_type = bits.ue()
+        if order_type == 0:
+            bits.ue()  # log2_max_pic_order_cnt_lsb_minus4
+        elif order_type == 1:
+            bits.read(1)
+            bits.se()
+            bits.se()
+            for _ in range(bits.ue()):
+                bits.se()
+        bits.ue()  # max_num_ref_frames
+        bits.read(1)  # gaps_in_frame_num_value_allowed_flag
+        width_mbs, height_units = bits.ue() + 1, bits.ue() + 1
+        frame_mbs_only = bits.flag()
+        if not frame_mbs_only:
+            bits.read(1)  # mb_adaptive_frame_field_flag
+        bits.read(1)  # direct_8x8_inference_flag
+        crop = (bits.ue(), bits.ue(), bits.ue(), bits.ue()) if bits.flag() else (0, 0, 0, 0)
+    except BitsExhausted:
+        return None
+    # Cropping counts in chroma samples (4:2:0: two luma ones), doubled again for fields.
+    crop_x = 2 if chroma_format in (1, 2) else 1
+    crop_y = (2 if chroma_format == 1 else 1) * (2 - frame_mbs_only)
+    width = width_mbs * 16 - crop_x * (crop[0] + crop[1])
+    height = (2 - frame_mbs_only) * height_units * 16 - crop_y * (crop[2] + crop[3])
+    return (width, height) if width > 0 and height > 0 else None
+
+
+def _skip_scaling_list(bits: BitReader, size: int) -> None:
+    last = following = 8
+    for _ in range(size):
+        if following:
+            following = (last + bits.se() + 256) % 256
+        last = following or last
+
+
+def _unescape(rbsp: bytes) -> bytes:
+    """The NAL unit's payload without its emulation prevention bytes (00 00 03)."""
+    return rbsp.replace(b"\x00\x00\x03", b"\x00\x00") if b"\x00\x00\x03" in rbsp else rbsp

@@ -10,6 +10,7 @@ as H.264 (``TranscodingReader``).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -22,10 +23,13 @@ from ..media.codecs import VIDEO_CODECS, VideoCodec
 from ..media.nack import NackStats
 from ..media.red import split_red
 from ..media.rtp import SenderReport, sequence_unwrapper, timestamp_unwrapper
+from ..media.top_layer import TopLayerStart
 from ..media.track import MediaConsumer, RemoteTrack
 from ..media.transcode import EncodedPicture, VideoTranscoder
 from ..media.units import AccessUnit, AudioPacket
 from .transcoding import TranscodingThread
+
+logger = logging.getLogger(__name__)
 
 RECORDABLE_VIDEO = frozenset(VIDEO_CODECS)
 SOURCE_KEYFRAME_INTERVAL = 1.0  # seconds between keyframe requests while resynchronising
@@ -64,12 +68,14 @@ class _Reader:
 
 
 class _VideoReader(_Reader):
-    """Frames out of packets (``FrameAssembler``); ``_take`` does the codec's part."""
+    """Frames out of packets (``FrameAssembler``); ``_take`` does the codec's part, and
+    lets nothing through before a simulcast track's top layer (``_begins``)."""
 
     def __init__(self, track: RemoteTrack, consumer: MediaConsumer, codec: VideoCodec) -> None:
         super().__init__(track, consumer)
         self._assembler = FrameAssembler(codec.starts_frame,
                                          starts_keyframe=codec.starts_keyframe)
+        self._start = TopLayerStart((track.width, track.height))
 
     @property
     def frames_dropped(self) -> int:
@@ -96,6 +102,26 @@ class _VideoReader(_Reader):
     def _lost_for_good(self) -> None:
         """What to do when a packet is probably never coming (see FrameAssembler)."""
 
+    def _ask_for_keyframe(self, arrival: float) -> None:
+        raise NotImplementedError
+
+    def _begins(self, keyframe: bool, size: Callable[[], tuple[int, int] | None],
+                arrival: float) -> bool:
+        """Whether the track's frames go on from here: once the first top-layer keyframe
+        came (``media/top_layer.py``; ``size`` reads a keyframe's picture size)."""
+        start = self._start
+        if start.started:
+            return True
+        begins = start.admits(keyframe, size() if keyframe else None, arrival)
+        if start.keyframe_wanted:
+            start.keyframe_wanted = False
+            self._ask_for_keyframe(arrival)
+        if begins and start.held_back:
+            logger.info("track %s begins on %s after %d frames of lower simulcast layers",
+                        self.track.sid, "x".join(map(str, size() or ("?",))),
+                        start.held_back)
+        return begins
+
 
 class H264Reader(_VideoReader):
     """Reassembles H.264 access units; asks for a keyframe after loss or damage."""
@@ -107,6 +133,9 @@ class H264Reader(_VideoReader):
         self._parameter_sets: tuple[bytes, bytes] | None = None  # the last SPS and PPS
 
     def _lost_for_good(self) -> None:
+        self._request_keyframe()
+
+    def _ask_for_keyframe(self, arrival: float) -> None:
         self._request_keyframe()
 
     def _take(self, frame: AssembledFrame) -> None:
@@ -129,6 +158,8 @@ class H264Reader(_VideoReader):
             nals = [*self._parameter_sets, *nals]
             self.stats.parameter_sets_added += 1
             has_sps = has_pps = True
+        if not self._begins(has_idr, self._picture_size, arrival):
+            return
         self.stats.frames += 1
         self.stats.keyframes += has_idr
         self.consumer.on_video(self.track.sid, AccessUnit(
@@ -136,6 +167,9 @@ class H264Reader(_VideoReader):
             keyframe=has_idr, has_parameter_sets=has_sps and has_pps, after_loss=after_loss,
             config=self._parameter_sets[0] if has_idr and self._parameter_sets else b"",
         ))
+
+    def _picture_size(self) -> tuple[int, int] | None:
+        return h264.sps_size(self._parameter_sets[0]) if self._parameter_sets else None
 
 
 class WholeFrames:
@@ -145,11 +179,16 @@ class WholeFrames:
         assert codec.depacketize is not None and codec.is_keyframe is not None, codec.name
         self.codec = codec
         self._depacketize, self._is_keyframe = codec.depacketize, codec.is_keyframe
+        self._keyframe_size = codec.keyframe_size
 
     def read(self, payloads: list[bytes]) -> tuple[bytes, bool]:
         """Raises the codec's MediaError (a ValueError) for a damaged frame."""
         data = self._depacketize(payloads)
         return data, self._is_keyframe(data)
+
+    def size(self, keyframe: bytes) -> tuple[int, int] | None:
+        """A keyframe's picture size, when the codec's header says it simply."""
+        return self._keyframe_size(keyframe) if self._keyframe_size is not None else None
 
 
 class PassthroughReader(_VideoReader):
@@ -171,6 +210,8 @@ class PassthroughReader(_VideoReader):
             return
         if frame.after_loss and not keyframe:
             self._request_keyframe()
+        if not self._begins(keyframe, lambda: self._frame.size(data), frame.arrival):
+            return
         self.stats.frames += 1
         self.stats.keyframes += keyframe
         # A VP9 keyframe and an AV1 one (which carries its sequence header, see
@@ -178,6 +219,9 @@ class PassthroughReader(_VideoReader):
         self.consumer.on_video(self.track.sid, AccessUnit(
             data=data, rtp_timestamp=frame.rtp_timestamp, arrival=frame.arrival,
             keyframe=keyframe, has_parameter_sets=keyframe, after_loss=frame.after_loss))
+
+    def _ask_for_keyframe(self, arrival: float) -> None:
+        self._request_keyframe()
 
 
 class TranscodingReader(_VideoReader):
@@ -219,6 +263,8 @@ class TranscodingReader(_VideoReader):
         if keyframe and self._frame.codec.is_blank(data):
             self.stats.blank_frames += 1
             return
+        if not self._begins(keyframe, lambda: self._frame.size(data), frame.arrival):
+            return
         if frame.after_loss and not keyframe:
             self._resync = True
         if self._resync and not keyframe:
@@ -240,6 +286,9 @@ class TranscodingReader(_VideoReader):
         self._resync = False
         self.stats.frames += 1
         self.stats.keyframes += keyframe
+
+    def _ask_for_keyframe(self, arrival: float) -> None:
+        self._ask_source(arrival)
 
     def _ask_source(self, now: float) -> None:
         self._asked_at = now
