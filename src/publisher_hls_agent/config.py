@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from .errors import ConfigError
+from .media.codecs import DEFAULT_X264_PRESET, X264_PRESETS
 
 T = TypeVar("T")
 
@@ -76,6 +77,7 @@ class Config:
     max_segments: int
     keep_opus: bool
     segment_format: str  # "ts" or "fmp4", resolved from HLS_SEGMENT_FORMAT
+    transcode_preset: str  # x264's, for the video that cannot pass through (VP8)
     s3: S3Config | None
     worker: WorkerConfig
     log_format: str  # "text" or "json"
@@ -95,6 +97,8 @@ class Config:
             keep_opus=(keep_opus := reader.get("KEEP_OPUS", "false", _boolean)),
             segment_format=_segment_format(reader.get("HLS_SEGMENT_FORMAT", "auto", _format),
                                            keep_opus),
+            transcode_preset=reader.get("TRANSCODE_PRESET", DEFAULT_X264_PRESET,
+                                        _x264_preset),
             s3=_s3_config(reader),
             worker=WorkerConfig(
                 max_recordings=reader.get("MAX_RECORDINGS", "16", _positive_int),
@@ -113,6 +117,12 @@ def _default_processes() -> int:
     """One recording process per core this process may run on: one Python process is
     bound to one core by the GIL."""
     return max(1, len(os.sched_getaffinity(0)))
+
+
+def _x264_preset(raw: str) -> str:
+    if raw not in X264_PRESETS:
+        raise ValueError(f"must be one of {', '.join(X264_PRESETS)}")
+    return raw
 
 
 def _format(raw: str) -> str:

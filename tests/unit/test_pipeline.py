@@ -295,3 +295,31 @@ def test_a_layer_switch_right_after_a_cut_does_not_leave_a_one_frame_segment(
     assert segments[1].start_pts == 180_001 and segments[1].duration > 1.9
     text = (tmp_path / "playlist.m3u8").read_text()
     assert text.count("#EXT-X-DISCONTINUITY\n") == 1
+
+
+def test_video_from_a_transcoder_seconds_behind_is_all_recorded(
+        tmp_path: Path, opus_packets: list[bytes]) -> None:
+    """A transcoder behind on a busy machine hands pictures over up to 3 s after they
+    arrived (AccessUnit.delay): the audio waits for them rather than taking the video
+    stream for stopped, and every picture lands in its segment."""
+    feed = Feed(tmp_path)
+    pipeline, lag = feed.pipeline, 3.0
+    due = [(index / 30 + lag * min(1.0, index / 90), index) for index in range(240)]
+    for ms in range(int((8 + lag) * 1000)):
+        now = ms / 1000
+        if ms % 20 == 0 and ms < 8000:
+            pipeline.audio(AudioPacket(opus_packets[ms // 20], ms * 48, now))
+        while due and due[0][0] <= now:
+            _, index = due.pop(0)
+            data = h264.to_annexb([SPS, PPS, IDR] if index % 60 == 0 else [SLICE])
+            pipeline.video(AccessUnit(data, index * 3000, arrival=index / 30,
+                                      keyframe=index % 60 == 0,
+                                      has_parameter_sets=index % 60 == 0,
+                                      after_loss=False, delay=now - index / 30))
+    pipeline.writer.finish(pipeline.finish())
+    report = check_recording(tmp_path)
+    assert report.ok, report.render()
+    assert pipeline.stats.video_frames == 240 and pipeline.stats.dropped_frames == 0
+    assert pipeline.stats.late_audio_frames == 0
+    assert pipeline.stats.most_video_delay >= lag - 0.01
+    assert [round(s.extinf, 1) for s in report.segments] == [2.0] * 4

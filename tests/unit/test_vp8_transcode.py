@@ -4,6 +4,7 @@ packetized as RFC 7741 says, read back by the reader a recording uses."""
 from __future__ import annotations
 
 import asyncio
+import time
 
 import av
 import pytest
@@ -12,7 +13,7 @@ from aiortc.rtp import RtpPacket
 from publisher_hls_agent.media import blank, h264, vp8
 from publisher_hls_agent.media.codecs import VIDEO_CODECS
 from publisher_hls_agent.media.track import RemoteTrack
-from publisher_hls_agent.media.transcode import TranscodeError, VideoTranscoder
+from publisher_hls_agent.media.transcode import EncodedPicture, TranscodeError, VideoTranscoder
 from publisher_hls_agent.media.units import AccessUnit, AudioPacket
 from publisher_hls_agent.room.tracks import TranscodingReader
 
@@ -209,3 +210,51 @@ async def test_a_simulcast_track_begins_on_its_top_layer() -> None:
     assert stamps == [stamps[0] + i * FRAME_TICKS for i in range(10)]
     assert stamps[0] == 4_294_900_000 + 10 * FRAME_TICKS  # the top layer's keyframe
     assert reader.stats.frames == 10 and reader.stats.keyframes == 1
+
+
+async def test_a_transcoder_that_falls_behind_loses_no_frame(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A busy machine: the thread takes longer per frame than frames take to come.
+    They all come out, late, in order; the track ends for the consumer only after."""
+    original = VideoTranscoder.transcode
+
+    def slow(self: VideoTranscoder, frame: bytes, rtp_timestamp: int) -> list[EncodedPicture]:
+        time.sleep(0.01)
+        return original(self, frame, rtp_timestamp)
+
+    monkeypatch.setattr(VideoTranscoder, "transcode", slow)
+    ended: list[str] = []
+    consumer = Consumer(90)
+    consumer.on_track_ended = ended.append  # type: ignore[method-assign]
+    reader = TranscodingReader(RemoteTrack("TR_v", "video", "video/VP8"), consumer,
+                               VIDEO_CODECS["video/vp8"], lambda: None)
+    for index, packet in enumerate(rtp_stream(vp8_frames(90))):
+        reader.on_rtp(packet, arrival=1000.0 + index * 0.001)  # all at once
+    assert reader.backlog > 60  # what the thread would once have dropped
+    reader.on_bye()
+    assert not ended and not reader.ended  # not before the backlog went through
+    assert await reader.caught_up(within=30)
+    assert ended == ["TR_v"]
+    stamps = [u.rtp_timestamp for u in consumer.units]
+    assert stamps == [stamps[0] + i * FRAME_TICKS for i in range(90)]
+    assert consumer.units[-1].delay > 0.5 and reader.most_delay == consumer.units[-1].delay
+
+
+async def test_a_backlog_not_through_in_time_is_given_up_and_said(
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    original = VideoTranscoder.transcode
+
+    def stuck(self: VideoTranscoder, frame: bytes, rtp_timestamp: int) -> list[EncodedPicture]:
+        time.sleep(0.05)
+        return original(self, frame, rtp_timestamp)
+
+    monkeypatch.setattr(VideoTranscoder, "transcode", stuck)
+    consumer = Consumer(1000)
+    reader = TranscodingReader(RemoteTrack("TR_v", "video", "video/VP8"), consumer,
+                               VIDEO_CODECS["video/vp8"], lambda: None)
+    for index, packet in enumerate(rtp_stream(vp8_frames(60))):
+        reader.on_rtp(packet, arrival=1000.0 + index * 0.001)
+    reader.on_bye()
+    assert not await reader.caught_up(within=0.3)
+    assert reader.ended
+    assert "frames behind" in caplog.text and "not recorded" in caplog.text

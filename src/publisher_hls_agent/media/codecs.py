@@ -66,6 +66,10 @@ VIDEO_CODECS = {codec.mime: codec for codec in (
                negotiation=(105, {})),
 )}
 TRANSCODED_TO = VIDEO_CODECS["video/h264"]  # what a codec that cannot pass through becomes
+# x264's presets that TRANSCODE_PRESET may name, fastest first, and the default: the
+# cheapest that keeps the quality, by measurement (scripts/bench-transcode, README).
+X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium")
+DEFAULT_X264_PRESET = "veryfast"
 
 
 def codec_named(name: str) -> VideoCodec:

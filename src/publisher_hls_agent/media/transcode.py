@@ -24,12 +24,10 @@ from av.video.frame import PictureType, VideoFrame
 
 from ..errors import TranscodeError
 from . import h264
-from .codecs import codec_named
+from .codecs import DEFAULT_X264_PRESET, codec_named
 
 X264_OPTIONS = {
-    "preset": "veryfast",
     "tune": "zerolatency",
-    "crf": "23",
     "maxrate": "6M",  # caps the bitrate of noisy or high-motion pictures
     "bufsize": "12M",
     "forced-idr": "1",
@@ -37,6 +35,20 @@ X264_OPTIONS = {
     "x264-params": "keyint=infinite:scenecut=0",
 }
 NOMINAL_RATE = Fraction(30)  # x264's rate control needs one; timestamps stay the source's
+
+
+@dataclass(frozen=True)
+class EncoderSettings:
+    """What x264 trades between CPU and quality (``TRANSCODE_PRESET``; the default was
+    chosen by measurement: ``scripts/bench-transcode``, the table in the README)."""
+
+    preset: str = DEFAULT_X264_PRESET
+    crf: int = 23
+    threads: int = 0  # 0: x264's own choice
+
+    def options(self) -> dict[str, str]:
+        return {**X264_OPTIONS, "preset": self.preset, "crf": str(self.crf),
+                **({"threads": str(self.threads)} if self.threads else {})}
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,9 +59,14 @@ class EncodedPicture:
     has_parameter_sets: bool
 
 
+DEFAULT_SETTINGS = EncoderSettings()
+
+
 class VideoTranscoder:
-    def __init__(self, source_codec: str, size: tuple[int, int] | None = None) -> None:
+    def __init__(self, source_codec: str, size: tuple[int, int] | None = None,
+                 settings: EncoderSettings = DEFAULT_SETTINGS) -> None:
         self.source_codec = source_codec
+        self._settings = settings
         # yuv420p needs even sides
         self._output_size = (size[0] & ~1, size[1] & ~1) if size and min(size) >= 2 else None
         found = codec_named(source_codec).decoder
@@ -84,7 +101,7 @@ class VideoTranscoder:
             picture = picture.reformat(width=size[0], height=size[1], format="yuv420p",
                                        interpolation="BILINEAR")
         if self._encoder is None or size != self.size:
-            self._encoder = self._open_encoder(*size)
+            self._encoder = self._open_encoder(*size, self._settings)
             self.size = size
             self._keyframe_wanted = True
         picture.pict_type = PictureType.I if self._keyframe_wanted else PictureType.NONE
@@ -101,11 +118,12 @@ class VideoTranscoder:
         return encoded
 
     @staticmethod
-    def _open_encoder(width: int, height: int) -> av.VideoCodecContext:
+    def _open_encoder(width: int, height: int,
+                      settings: EncoderSettings) -> av.VideoCodecContext:
         encoder = av.CodecContext.create("libx264", "w")
         encoder.width, encoder.height = width, height
         encoder.pix_fmt = "yuv420p"
         encoder.time_base = Fraction(1, 90_000)
         encoder.framerate = NOMINAL_RATE
-        encoder.options = dict(X264_OPTIONS)
+        encoder.options = settings.options()
         return encoder

@@ -20,6 +20,10 @@ class AccessUnit:
     # differs from the one before begins a new stream. Empty where the keyframe alone
     # says it all (VP9, AV1: their decoders take a new size at any keyframe).
     config: bytes = b""
+    # Seconds between its arrival and its delivery beyond the usual: the time a picture
+    # spent in a transcoder's backlog (room/transcoding.py). Media clocks go by
+    # ``arrival``; only the wait for a stream still sending goes by arrival + delay.
+    delay: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)

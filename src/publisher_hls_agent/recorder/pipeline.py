@@ -50,6 +50,9 @@ class PipelineStats:
     freezes: int = 0  # gaps between real pictures a viewer notices (FreezeMeter)
     longest_freeze: float = 0.0  # seconds of media time
     video_joined_at: float | None = None  # seconds: a recording begun on audio alone
+    # The longest a picture came after its arrival, beyond the usual: a transcoder
+    # behind on a busy machine (AccessUnit.delay). Segments are that much late.
+    most_video_delay: float = 0.0
 
 
 class FreezeMeter:
@@ -167,7 +170,10 @@ class RecordingPipeline:
             return
         if not unit.keyframe and self._policy.wants_keyframe(pts):
             self.ask_for_keyframe()
-        for stream, when, item in self._mixer.push("video", pts, unit, unit.arrival):
+        if unit.delay > self.stats.most_video_delay:
+            self.stats.most_video_delay = unit.delay
+        # The stream is alive when its pictures reach us, however late they arrived.
+        for stream, when, item in self._mixer.push("video", pts, unit, unit.arrival + unit.delay):
             self._release(stream, when, item)
 
     def audio(self, packet: AudioPacket) -> None:

@@ -25,7 +25,7 @@ from ..hls.names import create_recording_folder
 from ..hls.tsformat import CLOCK
 from ..hls.writer import SegmentedWriter, SegmentRecord, TsHlsWriter
 from ..layout import STARTED_NAME, SUMMARY_NAME
-from ..media.codecs import FMP4, TS, RecordingFormat, codec_named
+from ..media.codecs import DEFAULT_X264_PRESET, FMP4, TS, RecordingFormat, codec_named
 from ..media.rtp import SenderReport
 from ..media.track import RemoteTrack
 from ..media.units import AccessUnit, AudioPacket
@@ -56,12 +56,18 @@ class RecorderOptions:
     auto_activate: bool = False
     keep_opus: bool = False  # Opus kept (in fMP4 segments) instead of AAC (in MPEG-TS)
     expected_kinds: frozenset[str] = frozenset({"audio", "video"})
+    # Seconds finalizing waits for a transcoder to go through the frames it is behind
+    # (room/tracks.TranscodingReader): half of SHUTDOWN_TIMEOUT, the rest for uploads.
+    catch_up_within: float = 30.0
+    transcode_preset: str = DEFAULT_X264_PRESET
 
     @classmethod
     def from_config(cls, config: Config) -> RecorderOptions:
         return cls(output_dir=config.output_dir, segment_duration=config.segment_duration,
                    max_segments=config.max_segments, auto_activate=config.auto_activate,
-                   keep_opus=config.segment_format == FMP4)
+                   keep_opus=config.segment_format == FMP4,
+                   catch_up_within=config.worker.shutdown_timeout / 2,
+                   transcode_preset=config.transcode_preset)
 
     @property
     def format(self) -> RecordingFormat:

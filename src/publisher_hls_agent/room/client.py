@@ -17,6 +17,7 @@ import asyncio
 import dataclasses
 import logging
 from collections.abc import Coroutine, Iterable
+from pathlib import Path
 from typing import Any
 
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
@@ -27,6 +28,7 @@ from ..errors import ParticipantLeft, SignalError
 from ..media.codecs import TRANSCODED_TO, TS, VIDEO_CODECS, RecordingFormat
 from ..media.rtp import SenderReport
 from ..media.track import MediaConsumer, RemoteTrack
+from ..media.transcode import DEFAULT_SETTINGS, EncoderSettings
 from .data_link import DataLink
 from .express import open_express_lane
 from .ice import add_trickled_candidate, is_loopback_url, use_loopback_candidates
@@ -80,16 +82,21 @@ class RoomClient:
     def __init__(self, url: str, token: str, identity: str, consumer: MediaConsumer,
                  *, kinds: Iterable[str] = ("audio", "video"),
                  passthrough_video: frozenset[str] = TS_VIDEO,
-                 rpc_methods: dict[str, RpcMethod] | None = None) -> None:
+                 rpc_methods: dict[str, RpcMethod] | None = None,
+                 spill_dir: Path | None = None,
+                 transcoding: EncoderSettings = DEFAULT_SETTINGS) -> None:
         """``passthrough_video``: which video mime types the segments carry as they
         come (``RecordingFormat.passthrough_video``); the other recordable ones are
-        transcoded to H.264 (``media/codecs.py``)."""
+        transcoded to H.264 (``media/codecs.py``), a backlog of frames past what memory
+        holds waiting in a file in ``spill_dir`` (``room/backlog.py``)."""
         self._url = url
         self._token = token
         self.identity = identity
         self._consumer = consumer
         self._kinds = frozenset(kinds)
         self._passthrough_video = passthrough_video
+        self._spill_dir = spill_dir
+        self._transcoding = transcoding
         self._signal: SignalConnection | None = None
         self._pc: RTCPeerConnection | None = None
         self._taps: dict[str, TapReceiver] = {}  # by mid
@@ -167,6 +174,12 @@ class RoomClient:
 
     def reader(self, track_sid: str) -> Reader | None:
         return self._readers.get(track_sid)
+
+    async def transcoders_caught_up(self, within: float) -> bool:
+        """After the tracks ended: wait (``within`` seconds at most) until every
+        transcoder went through its backlog; False if one had not, and gave it up."""
+        readers = [r for r in self.readers() if isinstance(r, TranscodingReader)]
+        return all(await asyncio.gather(*(r.caught_up(within) for r in readers)))
 
     def readers(self) -> list[Reader]:
         """Every track reader of the client's life, the ended ones too."""
@@ -354,7 +367,8 @@ class RoomClient:
                                          self._consumer, codec, send_pli)
             return TranscodingReader(
                 dataclasses.replace(track, recorded_codec=TRANSCODED_TO.name),
-                self._consumer, codec, send_pli)
+                self._consumer, codec, send_pli, spill_dir=self._spill_dir,
+                settings=self._transcoding)
         if mime in ("audio/opus", "audio/red"):
             # A RED track is Opus with redundancy; our answer offers no RED, so the SFU
             # sends it to us as plain Opus.

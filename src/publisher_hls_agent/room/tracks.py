@@ -10,9 +10,11 @@ as H.264 (``TranscodingReader``).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
 from aiortc.rtp import RtpPacket
 
@@ -25,7 +27,12 @@ from ..media.red import split_red
 from ..media.rtp import SenderReport, sequence_unwrapper, timestamp_unwrapper
 from ..media.top_layer import TopLayerStart
 from ..media.track import MediaConsumer, RemoteTrack
-from ..media.transcode import EncodedPicture, VideoTranscoder
+from ..media.transcode import (
+    DEFAULT_SETTINGS,
+    EncodedPicture,
+    EncoderSettings,
+    VideoTranscoder,
+)
 from ..media.units import AccessUnit, AudioPacket
 from .transcoding import TranscodingThread
 
@@ -228,30 +235,65 @@ class TranscodingReader(_VideoReader):
     """Reassembles VP8, VP9 or AV1 frames and has them transcoded to H.264 on a thread.
 
     A frame whose references were lost cannot be decoded: after a loss (or a frame the
-    decoder refused, or a thread too far behind) frames are skipped until the
-    publisher's next keyframe, asked for every second until it comes. Keyframes of the
-    output are the transcoder's to make (``request_keyframe``), so the recorder never
-    waits for the publisher for one.
+    decoder refused) frames are skipped until the publisher's next keyframe, asked for
+    every second until it comes. Load never costs a frame: a thread that falls behind
+    delivers late (``room/transcoding.py``), and at the track's end it goes through its
+    backlog before the track is over for the consumer (``caught_up`` waits for that).
+    Keyframes of the output are the transcoder's to make (``request_keyframe``), so the
+    recorder never waits for the publisher for one.
     """
 
     def __init__(self, track: RemoteTrack, consumer: MediaConsumer, codec: VideoCodec,
-                 request_source_keyframe: Callable[[], None]) -> None:
+                 request_source_keyframe: Callable[[], None], *,
+                 spill_dir: Path | None = None,
+                 settings: EncoderSettings = DEFAULT_SETTINGS) -> None:
         super().__init__(track, consumer, codec)
         self._frame = WholeFrames(codec)
         self._request_source_keyframe = request_source_keyframe
+        self._spill_dir = spill_dir
+        self._settings = settings
         self._thread: TranscodingThread | None = None
+        self._finishing = False  # the track is over; the thread goes through its backlog
+        self._caught_up = asyncio.Event()
         self._resync = True  # nothing decodable until a keyframe
         self._asked_at = -SOURCE_KEYFRAME_INTERVAL  # arrival time of the last PLI sent
+        self.most_delay = 0.0  # the longest a frame took to come out of the transcoder
+
+    @property
+    def backlog(self) -> int:
+        """Frames waiting for the transcoder."""
+        return len(self._thread.backlog) if self._thread is not None else 0
 
     def request_keyframe(self) -> None:
         if self._thread is not None:
             self._thread.force_keyframe()
 
     def on_bye(self) -> None:
-        if self._thread is not None:
+        if self._finishing:
+            return
+        self._finishing = True
+        if self._thread is None:
+            self._finished()
+        else:
             self._thread.close()
-            self._thread = None
-        super().on_bye()
+
+    async def caught_up(self, within: float) -> bool:
+        """Wait (``within`` seconds at most) until the frames received are all delivered
+        after the track's end; False if they were not: those left are then given up."""
+        try:
+            await asyncio.wait_for(self._caught_up.wait(), within)
+        except TimeoutError:
+            logger.error("track %s: the transcoder was %d frames behind %.0f s after the "
+                         "track ended; those frames are not recorded", self.track.sid,
+                         self.backlog, within)
+            self._finished()
+            return False
+        return True
+
+    def _finished(self) -> None:
+        if not self._caught_up.is_set():
+            self._caught_up.set()
+            super().on_bye()
 
     def _take(self, frame: AssembledFrame) -> None:
         try:
@@ -272,17 +314,15 @@ class TranscodingReader(_VideoReader):
             if frame.arrival - self._asked_at >= SOURCE_KEYFRAME_INTERVAL:
                 self._ask_source(frame.arrival)
             return
-        if self.ended:
+        if self._finishing:
             return
         if self._thread is None:
             self._thread = TranscodingThread(
-                VideoTranscoder(self._frame.codec.name, (self.track.width, self.track.height)),
-                f"transcode-{self.track.sid}",
-                self._deliver, self._failed)
-        if not self._thread.submit(data, frame.rtp_timestamp, frame.arrival):
-            self.stats.skipped_frames += 1
-            self._resync = True
-            return
+                VideoTranscoder(self._frame.codec.name, (self.track.width, self.track.height),
+                                self._settings),
+                f"transcode-{self.track.sid}", self._deliver, self._failed, self._finished,
+                spill_dir=self._spill_dir)
+        self._thread.submit(data, frame.rtp_timestamp, frame.arrival)
         self._resync = False
         self.stats.frames += 1
         self.stats.keyframes += keyframe
@@ -294,7 +334,8 @@ class TranscodingReader(_VideoReader):
         self._asked_at = now
         self._request_source_keyframe()
 
-    def _deliver(self, picture: EncodedPicture, arrival: float) -> None:
+    def _deliver(self, picture: EncodedPicture, arrival: float, delay: float) -> None:
+        self.most_delay = max(self.most_delay, delay)
         if not self.ended:
             sets = (h264.parameter_sets(h264.split_annexb(picture.data))
                     if picture.keyframe else None)  # (x264 puts them before every IDR)
@@ -302,7 +343,7 @@ class TranscodingReader(_VideoReader):
                 data=picture.data, rtp_timestamp=picture.rtp_timestamp, arrival=arrival,
                 keyframe=picture.keyframe, has_parameter_sets=picture.has_parameter_sets,
                 after_loss=False,  # the encoder's references are its own: never missing
-                config=sets[0] if sets is not None else b""))
+                config=sets[0] if sets is not None else b"", delay=delay))
 
     def _failed(self, reason: str) -> None:
         self.stats.broken_frames += 1

@@ -1,72 +1,81 @@
 """A ``VideoTranscoder`` on a thread of its own: decoding and encoding a picture takes
 milliseconds, which the event loop (and every other recording on it) must not wait for.
-PyAV lets go of the GIL inside FFmpeg, so the thread runs beside the loop."""
+PyAV lets go of the GIL inside FFmpeg, so the thread runs beside the loop.
+
+Frames wait for it in a ``FrameBacklog`` that refuses none: on a machine too busy for
+the transcoder, the pictures come late (``delay`` says how late) but all of them come,
+and once told to finish the thread goes through what is queued before it stops.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-import queue
 import threading
+import time
 from collections.abc import Callable
+from pathlib import Path
 
 from ..errors import TranscodeError
 from ..media.transcode import EncodedPicture, VideoTranscoder
+from .backlog import FrameBacklog
 
 logger = logging.getLogger(__name__)
-
-# Frames waiting for the thread, at most: about two seconds of video. A thread that falls
-# further behind is not keeping up (the machine is overloaded): frames are dropped and the
-# transcoder resumes at the publisher's next keyframe.
-MAX_BACKLOG = 60
-
-_Item = tuple[bytes, int, float] | None  # (frame, rtp timestamp, arrival); None: stop
 
 
 class TranscodingThread:
     def __init__(self, transcoder: VideoTranscoder, name: str,
-                 deliver: Callable[[EncodedPicture, float], None],
-                 failed: Callable[[str], None]) -> None:
-        """``deliver(picture, arrival)`` and ``failed(reason)`` are called on the loop."""
+                 deliver: Callable[[EncodedPicture, float, float], None],
+                 failed: Callable[[str], None], finished: Callable[[], None], *,
+                 spill_dir: Path | None = None) -> None:
+        """``deliver(picture, arrival, delay)`` (``delay``: seconds the frame spent
+        queued and transcoded), ``failed(reason)`` and ``finished()`` (after ``close``,
+        once the backlog went through) are called on the loop; a backlog past its memory
+        budget goes to a file in ``spill_dir``."""
         self._transcoder = transcoder
         self._deliver = deliver
         self._failed = failed
+        self._finished = finished
         self._loop = asyncio.get_running_loop()
-        self._queue: queue.SimpleQueue[_Item] = queue.SimpleQueue()
+        self.backlog = FrameBacklog(spill_dir)
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
-    def submit(self, frame: bytes, rtp_timestamp: int, arrival: float) -> bool:
-        """Queue a source frame; False (and nothing queued) if the thread is behind."""
-        if self._queue.qsize() >= MAX_BACKLOG:
-            return False
-        self._queue.put((frame, rtp_timestamp, arrival))
-        return True
+    def submit(self, frame: bytes, rtp_timestamp: int, arrival: float) -> None:
+        """Queue a source frame (``arrival``: when it came, handed back with it)."""
+        self.backlog.put((frame, rtp_timestamp, arrival, time.monotonic()))
 
     def force_keyframe(self) -> None:
         # A flag the thread reads at its next picture: no lock needed for one bool.
         self._transcoder.force_keyframe()
 
     def close(self) -> None:
-        """Stop after the frames already queued; returns at once."""
-        self._queue.put(None)
+        """Go through what is queued, then stop; returns at once."""
+        self.backlog.close()
 
     def _run(self) -> None:
-        while (item := self._queue.get()) is not None:
-            frame, rtp_timestamp, arrival = item
-            try:
-                pictures = self._transcoder.transcode(frame, rtp_timestamp)
-            except TranscodeError as exc:
-                self._call_on_loop(self._failed, str(exc))
-                continue
-            except Exception as exc:  # a bug or FFmpeg surprise: the loop decides what next
-                logger.exception("transcoder failed")
-                self._call_on_loop(self._failed, repr(exc))
-                continue
-            for picture in pictures:
-                self._call_on_loop(self._deliver, picture, arrival)
-        self._transcoder.close()
+        try:
+            while (item := self.backlog.get()) is not None:
+                self._transcode(*item)
+        finally:
+            self._transcoder.close()
+            self._call_on_loop(self._finished)
+
+    def _transcode(self, frame: bytes, rtp_timestamp: int, arrival: float,
+                   queued_at: float) -> None:
+        try:
+            pictures = self._transcoder.transcode(frame, rtp_timestamp)
+        except TranscodeError as exc:
+            self._call_on_loop(self._failed, str(exc))
+            return
+        except Exception as exc:  # a bug or FFmpeg surprise: the loop decides what next
+            logger.exception("transcoder failed")
+            self._call_on_loop(self._failed, repr(exc))
+            return
+        delay = time.monotonic() - queued_at
+        for picture in pictures:
+            self._call_on_loop(self._deliver, picture, arrival, delay)
 
     def _call_on_loop(self, callback: Callable[..., None], *args: object) -> None:
         with contextlib.suppress(RuntimeError):  # a closed loop: nobody left to receive it

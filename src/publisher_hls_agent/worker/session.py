@@ -10,6 +10,7 @@ from dataclasses import replace
 from typing import Any
 
 from ..media.rtp import SenderReport
+from ..media.transcode import EncoderSettings
 from ..recorder.recorder import Recorder, RecorderOptions
 from ..room.client import RoomClient
 from ..room.rpc import RpcMethod
@@ -50,7 +51,9 @@ class RecordingSession:
         self.client = RoomClient(url, token, identity, self.recorder,
                                  kinds=options.expected_kinds,
                                  passthrough_video=options.format.passthrough_video,
-                                 rpc_methods=rpc if answer_rpc else None)
+                                 rpc_methods=rpc if answer_rpc else None,
+                                 spill_dir=options.output_dir,
+                                 transcoding=EncoderSettings(options.transcode_preset))
         self._repeatable = repeatable
         self._tasks: set[asyncio.Task[None]] = set()
         self._stop_reason = "participant left"
@@ -65,8 +68,9 @@ class RecordingSession:
         try:
             await self.client.run()
         finally:
+            await self.client.close()  # (the tracks end: transcoders finish their backlog)
+            await self.client.transcoders_caught_up(self.options.catch_up_within)
             self._finalize(self._stop_reason)
-            await self.client.close()
             for task in self._tasks:
                 task.cancel()
             await self._wait_for_uploads()
