@@ -1,6 +1,7 @@
 import pytest
 
 from publisher_hls_agent.config import Config, ConfigError
+from publisher_hls_agent.media.codecs import DEFAULT_X264_PRESET
 
 pytestmark = pytest.mark.unit
 
@@ -211,3 +212,10 @@ def test_urls_are_shown_without_their_credentials() -> None:
     assert "livekit.example.com" in str(caught)
     caught = error(**BASE, **{**S3, "S3_ENDPOINT": "http://AKIA:s3cret@minio:9000"})
     assert caught.variable == "S3_ENDPOINT" and "s3cret" not in str(caught)
+
+
+def test_transcode_preset_is_one_of_x264s() -> None:
+    assert config().transcode_preset == DEFAULT_X264_PRESET
+    assert config(TRANSCODE_PRESET="ultrafast").transcode_preset == "ultrafast"
+    err = error(**BASE, TRANSCODE_PRESET="placebo")
+    assert err.variable == "TRANSCODE_PRESET" and "superfast" in str(err)

@@ -69,7 +69,7 @@ TRANSCODED_TO = VIDEO_CODECS["video/h264"]  # what a codec that cannot pass thro
 # x264's presets that TRANSCODE_PRESET may name, fastest first, and the default: the
 # cheapest that keeps the quality, by measurement (scripts/bench-transcode, README).
 X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium")
-DEFAULT_X264_PRESET = "veryfast"
+DEFAULT_X264_PRESET = "ultrafast"
 
 
 def codec_named(name: str) -> VideoCodec:
