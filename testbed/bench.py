@@ -17,7 +17,12 @@ a room created with its dispatch). For the agent's processes only it prints, per
 
 ``--loss PERCENT`` drops that share of UDP in the test namespace (``testbed/loss.py``;
 ``--loss-leg recorder`` only what the SFU sends), ``--busy`` keeps one core busy with
-a process of its own for the whole run.
+a process of its own for the whole run. ``--publisher chromium-vp8`` (or
+``chromium-h264``, or both comma-separated, taken in turn) publishes from Chromium
+running livekit-client with its defaults (simulcast, 1280x720) instead, one browser
+each: what browser rooms cost, transcoding included. (Four Chromiums encoding 720p
+simulcast fill this 2-core machine on their own, and Chromium resets its renderers'
+niceness: with them the agent competes for the CPU with the very publishers it records.)
 
 ``--soak SECONDS`` records one publisher that long instead, sampling memory, and checks
 the recording at the end. Results also go to a JSON file for comparing runs.
@@ -34,6 +39,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,9 +51,11 @@ from publisher_hls_agent.layout import SUMMARY_NAME
 
 from . import ROOT, module_command
 from .agent_process import AgentProcess, running_agent
+from .browser_publisher import browser_publishing
 from .frames import video_figures
 from .livekit_server import LiveKitServer, running_server
 from .loss import PacketLoss
+from .publisher import make_token
 
 SIZES = {"360p": (640, 360, 800_000), "720p": (1280, 720, 2_000_000),
          "1080p": (1920, 1080, 4_000_000)}
@@ -74,6 +82,7 @@ class Row:
     longest_gap: float = 0.0  # seconds, over every recording
     packets_lost: int = 0
     packets_recovered: int = 0
+    most_delay: float = 0.0  # seconds: the transcoder's lag at its worst
 
 
 @dataclass
@@ -140,6 +149,32 @@ async def start_publishers(server: LiveKitServer, room: str, count: int, size: s
     return processes
 
 
+@contextlib.asynccontextmanager
+async def publishing(server: LiveKitServer, room: str, kinds: list[str], count: int,
+                     size: str, seconds: float, scratch: Path) -> AsyncIterator[None]:
+    """``count`` publishers in ``room`` while the block runs: the SDK's (``sdk``), or
+    Chromium's with livekit-client (``chromium-vp8``, ``chromium-h264``), ``kinds``
+    taken in turn."""
+    if kinds == ["sdk"]:
+        processes = await start_publishers(server, room, count, size, seconds)
+        try:
+            yield
+        finally:
+            await stop(processes)
+        return
+    width, height, _ = SIZES[size]
+    async with contextlib.AsyncExitStack() as stack:
+        for index in range(count):
+            codec = kinds[index % len(kinds)].removeprefix("chromium-")
+            identity = f"chromium-{codec}-{index}"
+            folder = scratch / identity
+            folder.mkdir(parents=True, exist_ok=True)
+            await stack.enter_async_context(browser_publishing(
+                server.url, make_token(server.api_key, server.api_secret, room, identity),
+                codec, width=width, height=height, scratch=folder))
+        yield
+
+
 async def stop(processes: list[asyncio.subprocess.Process]) -> None:
     for process in processes:
         if process.returncode is None:
@@ -169,7 +204,7 @@ async def create_room(server: LiveKitServer, room: str, agent_name: str) -> None
 
 async def measure(server: LiveKitServer, work: Path, mode: str, count: int, size: str,
                   seconds: float, loss: PacketLoss | None = None, loss_percent: float = 0.0,
-                  loss_only: str = "") -> Row:
+                  loss_only: str = "", publishers: tuple[str, ...] = ("sdk",)) -> Row:
     output = work / f"{mode}-{count}"
     name = f"bench-{mode}-{count}"
     async with running_agent(server, output, work / f"{name}.log", AGENT_NAME=name,
@@ -177,8 +212,8 @@ async def measure(server: LiveKitServer, work: Path, mode: str, count: int, size
                              KEEP_OPUS="true" if mode == "opus" else "false",
                              LOG_LEVEL="WARNING") as agent:
         await create_room(server, name, name)
-        publishers = await start_publishers(server, name, count, size, seconds + 120)
-        try:
+        async with publishing(server, name, list(publishers), count, size, seconds + 120,
+                              work / "pages"):
             started = await wait_until(
                 lambda: len(list(output.glob("*/segment00001.*"))) >= count, 60)
             if not started:
@@ -192,9 +227,7 @@ async def measure(server: LiveKitServer, work: Path, mode: str, count: int, size
             finally:
                 if loss is not None:
                     loss.set(0)
-        finally:
-            await stop(publishers)
-        await wait_until(lambda: len(summaries(output)) >= count, 30)
+        await wait_until(lambda: len(summaries(output)) >= count, 60)
     found = summaries(output)
     firsts = [s["first_segment_after_activation"] for s in found
               if s.get("first_segment_after_activation") is not None]
@@ -203,6 +236,7 @@ async def measure(server: LiveKitServer, work: Path, mode: str, count: int, size
     row.first_segment_max = round(max(firsts), 2) if firsts else None
     row.frames_lost = sum(s["receive"]["video_frames_lost"] for s in found)
     row.frames_dropped = sum(s["frames"]["dropped"] for s in found)
+    row.most_delay = max((s["frames"].get("most_delay", 0.0) for s in found), default=0.0)
     row.packets_late = sum(s["receive"]["packets_late"] for s in found)
     row.packets_lost = sum(s["receive"].get("packets_lost", 0) for s in found)
     row.packets_recovered = sum(s["receive"].get("packets_recovered", 0)
@@ -265,7 +299,8 @@ def print_table(results: Results) -> None:
     print(f"\n{results.size}, agent processes only (worker + recording processes)")
     print(f"{'mode':<5} {'N':>3} {'CPU %/rec':>10} {'SFU %/rec':>9} {'ratio':>5} "
           f"{'RSS MB':>8} {'1st seg med/max s':>18} {'lost':>5} {'dropped':>7} {'late':>5} "
-          f"{'recorded':>8} {'frames min':>10} {'gap max s':>9} {'pkts lost/back':>14}")
+          f"{'recorded':>8} {'frames min':>10} {'gap max s':>9} {'pkts lost/back':>14} "
+          f"{'delay s':>7}")
     for row in results.rows:
         first = (f"{row.first_segment_median}/{row.first_segment_max}"
                  if row.first_segment_median is not None else "-")
@@ -274,7 +309,7 @@ def print_table(results: Results) -> None:
               f"{row.sfu_cpu_per_stream:>9.2f} {row.agent_sfu_ratio:>5.2f} "
               f"{row.rss_mb:>8.1f} {first:>18} {row.frames_lost:>5} {row.frames_dropped:>7} "
               f"{row.packets_late:>5} {row.recordings:>8} {row.frames_recorded_min:>10.1%} "
-              f"{row.longest_gap:>9.3f} {packets:>14}")
+              f"{row.longest_gap:>9.3f} {packets:>14} {row.most_delay:>7.2f}")
     for mode, mb in results.memory_per_recording_mb.items():
         print(f"memory per extra recording ({mode}): {mb:.1f} MB")
 
@@ -302,7 +337,8 @@ async def _run(arguments: argparse.Namespace, results: Results, work: Path,
     conditions = ", ".join(filter(None, [
         f"{arguments.loss:g} % loss ({arguments.loss_leg})" if arguments.loss else "",
         "one core kept busy" if arguments.busy else ""])) or "a quiet machine"
-    print(f"conditions: {conditions}", flush=True)
+    print(f"conditions: {conditions}; publishers: {', '.join(arguments.publisher)}",
+          flush=True)
     only = f"udp sport {server.udp_port}" if arguments.loss_leg == "recorder" else ""
     if arguments.soak:
         results.soak = await soak(server, work, arguments.size, arguments.soak)
@@ -312,7 +348,8 @@ async def _run(arguments: argparse.Namespace, results: Results, work: Path,
         for count in arguments.publishers:
             print(f"{mode}, {count} publishers, {arguments.seconds:.0f} s ...", flush=True)
             results.rows.append(await measure(server, work, mode, count, arguments.size,
-                                              arguments.seconds, loss, arguments.loss, only))
+                                              arguments.seconds, loss, arguments.loss, only,
+                                              arguments.publisher))
         results.memory_per_recording_mb[mode] = round(slope(
             [(r.publishers, r.rss_mb) for r in results.rows if r.mode == mode]), 2)
     print_table(results)
@@ -332,11 +369,18 @@ def main(argv: list[str] | None = None) -> int:
                         help="random UDP loss while measuring (in the test namespace only)")
     parser.add_argument("--loss-leg", choices=("both", "recorder"), default="both",
                         help="both ways on every leg, or only what the SFU sends")
+    parser.add_argument("--publisher", default="sdk",
+                        help="sdk (default), chromium-vp8, chromium-h264, or several "
+                             "comma-separated, taken in turn")
     parser.add_argument("--busy", action="store_true",
                         help="keep one core busy with another process for the whole run")
     arguments = parser.parse_args(argv)
     arguments.publishers = [int(n) for n in arguments.publishers.split(",")]
     arguments.modes = arguments.modes.split(",")
+    arguments.publisher = tuple(arguments.publisher.split(","))
+    unknown = set(arguments.publisher) - {"sdk", "chromium-vp8", "chromium-h264"}
+    if unknown or (len(arguments.publisher) > 1 and "sdk" in arguments.publisher):
+        parser.error(f"--publisher: sdk alone, or chromium-vp8/chromium-h264, not {unknown}")
     return asyncio.run(run(arguments))
 
 

@@ -48,6 +48,8 @@ class CountingConsumer:
     def on_video(self, track_sid: str, unit: AccessUnit) -> None:
         self._count(track_sid, len(unit.data))
 
+    def on_video_pending(self, track_sid: str, pending: bool) -> None: ...
+
     def on_audio(self, track_sid: str, packet: AudioPacket) -> None:
         self._count(track_sid, len(packet.data))
 

@@ -45,6 +45,8 @@ class Recorder:
     def on_video(self, track_sid: str, unit: AccessUnit) -> None:
         self.video.append((time.monotonic(), unit))
 
+    def on_video_pending(self, track_sid: str, pending: bool) -> None: ...
+
     def on_audio(self, track_sid: str, packet: AudioPacket) -> None:
         self.audio.append(packet)
 

@@ -323,3 +323,33 @@ def test_video_from_a_transcoder_seconds_behind_is_all_recorded(
     assert pipeline.stats.late_audio_frames == 0
     assert pipeline.stats.most_video_delay >= lag - 0.01
     assert [round(s.extinf, 1) for s in report.segments] == [2.0] * 4
+
+
+def test_a_transcoder_starved_for_seconds_freezes_nothing(
+        tmp_path: Path, opus_packets: list[bytes]) -> None:
+    """The transcoder gets no CPU for 2.5 s (a machine busy with other work) and then
+    catches up: its frames were pending meanwhile (video_pending), so the audio waits
+    for them; nothing is frozen or dropped."""
+    feed = Feed(tmp_path)
+    pipeline = feed.pipeline
+    delivered = 0
+    for ms in range(10_000):
+        now = ms / 1000
+        if ms % 20 == 0 and ms < 8000:
+            pipeline.audio(AudioPacket(opus_packets[ms // 20], ms * 48, now))
+        if ms == 0:
+            pipeline.video_pending(True)  # (in a transcoder with a backlog, always)
+        starved = 3.0 <= now < 5.5
+        while not starved and delivered < 240 and delivered / 30 <= now:
+            index, delivered = delivered, delivered + 1
+            data = h264.to_annexb([SPS, PPS, IDR] if index % 60 == 0 else [SLICE])
+            pipeline.video(AccessUnit(data, index * 3000, arrival=index / 30,
+                                      keyframe=index % 60 == 0,
+                                      has_parameter_sets=index % 60 == 0,
+                                      after_loss=False, delay=now - index / 30))
+    pipeline.writer.finish(pipeline.finish())
+    report = check_recording(tmp_path)
+    assert report.ok, report.render()
+    stats = pipeline.stats
+    assert (stats.video_frames, stats.dropped_frames, stats.frozen_frames) == (240, 0, 0)
+    assert stats.most_video_delay >= 2.4

@@ -106,6 +106,22 @@ def test_interleaver_waits_for_a_late_stream_but_not_for_a_stopped_one() -> None
     assert mixer.flush() == []
 
 
+def test_a_held_stream_is_waited_for_past_max_wait_but_not_for_ever() -> None:
+    mixer: Interleaver[str] = Interleaver(["audio", "video"], max_wait=1.0, max_hold=10.0)
+    mixer.push("video", 0, "v0", now=0.0)
+    mixer.hold("video", True)  # pictures are in a transcoder's backlog
+    out = [mixer.push("audio", 1920 * i, f"a{i}", now=0.02 * i) for i in range(200)]
+    assert [item for batch in out for _, _, item in batch] == ["v0", "a0"]  # 4 s: waiting
+    late = mixer.push("video", 3000, "v1", now=4.0)
+    assert [item for _, _, item in late] == ["a1", "v1"]
+    mixer.hold("video", False)
+    out = mixer.push("audio", 1920 * 200, "a200", now=5.1)  # not held: 1 s is stopped
+    assert [item for _, _, item in out][-1] == "a200"
+    mixer.hold("video", True)
+    assert mixer.push("audio", 1920 * 201, "a201", now=5.2) == []  # held again
+    assert mixer.push("audio", 1920 * 202, "a202", now=14.1)[-1][2] == "a202"  # stuck: 10 s
+
+
 def test_playlist_event_window_and_end() -> None:
     when = datetime(2026, 1, 1, tzinfo=UTC)
     playlist = Playlist(target_duration=3)

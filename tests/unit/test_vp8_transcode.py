@@ -138,6 +138,7 @@ def test_a_damaged_frame_is_an_error_not_a_crash() -> None:
 class Consumer:
     def __init__(self, expected: int) -> None:
         self.units: list[AccessUnit] = []
+        self.pending: list[bool] = []  # what on_video_pending said, in turn
         self.expected = expected
         self.all_came = asyncio.Event()
 
@@ -145,6 +146,9 @@ class Consumer:
         self.units.append(unit)
         if len(self.units) >= self.expected:
             self.all_came.set()
+
+    def on_video_pending(self, track_sid: str, pending: bool) -> None:
+        self.pending.append(pending)
 
     def on_audio(self, track_sid: str, packet: AudioPacket) -> None: ...
     def on_track_started(self, track: RemoteTrack) -> None: ...
@@ -237,6 +241,7 @@ async def test_a_transcoder_that_falls_behind_loses_no_frame(
     assert ended == ["TR_v"]
     stamps = [u.rtp_timestamp for u in consumer.units]
     assert stamps == [stamps[0] + i * FRAME_TICKS for i in range(90)]
+    assert consumer.pending == [True, False]  # from the first frame in to the last out
     assert consumer.units[-1].delay > 0.5 and reader.most_delay == consumer.units[-1].delay
 
 
@@ -258,3 +263,24 @@ async def test_a_backlog_not_through_in_time_is_given_up_and_said(
     assert not await reader.caught_up(within=0.3)
     assert reader.ended
     assert "frames behind" in caplog.text and "not recorded" in caplog.text
+
+
+async def test_a_rejoin_drops_the_backlog_and_ends_the_track_at_once(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    original = VideoTranscoder.transcode
+
+    def slow(self: VideoTranscoder, frame: bytes, rtp_timestamp: int) -> list[EncodedPicture]:
+        time.sleep(0.02)
+        return original(self, frame, rtp_timestamp)
+
+    monkeypatch.setattr(VideoTranscoder, "transcode", slow)
+    consumer = Consumer(1000)
+    reader = TranscodingReader(RemoteTrack("TR_v", "video", "video/VP8"), consumer,
+                               VIDEO_CODECS["video/vp8"], lambda: None)
+    for index, packet in enumerate(rtp_stream(vp8_frames(60))):
+        reader.on_rtp(packet, arrival=1000.0 + index * 0.001)
+    reader.abandon()
+    assert reader.ended and reader.backlog == 0
+    assert await reader.caught_up(within=0.1)
+    await asyncio.sleep(0.2)
+    assert len(consumer.units) <= 2  # the frame in hand at most, then nothing

@@ -37,6 +37,10 @@ class MediaConsumer(Protocol):
 
     def on_video(self, track_sid: str, unit: AccessUnit) -> None: ...
 
+    def on_video_pending(self, track_sid: str, pending: bool) -> None:
+        """Whether frames that arrived are still to be delivered (a transcoder's
+        backlog): while they are, the track is sending, however late they come."""
+
     def on_audio(self, track_sid: str, packet: AudioPacket) -> None: ...
 
     def on_track_ended(self, track_sid: str) -> None: ...

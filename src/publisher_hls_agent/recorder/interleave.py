@@ -4,7 +4,9 @@ Audio and video arrive with different delays: a large keyframe is paced out over
 hundred milliseconds while audio keeps coming. Written as they come, audio from after
 a segment boundary would land in the segment before it. So each item waits here until
 every stream still sending has reached its time. A stream that has sent nothing for
-``max_wait`` seconds (of arrival time) is taken as stopped and holds nobody back.
+``max_wait`` seconds (of arrival time) is taken as stopped and holds nobody back, unless
+it is held (items known to be coming, from a transcoder behind): then only after
+``max_hold`` seconds, so that a stuck stream cannot hold the others for ever.
 """
 
 from __future__ import annotations
@@ -17,10 +19,12 @@ T = TypeVar("T")
 
 
 class Interleaver(Generic[T]):
-    def __init__(self, streams: list[str], max_wait: float) -> None:
+    def __init__(self, streams: list[str], max_wait: float, max_hold: float = 60.0) -> None:
         self._last_pts: dict[str, int | None] = dict.fromkeys(streams)
         self._last_arrival: dict[str, float | None] = dict.fromkeys(streams)
         self._max_wait = max_wait
+        self._max_hold = max_hold
+        self._held: set[str] = set()
         self._heap: list[tuple[int, int, str, T]] = []
         self._order = itertools.count()
         self._since: float | None = None  # the first push: streams silent since are stopped
@@ -34,6 +38,13 @@ class Interleaver(Generic[T]):
         self._last_arrival[stream] = now
         return self._release(now)
 
+    def hold(self, stream: str, held: bool) -> None:
+        """Whether items of ``stream`` are known to be coming, however long they take."""
+        if held:
+            self._held.add(stream)
+        else:
+            self._held.discard(stream)
+
     def flush(self) -> list[tuple[str, int, T]]:
         out = []
         while self._heap:
@@ -46,7 +57,8 @@ class Interleaver(Generic[T]):
         reached = []
         for stream, last in self._last_pts.items():
             arrival = self._last_arrival[stream]
-            if now - (arrival if arrival is not None else self._since) > self._max_wait:
+            wait = self._max_hold if stream in self._held else self._max_wait
+            if now - (arrival if arrival is not None else self._since) > wait:
                 continue  # stopped: do not wait for it
             if last is None:
                 return []  # not heard from yet, but not given up on either

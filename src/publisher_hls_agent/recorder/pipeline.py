@@ -172,9 +172,14 @@ class RecordingPipeline:
             self.ask_for_keyframe()
         if unit.delay > self.stats.most_video_delay:
             self.stats.most_video_delay = unit.delay
-        # The stream is alive when its pictures reach us, however late they arrived.
+        # Alive when its pictures reach us, however late they arrived (video_pending).
         for stream, when, item in self._mixer.push("video", pts, unit, unit.arrival + unit.delay):
             self._release(stream, when, item)
+
+    def video_pending(self, pending: bool) -> None:
+        """Whether pictures that arrived are still coming, from a transcoder behind
+        (Interleaver.hold): the audio waits for them instead of freezing the video."""
+        self._mixer.hold("video", pending)
 
     def audio(self, packet: AudioPacket) -> None:
         if self._audio is None or self.audio_timeline is None:

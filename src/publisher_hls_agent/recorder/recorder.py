@@ -87,6 +87,7 @@ class Recorder:
         self.tracks: dict[str, RemoteTrack] = {}  # every track seen, by sid
         self.not_recorded: list[dict[str, str]] = []  # tracks left out (their codec)
         self._video_sid: str | None = None
+        self._video_pending = False  # frames of it still being transcoded
         self._audio_sid: str | None = None
         self._prebuffer = PreBuffer()
         self._recording: Recording | None = None
@@ -164,6 +165,13 @@ class Recorder:
         if pending and Do.START not in actions:
             self._keep_segments_short(unit)
         self._do(actions)
+
+    def on_video_pending(self, track_sid: str, pending: bool) -> None:
+        if track_sid != self._video_sid:
+            return
+        self._video_pending = pending
+        if self.state is State.RECORDING and self._recording is not None:
+            self._recording.video_pending(pending)
 
     def on_audio(self, track_sid: str, packet: AudioPacket) -> None:
         if track_sid != self._audio_sid:
@@ -306,6 +314,7 @@ class Recorder:
             arrival=arrival, ntp_origin=ntp_origin, clock=self._clock,
             activated_at=self._start.activated_at, upload=self.upload,
             video_missing=self._start.video_missing)
+        self._recording.video_pending(self._video_pending)
         return self._recording
 
     def _start_from_prebuffer(self) -> None:

@@ -172,6 +172,10 @@ class Recording:
             self.place(unit.rtp_timestamp, unit.arrival, self.video_sid, VIDEO_RATE)
         self.guarded(self.pipeline.video, unit)
 
+    def video_pending(self, pending: bool) -> None:
+        if self.pipeline.has_video:
+            self.pipeline.video_pending(pending)
+
     def _ask_for_a_keyframe(self, now: float) -> None:
         """Once a second at most (the SFU drops PLIs closer than that)."""
         if self._keyframe_asked_at is None or now - self._keyframe_asked_at >= 1.0:

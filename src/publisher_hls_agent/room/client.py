@@ -122,6 +122,7 @@ class RoomClient:
         """Receive until the participant leaves or ``close()``; rejoin on failures."""
         failures = 0
         while not self._closing:
+            rejoining = False
             try:
                 await self._run_session()
                 return
@@ -130,13 +131,14 @@ class RoomClient:
             except (_Rejoin, SignalError, ConnectionError) as exc:
                 if self._closing:
                     return
+                rejoining = True
                 delay = RECONNECT_DELAYS[min(failures, len(RECONNECT_DELAYS) - 1)]
                 failures += 1
                 logger.warning("room session lost (%s); rejoining in %.1f s", exc, delay,
                                extra=self._log_context)
                 await asyncio.sleep(delay)
             finally:
-                await self._end_session()
+                await self._end_session(rejoining=rejoining)
 
     def replace_consumer(self, consumer: MediaConsumer) -> None:
         """From now on every track goes to ``consumer`` (a new recording), which is told
@@ -208,14 +210,19 @@ class RoomClient:
             await self._handle(response)
         raise _Rejoin("signalling connection closed")
 
-    async def _end_session(self) -> None:
+    async def _end_session(self, *, rejoining: bool = False) -> None:
+        """The tracks end; a transcoder goes through its backlog first (``caught_up``),
+        unless the session is rejoining, whose readers take the tracks over."""
         self._connected.clear()
         for task in list(self._session_tasks):
             task.cancel()
         for sid in list(self._readers):
             reader = self._readers.pop(sid)
             self._ended_readers.append(reader)
-            reader.on_bye()
+            if rejoining and isinstance(reader, TranscodingReader):
+                reader.abandon()
+            else:
+                reader.on_bye()
         self._taps.clear()
         self._tracks.clear()
         self._early_candidates.clear()

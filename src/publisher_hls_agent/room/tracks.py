@@ -258,6 +258,7 @@ class TranscodingReader(_VideoReader):
         self._resync = True  # nothing decodable until a keyframe
         self._asked_at = -SOURCE_KEYFRAME_INTERVAL  # arrival time of the last PLI sent
         self.most_delay = 0.0  # the longest a frame took to come out of the transcoder
+        self._in_transcoder = 0  # frames submitted and not yet done
 
     @property
     def backlog(self) -> int:
@@ -277,6 +278,17 @@ class TranscodingReader(_VideoReader):
         else:
             self._thread.close()
 
+    def abandon(self) -> None:
+        """The track is over at once, its backlog dropped: the session is rejoining,
+        and the new session's reader of this track must not be overtaken by this one's
+        late pictures."""
+        dropped = self._thread.abandon() if self._thread is not None else 0
+        if dropped:
+            logger.warning("track %s: %d frames waiting for the transcoder dropped on "
+                           "rejoining the room", self.track.sid, dropped)
+        self._finishing = True
+        self._finished()
+
     async def caught_up(self, within: float) -> bool:
         """Wait (``within`` seconds at most) until the frames received are all delivered
         after the track's end; False if they were not: those left are then given up."""
@@ -293,6 +305,8 @@ class TranscodingReader(_VideoReader):
     def _finished(self) -> None:
         if not self._caught_up.is_set():
             self._caught_up.set()
+            if self._in_transcoder:  # given up on (abandoned, or not in time)
+                self.consumer.on_video_pending(self.track.sid, False)
             super().on_bye()
 
     def _take(self, frame: AssembledFrame) -> None:
@@ -320,9 +334,12 @@ class TranscodingReader(_VideoReader):
             self._thread = TranscodingThread(
                 VideoTranscoder(self._frame.codec.name, (self.track.width, self.track.height),
                                 self._settings),
-                f"transcode-{self.track.sid}", self._deliver, self._failed, self._finished,
+                f"transcode-{self.track.sid}", self._done, self._failed, self._finished,
                 spill_dir=self._spill_dir)
         self._thread.submit(data, frame.rtp_timestamp, frame.arrival)
+        self._in_transcoder += 1
+        if self._in_transcoder == 1:
+            self.consumer.on_video_pending(self.track.sid, True)
         self._resync = False
         self.stats.frames += 1
         self.stats.keyframes += keyframe
@@ -334,8 +351,18 @@ class TranscodingReader(_VideoReader):
         self._asked_at = now
         self._request_source_keyframe()
 
-    def _deliver(self, picture: EncodedPicture, arrival: float, delay: float) -> None:
+    def _done(self, pictures: list[EncodedPicture], arrival: float, delay: float) -> None:
         self.most_delay = max(self.most_delay, delay)
+        for picture in pictures:
+            self._deliver(picture, arrival, delay)
+        self._frame_out()
+
+    def _frame_out(self) -> None:
+        self._in_transcoder -= 1
+        if not self._in_transcoder and not self.ended:
+            self.consumer.on_video_pending(self.track.sid, False)
+
+    def _deliver(self, picture: EncodedPicture, arrival: float, delay: float) -> None:
         if not self.ended:
             sets = (h264.parameter_sets(h264.split_annexb(picture.data))
                     if picture.keyframe else None)  # (x264 puts them before every IDR)
@@ -348,6 +375,7 @@ class TranscodingReader(_VideoReader):
     def _failed(self, reason: str) -> None:
         self.stats.broken_frames += 1
         self._resync = True
+        self._frame_out()
 
 
 class OpusReader(_Reader):

@@ -26,15 +26,16 @@ logger = logging.getLogger(__name__)
 
 class TranscodingThread:
     def __init__(self, transcoder: VideoTranscoder, name: str,
-                 deliver: Callable[[EncodedPicture, float, float], None],
+                 done: Callable[[list[EncodedPicture], float, float], None],
                  failed: Callable[[str], None], finished: Callable[[], None], *,
                  spill_dir: Path | None = None) -> None:
-        """``deliver(picture, arrival, delay)`` (``delay``: seconds the frame spent
-        queued and transcoded), ``failed(reason)`` and ``finished()`` (after ``close``,
-        once the backlog went through) are called on the loop; a backlog past its memory
-        budget goes to a file in ``spill_dir``."""
+        """Called on the loop: once per frame submitted, ``done(pictures, arrival,
+        delay)`` (usually one picture, none while the decoder waits; ``delay``: seconds
+        the frame spent queued and transcoded) or ``failed(reason)``; ``finished()``
+        after ``close`` once the backlog went through. A backlog past its memory budget
+        goes to a file in ``spill_dir``."""
         self._transcoder = transcoder
-        self._deliver = deliver
+        self._done = done
         self._failed = failed
         self._finished = finished
         self._loop = asyncio.get_running_loop()
@@ -53,6 +54,10 @@ class TranscodingThread:
     def close(self) -> None:
         """Go through what is queued, then stop; returns at once."""
         self.backlog.close()
+
+    def abandon(self) -> int:
+        """Stop after the frame in hand, dropping the queued ones; how many."""
+        return self.backlog.discard()
 
     def _run(self) -> None:
         try:
@@ -73,9 +78,7 @@ class TranscodingThread:
             logger.exception("transcoder failed")
             self._call_on_loop(self._failed, repr(exc))
             return
-        delay = time.monotonic() - queued_at
-        for picture in pictures:
-            self._call_on_loop(self._deliver, picture, arrival, delay)
+        self._call_on_loop(self._done, pictures, arrival, time.monotonic() - queued_at)
 
     def _call_on_loop(self, callback: Callable[..., None], *args: object) -> None:
         with contextlib.suppress(RuntimeError):  # a closed loop: nobody left to receive it
