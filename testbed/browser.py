@@ -87,10 +87,15 @@ class Page:
 
 
 @contextlib.asynccontextmanager
-async def chromium(window: str = "1280,800", *, fake_media: bool = False) -> AsyncIterator[Page]:
+async def chromium(window: str = "1280,800", *, fake_media: bool = False,
+                   capture_files: tuple[Path, Path] | None = None) -> AsyncIterator[Page]:
     """A fresh headless Chromium with one blank page; ``fake_media`` gives it Chromium's
-    synthetic camera and microphone, granted without a prompt."""
-    flags = (*FLAGS, *(FAKE_MEDIA_FLAGS if fake_media else ()))
+    synthetic camera and microphone, granted without a prompt, playing ``capture_files``
+    (a Y4M and a WAV, looped) when given instead of its own pictures and beeps."""
+    files = (() if capture_files is None else
+             (f"--use-file-for-fake-video-capture={capture_files[0]}",
+              f"--use-file-for-fake-audio-capture={capture_files[1]}"))
+    flags = (*FLAGS, *(FAKE_MEDIA_FLAGS if fake_media else ()), *files)
     profile = tempfile.mkdtemp(prefix="chromium-profile-")
     process = await asyncio.create_subprocess_exec(
         find_chromium(), *flags, f"--user-data-dir={profile}", f"--window-size={window}",

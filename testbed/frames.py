@@ -39,6 +39,8 @@ def picture_times(folder: Path) -> list[float]:
     if not path.exists():
         path = folder / "output.mp4"
     with av.open(str(path)) as container:
+        if not container.streams.video:  # the video never came (recording.json says why)
+            return []
         stream = container.streams.video[0]
         time_base = stream.time_base
         assert time_base is not None

@@ -58,6 +58,7 @@ class WorkerConfig:
     """How the agent worker runs: its capacity, its processes, its HTTP server."""
 
     max_recordings: int  # reported to the server as full at this many active recordings
+    load_threshold: float  # the share of the cores in use past which no job is taken
     processes: int  # recording processes the recordings are spread over
     shutdown_timeout: float  # seconds to finalize every recording on SIGTERM/SIGINT
     http_host: str
@@ -102,6 +103,7 @@ class Config:
             s3=_s3_config(reader),
             worker=WorkerConfig(
                 max_recordings=reader.get("MAX_RECORDINGS", "16", _positive_int),
+                load_threshold=reader.get("LOAD_THRESHOLD", "0.75", _share),
                 processes=reader.get("RECORDING_PROCESSES", str(_default_processes()),
                                      _positive_int),
                 shutdown_timeout=reader.get("SHUTDOWN_TIMEOUT", "60", _positive_seconds),
@@ -117,6 +119,16 @@ def _default_processes() -> int:
     """One recording process per core this process may run on: one Python process is
     bound to one core by the GIL."""
     return max(1, len(os.sched_getaffinity(0)))
+
+
+def _share(raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError("must be a number above 0 and at most 1") from None
+    if not 0 < value <= 1:
+        raise ValueError("must be a number above 0 and at most 1")
+    return value
 
 
 def _x264_preset(raw: str) -> str:

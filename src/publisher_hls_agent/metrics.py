@@ -15,6 +15,12 @@ class Metrics:
                                  registry=self.registry)
         self.capacity = Gauge("hls_jobs_capacity", "MAX_RECORDINGS: jobs this worker takes",
                               registry=self.registry)
+        self.load = Gauge("hls_worker_load", "The share of the worker's cores its processes "
+                          "use (measured) or its newest jobs will (expected), as reported "
+                          "to the server; no job is taken past LOAD_THRESHOLD",
+                          registry=self.registry)
+        self.cpu = Gauge("hls_worker_cpu_cores", "Cores the worker's processes used over the "
+                         "last seconds", registry=self.registry)
         self.segments = Counter("hls_segments_written", "Segments written",
                                 registry=self.registry)
         self.bytes = Counter("hls_bytes_written", "Bytes of segments written",

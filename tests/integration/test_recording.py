@@ -16,13 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import av
-import numpy as np
 import pytest
+from testbed.av_sync import beep_times, flash_times
 from testbed.demo import token
 from testbed.livekit_server import LiveKitServer
 from testbed.publisher import SyntheticPublisher
-from testbed.synthetic_media import WHITE, access_unit_digest
+from testbed.synthetic_media import access_unit_digest
 
 from publisher_hls_agent.hls.check import check_recording
 from publisher_hls_agent.inspection.tsparse import read_pes
@@ -78,31 +77,6 @@ def ffprobe_codecs(path: Path) -> list[str]:
                           "-of", "json", str(path)], check=True, capture_output=True,
                          text=True).stdout
     return [stream["codec_name"] for stream in json.loads(out)["streams"]]
-
-
-def flash_times(path: Path) -> list[float]:
-    with av.open(str(path)) as container:
-        stream = container.streams.video[0]
-        return [float(frame.pts * stream.time_base) for frame in container.decode(stream)
-                if frame.to_ndarray(format="gray")[::8, ::8].mean() > WHITE - 20]
-
-
-def beep_times(path: Path) -> list[float]:
-    """Onsets of the 1 kHz beeps: where the 2 ms loudness first crosses half scale."""
-    with av.open(str(path)) as container:
-        stream = container.streams.audio[0]
-        chunks, start = [], None
-        for frame in container.decode(stream):
-            if start is None:
-                start = float(frame.pts * stream.time_base)
-            chunks.append(frame.to_ndarray().mean(axis=0))
-    samples = np.concatenate(chunks)
-    window = 96
-    loudness = np.abs(samples[: len(samples) // window * window]).reshape(-1, window).max(axis=1)
-    loud = loudness > 0.25
-    onsets = [i for i in range(1, len(loud)) if loud[i] and not loud[max(0, i - 25):i].any()]
-    assert start is not None
-    return [start + i * window / 48000 for i in onsets]
 
 
 @pytest.mark.skipif(shutil.which("ffprobe") is None, reason="ffprobe not installed")

@@ -14,12 +14,13 @@ import aiohttp
 import pytest
 from livekit import api, rtc
 from testbed.agent_process import AgentProcess
+from testbed.browser_publisher import browser_publishing
 from testbed.livekit_server import LiveKitServer, free_port, running_server
 
 from publisher_hls_agent.hls.check import check_recording
 
 from ..bench.support import publisher_process
-from .support import agent, dispatch_job, publishing, recordings, wait_for
+from .support import agent, dispatch_job, publishing, recordings, token, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -397,3 +398,53 @@ async def test_a_publisher_who_comes_back_is_recorded_again(livekit_server: Live
     assert len(visits) == 2
     for folder in visits:
         assert check_recording(folder).ok
+
+
+async def test_a_worker_its_transcoding_fills_passes_the_next_jobs_on(
+        livekit_server: LiveKitServer, tmp_path: Path) -> None:
+    """The load a worker reports is the CPU its processes use: a browser's VP8,
+    transcoded, fills worker A (its threshold set to what one such recording costs), so
+    the server sends the next publishers to B, also once A's first job is old enough
+    for its load to be measured rather than expected. By count (1 of MAX_RECORDINGS),
+    A would look nearly idle and take its share of them."""
+    output = tmp_path / "out"
+    room = "cpu-load"
+    async with agent(livekit_server, tmp_path / "a", "cpu-load", LOAD_THRESHOLD="0.05",
+                     RECORDING_PROCESSES="1", OUTPUT_DIR=str(output)) as first:
+        await dispatch_job(livekit_server, "cpu-load", room)
+        async with browser_publishing(livekit_server.url,
+                                      token(livekit_server, room, "browser-vp8"), "vp8",
+                                      width=1280, height=720, scratch=tmp_path):
+            await wait_for(lambda: bool(list(output.glob("*/segment00001.ts"))), 40,
+                           "the browser's recording")
+            await asyncio.sleep(18)  # past the first job's expected cost: measured now
+            load = await metric(first, "hls_worker_load")
+            print("worker A, one VP8 720p recording: load", load,
+                  "cores", await metric(first, "hls_worker_cpu_cores"))
+            assert load >= 0.05, load
+            async with agent(livekit_server, tmp_path / "b", "cpu-load",
+                             RECORDING_PROCESSES="1", OUTPUT_DIR=str(output)) as second, \
+                    contextlib.AsyncExitStack() as publishers:
+                for name in ("sdk-1", "sdk-2", "sdk-3"):
+                    await publishers.enter_async_context(
+                        publishing(livekit_server, room, name, width=320, height=240))
+                await wait_for(lambda: len(list(output.glob("*/segment00001.ts"))) == 4, 40,
+                               "four recordings")
+                counts = [len(await listed(worker)) for worker in (first, second)]
+                assert counts == [1, 3], counts
+    await wait_for(lambda: len(recordings(output)) == 4, 30, "four finalized recordings")
+    report = check_recording(recordings(output)["browser-vp8"])
+    assert report.ok, report.render()
+
+
+async def metric(worker: AgentProcess, name: str) -> float:
+    _, text = await get_json(f"{worker.http_url}/metrics")
+    return float(next(line.split()[1] for line in str(text).splitlines()
+                      if line.startswith(f"{name} ")))
+
+
+async def listed(worker: AgentProcess) -> list[object]:
+    _, listing = await get_json(f"{worker.http_url}/v1/recordings", worker.control_token())
+    assert isinstance(listing, dict)
+    recordings_now: list[object] = listing["recordings"]
+    return recordings_now

@@ -28,13 +28,13 @@ def test_registration_is_a_publisher_worker_that_may_answer_rpc() -> None:
 
 
 def test_load_and_fullness() -> None:
-    idle = protocol.worker_status(0, 4).update_worker
+    idle = protocol.worker_status(0, 0.0, full=False).update_worker
     assert (idle.status, idle.load, idle.job_count) == (agent.WorkerStatus.WS_AVAILABLE, 0, 0)
-    half = protocol.worker_status(2, 4).update_worker
+    half = protocol.worker_status(2, 0.5, full=False).update_worker
     assert half.load == pytest.approx(0.5) and half.status == agent.WorkerStatus.WS_AVAILABLE
-    full = protocol.worker_status(4, 4).update_worker
+    full = protocol.worker_status(4, 1.7, full=True).update_worker
     assert full.status == agent.WorkerStatus.WS_FULL and full.load == 1.0
-    draining = protocol.worker_status(0, 4, draining=True).update_worker
+    draining = protocol.worker_status(0, 0.0, full=False, draining=True).update_worker
     assert draining.status == agent.WorkerStatus.WS_FULL and draining.draining
 
 

@@ -1,21 +1,23 @@
 """The recorder agent: takes JT_PUBLISHER jobs and runs one recording per job.
 
 It owns the connection to the server (``connection.py``), the recording processes
-(``pool.py``) and the table of jobs the HTTP API reads. Capacity is counted in
-recordings: a job is promised when the server asks (so two requests in flight cannot
-both take the last slot) and the worker reports itself full at ``MAX_RECORDINGS``.
+(``pool.py``) and the table of jobs the HTTP API reads. Capacity is the CPU of its
+processes (``load.py``): a job is promised when the server asks, with its expected cost
+(so two requests in flight cannot both take the last of it), declined past
+``LOAD_THRESHOLD``, and the worker reports itself full there or at ``MAX_RECORDINGS``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, assert_never
 
-from livekit.protocol import agent
+from livekit.protocol import agent, models
 
 from ..config import Config
 from ..metrics import Metrics
@@ -25,11 +27,14 @@ from ..storage.storage import Storage
 from . import protocol
 from .connection import WorkerConnection
 from .ipc import Command, CommandOp, Event, Finished, Outcome, Progress, Recorded, StartJob
+from .load import LoadEstimate, expected_cost, tree_cpu_seconds
 from .pool import RecordingProcesses
 
 logger = logging.getLogger(__name__)
 
 PROMISE_TTL = 15.0  # an availability promise the server never followed up on lapses
+LOAD_INTERVAL = 2.5  # seconds between CPU samples (and load reports when it moved)
+LOAD_STEP = 0.05  # a load change worth telling the server
 
 
 @dataclass
@@ -71,6 +76,8 @@ class RecorderAgent:
         self._upload_failures: dict[int, dict[str, int]] = {}  # by process, as reported
         self._options = RecorderOptions.from_config(config)
         self._status_tasks: set[asyncio.Task[None]] = set()
+        self._load = LoadEstimate(len(os.sched_getaffinity(0)))
+        self._reported: tuple[bool, float] = (False, 0.0)  # (full, load) last sent
 
     # --- running -----------------------------------------------------------------------
 
@@ -81,11 +88,27 @@ class RecorderAgent:
         closed = self._close_interrupted()
         recovery = (asyncio.create_task(self._recover_uploads(closed))
                     if self.config.s3 is not None else None)
+        watching = asyncio.create_task(self._watch_load())
         try:
             await self.connection.run()
         finally:
+            watching.cancel()
             if recovery is not None:
                 recovery.cancel()
+
+    async def _watch_load(self) -> None:
+        """Sample the CPU of the worker's processes; tell the server when the load moved."""
+        while True:
+            now = time.monotonic()
+            pids = [os.getpid(), *self.processes.pids()]
+            self._load.sample(await asyncio.to_thread(tree_cpu_seconds, pids), now)
+            self.metrics.cpu.set(round(self._load.measured(), 3))
+            load = self._load.load(now)
+            self.metrics.load.set(round(load, 3))
+            full, last = self._reported
+            if self._is_full(now) != full or abs(load - last) >= LOAD_STEP:
+                self._report_status()
+            await asyncio.sleep(LOAD_INTERVAL)
 
     def _close_interrupted(self) -> list[Path]:
         """Close the recordings an earlier run was killed in the middle of: the
@@ -159,17 +182,36 @@ class RecorderAgent:
         self._promised.clear()
 
     def status(self) -> agent.WorkerMessage:
-        return protocol.worker_status(self._load(), self.config.worker.max_recordings,
+        now = time.monotonic()
+        full, load = self._is_full(now), self._load.load(now)
+        self._reported = (full, load)
+        return protocol.worker_status(self._job_count(), load, full=full,
                                       draining=self._draining)
+
+    def _is_full(self, now: float) -> bool:
+        return (self._job_count() >= self.config.worker.max_recordings
+                or self._load.load(now) >= self.config.worker.load_threshold)
 
     def availability(self, request: agent.AvailabilityRequest) -> agent.WorkerMessage:
         job = request.job
         publisher = job.participant.identity
-        if self._draining or self._load() >= self.config.worker.max_recordings:
+        now = time.monotonic()
+        cost = expected_cost(
+            (t.mime_type.lower() for t in job.participant.tracks
+             if t.type == models.TrackType.VIDEO), self._options.format.passthrough_video)
+        # A worker with no job takes one whatever it costs: a threshold set too low must
+        # not leave every job unrecorded.
+        busy = self._job_count() > 0 and not self._load.admits(
+            cost, self.config.worker.load_threshold, now)
+        if self._draining or self._job_count() >= self.config.worker.max_recordings or busy:
+            reason = ("shutting down" if self._draining else
+                      f"load {self._load.load(now):.2f} + {cost:g} cores expected"
+                      if busy else "full")
             logger.info("declining job %s (%s in %s): %s", job.id, publisher, job.room.name,
-                        "shutting down" if self._draining else "full")
+                        reason)
             return protocol.availability(job, available=False)
-        self._promised[job.id] = time.monotonic()
+        self._promised[job.id] = now
+        self._load.reserve(job.id, cost, now)
         return protocol.availability(
             job, available=True, identity=protocol.agent_identity(self.config.agent_name,
                                                                   publisher),
@@ -269,6 +311,7 @@ class RecorderAgent:
 
     def _finished(self, event: Finished) -> None:
         job = self.jobs.pop(event.job_id, None)
+        self._load.release(event.job_id)
         if job is None:
             return
         self.metrics.jobs.labels(event.outcome.value).inc()
@@ -289,11 +332,12 @@ class RecorderAgent:
 
     # --- reporting ---------------------------------------------------------------------
 
-    def _load(self) -> int:
+    def _job_count(self) -> int:
         now = time.monotonic()
         for job_id, promised_at in list(self._promised.items()):
             if now - promised_at > PROMISE_TTL:
                 del self._promised[job_id]
+                self._load.release(job_id)
         return len(self.jobs) + len(self._promised)
 
     def _report(self, job_id: str, status: agent.JobStatus, error: str) -> None:

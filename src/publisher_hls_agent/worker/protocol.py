@@ -65,11 +65,13 @@ def job_status(job_id: str, status: agent.JobStatus,
         job_id=job_id, status=status, error=error))
 
 
-def worker_status(active: int, capacity: int, *, draining: bool = False) -> agent.WorkerMessage:
-    full = draining or active >= capacity
+def worker_status(active: int, load: float, *, full: bool,
+                  draining: bool = False) -> agent.WorkerMessage:
+    """``load``: the share of the worker's capacity in use (``worker/load.py``)."""
+    full = full or draining
     return agent.WorkerMessage(update_worker=agent.UpdateWorkerStatus(
         status=agent.WorkerStatus.WS_FULL if full else agent.WorkerStatus.WS_AVAILABLE,
-        load=min(1.0, active / capacity), job_count=active, draining=draining))
+        load=min(1.0, max(0.0, load)), job_count=active, draining=draining))
 
 
 def ping(timestamp_ms: int) -> agent.WorkerMessage:
