@@ -79,6 +79,9 @@ class Config:
     keep_opus: bool
     segment_format: str  # "ts" or "fmp4", resolved from HLS_SEGMENT_FORMAT
     transcode_preset: str  # x264's, for the video that cannot pass through (VP8)
+    # Where LiveKit-signed events of each recording go; out of the repr (logged at start):
+    # a receiver's URL may carry its own token.
+    webhook_urls: tuple[str, ...] = field(repr=False)
     s3: S3Config | None
     worker: WorkerConfig
     log_format: str  # "text" or "json"
@@ -100,6 +103,7 @@ class Config:
                                            keep_opus),
             transcode_preset=reader.get("TRANSCODE_PRESET", DEFAULT_X264_PRESET,
                                         _x264_preset),
+            webhook_urls=reader.get("WEBHOOK_URLS", "", _webhook_urls),
             s3=_s3_config(reader),
             worker=WorkerConfig(
                 max_recordings=reader.get("MAX_RECORDINGS", "16", _positive_int),
@@ -309,6 +313,18 @@ def _http_url(raw: str) -> str:
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError("must be an http(s):// URL")
     return raw
+
+
+def _webhook_urls(raw: str) -> tuple[str, ...]:
+    urls = tuple(url.strip() for url in raw.split(",") if url.strip())
+    for url in urls:
+        parts = _split_url(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be http(s):// URLs, separated by commas")
+        if parts.username or parts.password:
+            raise ValueError("must not hold credentials (the events are signed with the "
+                             "API key and secret; a receiver checks that)")
+    return urls
 
 
 def _livekit_url(raw: str) -> str:

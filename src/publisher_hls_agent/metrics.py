@@ -19,6 +19,14 @@ class Metrics:
                           "use (measured) or its newest jobs will (expected), as reported "
                           "to the server; no job is taken past LOAD_THRESHOLD",
                           registry=self.registry)
+        self.webhooks = Counter("hls_webhooks_delivered", "Webhook events delivered",
+                                registry=self.registry)
+        self.webhook_failures = Counter(
+            "hls_webhook_failures", "Webhook deliveries that failed and will be tried again",
+            registry=self.registry)
+        self.webhook_delay = Gauge(
+            "hls_webhook_delay_seconds", "How long the last webhook delivered waited",
+            registry=self.registry)
         self.cpu = Gauge("hls_worker_cpu_cores", "Cores the worker's processes used over the "
                          "last seconds", registry=self.registry)
         self.segments = Counter("hls_segments_written", "Segments written",

@@ -219,3 +219,12 @@ def test_transcode_preset_is_one_of_x264s() -> None:
     assert config(TRANSCODE_PRESET="ultrafast").transcode_preset == "ultrafast"
     err = error(**BASE, TRANSCODE_PRESET="placebo")
     assert err.variable == "TRANSCODE_PRESET" and "superfast" in str(err)
+
+
+def test_webhook_urls_are_http_urls_without_credentials() -> None:
+    assert config().webhook_urls == ()
+    urls = config(WEBHOOK_URLS=" https://a.example/hook , http://b:8080/x?k=1").webhook_urls
+    assert urls == ("https://a.example/hook", "http://b:8080/x?k=1")
+    assert error(**BASE, WEBHOOK_URLS="ftp://a/b").variable == "WEBHOOK_URLS"
+    err = error(**BASE, WEBHOOK_URLS="https://user:hunter2@a.example/hook")
+    assert err.variable == "WEBHOOK_URLS" and "hunter2" not in str(err)

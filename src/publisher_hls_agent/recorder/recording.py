@@ -12,7 +12,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -60,6 +60,8 @@ class RecorderOptions:
     # (room/tracks.TranscodingReader): half of SHUTDOWN_TIMEOUT, the rest for uploads.
     catch_up_within: float = 30.0
     transcode_preset: str = DEFAULT_X264_PRESET
+    # Where each recording's events go (notify/); never shown (a URL may hold a token).
+    webhook_urls: tuple[str, ...] = field(default=(), repr=False)
 
     @classmethod
     def from_config(cls, config: Config) -> RecorderOptions:
@@ -67,7 +69,8 @@ class RecorderOptions:
                    max_segments=config.max_segments, auto_activate=config.auto_activate,
                    keep_opus=config.segment_format == FMP4,
                    catch_up_within=config.worker.shutdown_timeout / 2,
-                   transcode_preset=config.transcode_preset)
+                   transcode_preset=config.transcode_preset,
+                   webhook_urls=config.webhook_urls)
 
     @property
     def format(self) -> RecordingFormat:

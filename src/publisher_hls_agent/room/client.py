@@ -112,6 +112,7 @@ class RoomClient:
         self._log_context = {"participant": identity}  # and the room, once joined
         self._data: DataLink | None = None  # only to answer RPC calls
         self.sessions = 0
+        self.room_sid = ""  # the room's, once joined
         self.express_lanes = 0  # transports whose SRTP skips aiortc's queue (express.py)
         use_loopback_candidates(is_loopback_url(url))
         extend_codec_table()
@@ -194,6 +195,7 @@ class RoomClient:
         self.sessions += 1
         join = signal.join
         self._log_context = {"room": join.room.name, "participant": self.identity}
+        self.room_sid = join.room.sid
         logger.info("joined room %s as %s (server %s)", join.room.name,
                     join.participant.identity, join.server_version,
                     extra=self._log_context)

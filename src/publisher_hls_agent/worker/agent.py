@@ -21,6 +21,9 @@ from livekit.protocol import agent, models
 
 from ..config import Config
 from ..metrics import Metrics
+from ..notify.outbox import Outbox
+from ..notify.recording_events import closed_after_a_crash
+from ..notify.sender import WebhookSender, shown
 from ..recorder.recorder import RecorderOptions
 from ..repair.close import close_interrupted, interrupted_recordings
 from ..storage.storage import Storage
@@ -89,10 +92,16 @@ class RecorderAgent:
         recovery = (asyncio.create_task(self._recover_uploads(closed))
                     if self.config.s3 is not None else None)
         watching = asyncio.create_task(self._watch_load())
+        sending = None
+        if self.config.webhook_urls:
+            logger.info("webhooks to %s", ", ".join(map(shown, self.config.webhook_urls)))
+            sending = asyncio.create_task(self._webhooks().run())
         try:
             await self.connection.run()
         finally:
             watching.cancel()
+            if sending is not None:
+                sending.cancel()
             if recovery is not None:
                 recovery.cancel()
 
@@ -110,6 +119,15 @@ class RecorderAgent:
                 self._report_status()
             await asyncio.sleep(LOAD_INTERVAL)
 
+    def _webhooks(self) -> WebhookSender:
+        def delivered(waited: float) -> None:
+            self.metrics.webhooks.inc()
+            self.metrics.webhook_delay.set(round(waited, 3))
+
+        return WebhookSender(Outbox(self.config.output_dir), self.config.api_key,
+                             self.config.api_secret, on_delivered=delivered,
+                             on_failed=self.metrics.webhook_failures.inc)
+
     def _close_interrupted(self) -> list[Path]:
         """Close the recordings an earlier run was killed in the middle of: the
         segments on disk are a recording (``repair/close.py``), to be uploaded too."""
@@ -124,6 +142,9 @@ class RecorderAgent:
                 logger.warning("closed %s, cut short by an earlier run: %d segments, %.1f s",
                                folder, len(summary["segments"]), summary["duration"])
                 closed.append(folder)
+                if self.config.webhook_urls:
+                    closed_after_a_crash(Outbox(self.config.output_dir),
+                                         self.config.webhook_urls, summary)
         return closed
 
     async def _recover_uploads(self, closed: list[Path]) -> None:

@@ -5,13 +5,18 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Sequence
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
+from ..hls.writer import SegmentRecord
 from ..media.rtp import SenderReport
 from ..media.transcode import EncoderSettings
+from ..notify.outbox import Outbox
+from ..notify.recording_events import RecordingWebhooks
 from ..recorder.recorder import Recorder, RecorderOptions
+from ..recorder.recording import Upload
 from ..room.client import RoomClient
 from ..room.rpc import RpcMethod
 from ..room.tracks import receive_figures
@@ -22,6 +27,25 @@ logger = logging.getLogger(__name__)
 
 
 RPC_STOP_GRACE = 0.5  # seconds for an RPC answer to leave before the connection closes
+
+
+class Observers:
+    """Several watchers of one recording's files, as one (``recording.Upload``)."""
+
+    def __init__(self, observers: Sequence[Upload]) -> None:
+        self._observers = observers
+
+    def started(self, folder: Path) -> None:
+        for observer in self._observers:
+            observer.started(folder)
+
+    def segment_closed(self, segment: SegmentRecord, playlist: bytes) -> None:
+        for observer in self._observers:
+            observer.segment_closed(segment, playlist)
+
+    def finished(self) -> None:
+        for observer in self._observers:
+            observer.finished()
 
 
 class RecordingSession:
@@ -43,6 +67,9 @@ class RecordingSession:
         self.room, self.identity, self.options = room, identity, options
         self._storage = storage
         self._uploads: list[tuple[RecordingUpload, dict[str, Any]]] = []
+        self._upload: RecordingUpload | None = None  # the current recording's
+        self._events: RecordingWebhooks | None = None  # the current recording's
+        self._ending: list[tuple[RecordingWebhooks, dict[str, Any]]] = []  # after uploads
         self._receive_baseline: dict[str, int] = {}  # the figures when the recording began
         self.recorder = self._new_recorder(options)
         self.summaries: list[dict[str, Any]] = []  # of the recordings finalized
@@ -78,7 +105,16 @@ class RecordingSession:
 
     async def _wait_for_uploads(self) -> None:
         """Each recording's summary says which of its objects are in the bucket; an
-        upload that failed for good makes the recording a failure, with the reason."""
+        upload that failed for good makes the recording a failure, with the reason.
+        Then its ``egress_ended`` event goes out."""
+        try:
+            await self._uploads_done()
+        finally:
+            for events, summary in self._ending:
+                events.ended(summary)
+            self._ending.clear()
+
+    async def _uploads_done(self) -> None:
         for upload, summary in self._uploads:
             result = await upload.wait()
             if result is None:
@@ -110,16 +146,28 @@ class RecordingSession:
         self._receive_baseline = receive_figures(self.client.readers())
         if summary is not None and (not self.summaries or self.summaries[-1] is not summary):
             self.summaries.append(summary)
-            if isinstance(self.recorder.upload, RecordingUpload):
-                self._uploads.append((self.recorder.upload, summary))
+            if self._upload is not None:
+                self._uploads.append((self._upload, summary))
+            if self._events is not None and self._upload is not None:
+                self._ending.append((self._events, summary))  # once uploaded
+            elif self._events is not None:
+                self._events.ended(summary)
 
     def _new_recorder(self, options: RecorderOptions) -> Recorder:
-        upload = (self._storage.for_recording(self.room, self.identity)
-                  if self._storage is not None else None)
+        """A recorder, with the observers of what it writes: its upload, its webhooks."""
+        self._upload = (self._storage.for_recording(self.room, self.identity)
+                        if self._storage is not None else None)
+        self._events = (RecordingWebhooks(
+            Outbox(options.output_dir), options.webhook_urls, room=self.room,
+            room_id=lambda: self.client.room_sid, participant=self.identity)
+            if options.webhook_urls else None)
+        observers: list[Upload] = [o for o in (self._upload, self._events) if o is not None]
         return Recorder(self.room, self.identity, options,
                         request_keyframe=self._request_keyframe,
                         sender_report=self._sender_report,
-                        end_recording=self._end_recording, upload=upload)
+                        end_recording=self._end_recording,
+                        upload=observers[0] if len(observers) == 1 else
+                        Observers(observers) if observers else None)
 
     async def _rpc_activate(self, caller: str, payload: str) -> str:
         self._log.info("activation requested by RPC from %r", caller)

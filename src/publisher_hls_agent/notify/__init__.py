@@ -1,0 +1,1 @@
+"""Telling the user's backend: LiveKit-signed webhooks for each recording."""
