@@ -67,6 +67,16 @@ class WorkerConfig:
 
 
 @dataclass(frozen=True)
+class ThumbnailConfig:
+    """THUMBNAILS_ENABLED and its THUMBNAIL_* values."""
+
+    interval: float  # seconds of media between thumbnails
+    width: int  # 0: from the height, keeping the aspect ratio
+    height: int  # 0: from the width; both 0: the picture's own size
+    image_format: str  # "jpg", "png" or "webp"
+
+
+@dataclass(frozen=True)
 class Config:
     livekit_url: str
     api_key: str = field(repr=False)
@@ -82,6 +92,7 @@ class Config:
     # Where LiveKit-signed events of each recording go; out of the repr (logged at start):
     # a receiver's URL may carry its own token.
     webhook_urls: tuple[str, ...] = field(repr=False)
+    thumbnails: ThumbnailConfig | None  # None: THUMBNAILS_ENABLED is false
     s3: S3Config | None
     worker: WorkerConfig
     log_format: str  # "text" or "json"
@@ -104,6 +115,7 @@ class Config:
             transcode_preset=reader.get("TRANSCODE_PRESET", DEFAULT_X264_PRESET,
                                         _x264_preset),
             webhook_urls=reader.get("WEBHOOK_URLS", "", _webhook_urls),
+            thumbnails=_thumbnail_config(reader),
             s3=_s3_config(reader),
             worker=WorkerConfig(
                 max_recordings=reader.get("MAX_RECORDINGS", "16", _positive_int),
@@ -313,6 +325,26 @@ def _http_url(raw: str) -> str:
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError("must be an http(s):// URL")
     return raw
+
+
+def _thumbnail_config(reader: _Reader) -> ThumbnailConfig | None:
+    # Every value is checked whether thumbnails are on or not (as S3_* are).
+    enabled = reader.get("THUMBNAILS_ENABLED", "false", _boolean)
+    thumbnails = ThumbnailConfig(
+        interval=reader.get("THUMBNAIL_INTERVAL_SECS", "5", _positive_seconds),
+        width=reader.get("THUMBNAIL_WIDTH", "320", _non_negative_int),
+        height=reader.get("THUMBNAIL_HEIGHT", "0", _non_negative_int),
+        image_format=reader.get("THUMBNAIL_FORMAT", "jpg", _image_format))
+    return thumbnails if enabled else None
+
+
+def _image_format(raw: str) -> str:
+    name = raw.lower()
+    if name == "jpeg":
+        return "jpg"
+    if name not in ("jpg", "png", "webp"):
+        raise ValueError("must be jpg, png or webp")
+    return name
 
 
 def _webhook_urls(raw: str) -> tuple[str, ...]:

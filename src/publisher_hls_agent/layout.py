@@ -24,6 +24,9 @@ SUMMARY_NAME = "recording.json"  # written once the recording is finalized
 # killed), which ``repair/close.py`` closes.
 STARTED_NAME = ".recording.json"
 UPLOAD_STATE_NAME = ".upload.json"  # what of the recording is in the bucket already
+THUMBNAILS_FOLDER = "thumbnails"  # thumbNNNNN.jpg (png, webp) and their playlist
+THUMBNAILS_PLAYLIST = "thumbnails.m3u8"
+THUMBNAIL_NAME = re.compile(r"^thumb\d+\.(jpg|png|webp)$")  # what the preview may serve
 SEGMENT_GLOB = f"{SEGMENT_PREFIX}*"  # finds a folder's segments (``Path.glob``)
 
 # What a player may fetch from a recording folder: the playlist, the init segment, and

@@ -1,6 +1,7 @@
 """The preview page of a running agent, in Chromium: it lists the finished and the
 active recording, plays the active one with hls.js through the agent's own file routes
-(the token only in an Authorization header), and a screenshot shows it."""
+(the token only in an Authorization header), and a screenshot shows it; a recording's
+thumbnails are its poster and a strip that seeks."""
 
 from __future__ import annotations
 
@@ -41,8 +42,9 @@ async def test_the_preview_page_lists_and_plays_recordings(livekit_server: LiveK
                                                            tmp_path: Path) -> None:
     output = tmp_path / "out"
     async with serving(tmp_path) as web_url, agent(
-            livekit_server, tmp_path, "preview-agent",
-            PREVIEW_PLAYER_URL=f"{web_url}/hls/hls.min.js") as worker:
+            livekit_server, tmp_path, "preview-agent", THUMBNAILS_ENABLED="true",
+            THUMBNAIL_INTERVAL_SECS="1", PREVIEW_PLAYER_URL=f"{web_url}/hls/hls.min.js",
+    ) as worker:
         await dispatch_job(livekit_server, "preview-agent", "preview")
         async with publishing(livekit_server, "preview", "earlier", width=640, height=360):
             await wait_for(lambda: any(output.glob("*earlier*/segment00002.ts")), 30,
@@ -64,6 +66,7 @@ async def test_the_preview_page_lists_and_plays_recordings(livekit_server: LiveK
                 screenshot = tmp_path / "preview.png"
                 await page.screenshot(screenshot)
                 assert await page.evaluate("location.hash") == ""  # the token left the URL
+                strip = await seeks_by_its_thumbnails(page, "earlier")
     rows = sorted(seen["rows"])
     assert "preview\tearlier\tfinished" in rows[0] and "preview\tnow\trecording" in rows[1], rows
     assert "now" in str(seen["playing"]) and seen["frames"] > 30, seen
@@ -71,6 +74,32 @@ async def test_the_preview_page_lists_and_plays_recordings(livekit_server: LiveK
     assert picture.std() > 20, "the video area of the screenshot is flat: nothing is playing"
     access_log = worker.log()
     assert worker.control_token() not in access_log
+    assert len(strip["widths"]) >= 2 and all(strip["widths"]), strip
+    assert strip["poster"].startswith("blob:") and abs(strip["time"] - 1.0) < 0.5, strip
+
+
+async def seeks_by_its_thumbnails(page: Any, participant: str) -> dict[str, Any]:
+    """Choose ``participant``'s recording, wait for its thumbnail strip, click the
+    second picture; what the strip and the player show then."""
+    await page.evaluate(f"""(() => {{
+      const i = window.preview.recordings.findIndex((e) => e.participant === "{participant}");
+      play(window.preview.recordings[i], document.querySelectorAll("#list tbody tr")[i]);
+    }})()""")
+    widths: list[int] = []
+    for _ in range(100):
+        widths = await page.evaluate(
+            "[...document.querySelectorAll('#strip img')].map((i) => i.naturalWidth)")
+        if len(widths) >= 2 and all(widths):
+            break
+        await asyncio.sleep(0.2)
+    time = await page.evaluate("""new Promise((done) => {
+      const video = document.getElementById("video");
+      video.pause();
+      video.addEventListener("seeked", () => done(video.currentTime), { once: true });
+      document.querySelectorAll("#strip img")[1].click();
+    })""")
+    return {"widths": widths, "time": time,
+            "poster": await page.evaluate("document.getElementById('video').poster")}
 
 
 async def test_the_page_sends_its_token_only_to_the_agent(tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import aiohttp
+import av
 import pytest
 from aiobotocore.session import get_session
 from testbed.livekit_server import LiveKitServer
@@ -348,3 +349,35 @@ async def test_https_with_s3_use_ssl(tmp_path: Path, monkeypatch: pytest.MonkeyP
         async with Storage(config) as storage:
             assert (await storage.upload_finished(folder)).complete
         assert len(await store.keys("tls")) == 3
+
+
+async def test_thumbnails_are_made_while_recording_and_uploaded_with_it(
+        livekit_server: LiveKitServer, minio: MinIO, tmp_path: Path) -> None:
+    bucket = "thumbs"
+    await minio.create_bucket(bucket)
+    output = tmp_path / "out"
+    async with agent(livekit_server, tmp_path, "thumbs", THUMBNAILS_ENABLED="true",
+                     THUMBNAIL_INTERVAL_SECS="2", THUMBNAIL_WIDTH="160",
+                     **minio.environment(bucket)):
+        await dispatch_job(livekit_server, "thumbs", "thumbs")
+        async with publishing(livekit_server, "thumbs", "tess", **SMALL):
+            await wait_for(lambda: any(output.glob("*/thumbnails/thumb00002.jpg")), 30,
+                           "three thumbnails")
+        await wait_for(lambda: bool(recordings(output)), 30, "the recording's end")
+        folder = recordings(output)["tess"]
+        await wait_for(lambda: json.loads((folder / ".upload.json").read_text())["complete"],
+                       30, "the upload")
+    summary = json.loads((folder / "recording.json").read_text())
+    made = summary["thumbnails"]
+    assert made["playlist"] == "thumbnails/thumbnails.m3u8" and made["format"] == "jpg"
+    assert len(made["images"]) >= 3
+    assert [image["at"] for image in made["images"]][:3] == pytest.approx([0, 2, 4], abs=0.5)
+    for image in made["images"]:
+        with av.open(str(folder / image["name"])) as opened:
+            picture = next(opened.decode(video=0))
+            assert (picture.width, picture.height) == (160, 120)
+    keys = await minio.keys(bucket)
+    [prefix] = [key.removesuffix("playlist.m3u8") for key in keys
+                if key.endswith("/playlist.m3u8")]
+    assert {prefix + image["name"] for image in made["images"]} <= set(keys)
+    assert prefix + "thumbnails/thumbnails.m3u8" in keys

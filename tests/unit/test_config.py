@@ -228,3 +228,14 @@ def test_webhook_urls_are_http_urls_without_credentials() -> None:
     assert error(**BASE, WEBHOOK_URLS="ftp://a/b").variable == "WEBHOOK_URLS"
     err = error(**BASE, WEBHOOK_URLS="https://user:hunter2@a.example/hook")
     assert err.variable == "WEBHOOK_URLS" and "hunter2" not in str(err)
+
+
+def test_thumbnail_values_are_checked_even_when_off() -> None:
+    assert config().thumbnails is None
+    on = config(THUMBNAILS_ENABLED="true", THUMBNAIL_FORMAT="JPEG", THUMBNAIL_HEIGHT="90")
+    assert on.thumbnails is not None
+    assert (on.thumbnails.interval, on.thumbnails.width, on.thumbnails.height,
+            on.thumbnails.image_format) == (5.0, 320, 90, "jpg")
+    assert error(**BASE, THUMBNAIL_FORMAT="gif").variable == "THUMBNAIL_FORMAT"
+    assert error(**BASE, THUMBNAIL_INTERVAL_SECS="0").variable == "THUMBNAIL_INTERVAL_SECS"
+    assert error(**BASE, THUMBNAIL_WIDTH="-1").variable == "THUMBNAIL_WIDTH"

@@ -19,7 +19,13 @@ from pathlib import Path
 from typing import Any
 
 from ..inspection.playlist import MediaPlaylist
-from ..layout import PLAYABLE_NAME, PLAYLIST_NAME, SUMMARY_NAME
+from ..layout import (
+    PLAYABLE_NAME,
+    PLAYLIST_NAME,
+    SUMMARY_NAME,
+    THUMBNAIL_NAME,
+    THUMBNAILS_FOLDER,
+)
 
 
 def list_recordings(output_dir: Path, active: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -42,14 +48,14 @@ def list_recordings(output_dir: Path, active: list[dict[str, Any]]) -> list[dict
                      "state": "finished", "started_at": _text(summary.get("started_at")),
                      "duration": _seconds(summary.get("duration")),
                      "video": _text(video.get("source_codec")) if isinstance(video, dict)
-                     else None}
+                     else None, "thumbnails": _thumbnails(summary)}
         elif job is not None:
             entry = {"room": job["room"], "participant": job["participant"],
                      "state": "recording", "started_at": job.get("started_at"),
-                     "duration": job.get("duration"), "video": None}
+                     "duration": job.get("duration"), "video": None, "thumbnails": []}
         else:
             entry = {"room": None, "participant": None, "state": "interrupted",
-                     "started_at": None, "duration": None, "video": None}
+                     "started_at": None, "duration": None, "video": None, "thumbnails": []}
         entry["folder"] = folder.name
         entry["on_disk"] = _segments_on_disk(folder)
         found.append(entry)
@@ -60,14 +66,50 @@ def list_recordings(output_dir: Path, active: list[dict[str, Any]]) -> list[dict
 def playable_file(output_dir: Path, folder: str, name: str) -> Path | None:
     """The file a player asked for, or None if it is not one that may be served: a
     playable name in a recording folder of ``output_dir``, neither of them a link."""
-    if not PLAYABLE_NAME.fullmatch(name) or folder in ("", ".", "..") or "/" in folder \
-            or "\\" in folder or "\0" in folder:
+    directory = playable_folder(output_dir, folder) if PLAYABLE_NAME.fullmatch(name) else None
+    if directory is None:
         return None
-    directory = output_dir / folder
     path = directory / name
-    if directory.is_symlink() or path.is_symlink() or not path.is_file():
+    if path.is_symlink() or not path.is_file():
         return None
     return path
+
+
+def thumbnail_file(output_dir: Path, folder: str, name: str) -> Path | None:
+    """A thumbnail the preview page asked for, on the same terms as ``playable_file``."""
+    if not THUMBNAIL_NAME.fullmatch(name):
+        return None
+    directory = playable_folder(output_dir, folder)
+    if directory is None:
+        return None
+    thumbnails, path = directory / THUMBNAILS_FOLDER, directory / THUMBNAILS_FOLDER / name
+    if thumbnails.is_symlink() or path.is_symlink() or not path.is_file():
+        return None
+    return path
+
+
+def playable_folder(output_dir: Path, folder: str) -> Path | None:
+    """A recording folder of ``output_dir`` by its name, never a link or a way out."""
+    if folder in ("", ".", "..") or "/" in folder or "\\" in folder or "\0" in folder:
+        return None
+    directory = output_dir / folder
+    return None if directory.is_symlink() else directory
+
+
+def _thumbnails(summary: dict[str, Any]) -> list[dict[str, Any]]:
+    """The thumbnails ``recording.json`` lists (name in the thumbnails folder, media
+    time), what may be served of them only."""
+    made = summary.get("thumbnails")
+    images = made.get("images") if isinstance(made, dict) else None
+    found = []
+    for image in images if isinstance(images, list) else []:
+        name = image.get("name") if isinstance(image, dict) else None
+        at = _seconds(image.get("at")) if isinstance(image, dict) else None
+        if isinstance(name, str) and at is not None:
+            base = name.removeprefix(f"{THUMBNAILS_FOLDER}/")
+            if THUMBNAIL_NAME.fullmatch(base):
+                found.append({"name": base, "at": at})
+    return found
 
 
 def room_of(output_dir: Path, folder: str, active: list[dict[str, Any]]) -> str | None:

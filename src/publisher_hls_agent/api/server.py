@@ -66,6 +66,7 @@ def build_app(control: Control, metrics: Metrics, api_key: str, api_secret: str,
     app.router.add_get("/preview", routes.preview)
     app.router.add_get("/v1/library", routes.library_list)
     app.router.add_get("/v1/files/{folder}/{name}", routes.library_file)
+    app.router.add_get("/v1/files/{folder}/thumbnails/{name}", routes.thumbnail_file)
     return app
 
 
@@ -115,9 +116,16 @@ class Routes:
         return web.json_response({"recordings": listed})
 
     async def library_file(self, request: web.Request) -> web.StreamResponse:
+        return await self._serve(request, library.playable_file)
+
+    async def thumbnail_file(self, request: web.Request) -> web.StreamResponse:
+        return await self._serve(request, library.thumbnail_file)
+
+    async def _serve(self, request: web.Request,
+                     find: Callable[[Path, str, str], Path | None]) -> web.StreamResponse:
         caller = self.caller_of(request)
         folder, name = request.match_info["folder"], request.match_info["name"]
-        path = library.playable_file(self.output_dir, folder, name)
+        path = find(self.output_dir, folder, name)
         room = await asyncio.to_thread(library.room_of, self.output_dir, folder,
                                        self.control.recordings()) if path is not None else None
         # Another room's file answers as a missing one does: a room token learns

@@ -86,11 +86,15 @@ class RecordingPipeline:
     def __init__(self, writer: SegmentedWriter, *, has_video: bool, has_audio: bool,
                  segment_duration: float, audio_channels: int, audio_codec: str,
                  request_keyframe: Callable[[], None], video_codec: str = "h264",
-                 audio_leads: bool = False) -> None:
+                 audio_leads: bool = False,
+                 keyframe_written: Callable[[bytes, float], None] | None = None) -> None:
+        """``keyframe_written(data, media seconds)``: for each real keyframe written (the
+        thumbnails), never a repeated one."""
         self.writer = writer
         self.video_codec = video_codec
         self.has_video, self.has_audio = has_video, has_audio
         self._request_keyframe = request_keyframe
+        self._keyframe_written = keyframe_written
         self._policy = SegmentPolicy(target=round(segment_duration * CLOCK), retry=CLOCK)
         self._audio_channels, self._audio_codec = audio_channels, audio_codec
         self._mixer, self._audio = self._new_stages()
@@ -270,6 +274,8 @@ class RecordingPipeline:
         if self._last_video_pts is not None:
             self._last_video_step = max(1, pts - self._last_video_pts)
         self.writer.write_video(data, pts, unit.keyframe)
+        if unit.keyframe and self._keyframe_written is not None:
+            self._keyframe_written(data, pts / CLOCK)
         self._last_video_pts = pts
         self.stats.video_frames += 1
         self._freezes.picture(pts)

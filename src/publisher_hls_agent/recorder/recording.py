@@ -24,7 +24,7 @@ from ..hls.mpegts import Streams
 from ..hls.names import create_recording_folder
 from ..hls.tsformat import CLOCK
 from ..hls.writer import SegmentedWriter, SegmentRecord, TsHlsWriter
-from ..layout import STARTED_NAME, SUMMARY_NAME
+from ..layout import STARTED_NAME, SUMMARY_NAME, THUMBNAILS_FOLDER, THUMBNAILS_PLAYLIST
 from ..media.codecs import DEFAULT_X264_PRESET, FMP4, TS, RecordingFormat, codec_named
 from ..media.rtp import SenderReport
 from ..media.track import RemoteTrack
@@ -32,6 +32,7 @@ from ..media.units import AccessUnit, AudioPacket
 from ..processes import process_identity
 from .pipeline import RecordingPipeline
 from .summary import RecordingSummary, recorded_codec
+from .thumbnails import ThumbnailOptions, Thumbnails
 from .timeline import AUDIO_RATE, VIDEO_RATE, TrackClock, clock_from_arrival, clock_from_report
 
 NTP_TO_UNIX = 2_208_988_800
@@ -62,6 +63,7 @@ class RecorderOptions:
     transcode_preset: str = DEFAULT_X264_PRESET
     # Where each recording's events go (notify/); never shown (a URL may hold a token).
     webhook_urls: tuple[str, ...] = field(default=(), repr=False)
+    thumbnails: ThumbnailOptions | None = None  # None: no thumbnails
 
     @classmethod
     def from_config(cls, config: Config) -> RecorderOptions:
@@ -70,7 +72,11 @@ class RecorderOptions:
                    keep_opus=config.segment_format == FMP4,
                    catch_up_within=config.worker.shutdown_timeout / 2,
                    transcode_preset=config.transcode_preset,
-                   webhook_urls=config.webhook_urls)
+                   webhook_urls=config.webhook_urls,
+                   thumbnails=ThumbnailOptions(
+                       config.thumbnails.interval, config.thumbnails.width,
+                       config.thumbnails.height, config.thumbnails.image_format)
+                   if config.thumbnails is not None else None)
 
     @property
     def format(self) -> RecordingFormat:
@@ -119,12 +125,15 @@ class Recording:
         if upload is not None:
             upload.started(self.folder)
         channels = 2 if audio is not None and audio.stereo else 1
+        self.thumbnails = (Thumbnails(self.folder, recorded_codec(video), options.thumbnails)
+                           if options.thumbnails is not None and video is not None else None)
         self.pipeline = RecordingPipeline(
             self._writer(video, audio, channels), has_video=video is not None,
             has_audio=audio is not None, segment_duration=options.segment_duration,
             audio_channels=channels, audio_codec=options.format.audio_codec,
             request_keyframe=who.request_keyframe, video_codec=recorded_codec(video),
-            audio_leads=video is not None and video_missing is not None)
+            audio_leads=video is not None and video_missing is not None,
+            keyframe_written=self.thumbnails.keyframe if self.thumbnails else None)
         who.log.info("recording into %s", self.folder)
 
     def _write_started(self) -> None:
@@ -240,6 +249,8 @@ class Recording:
         ``recording.json``; returns what it holds."""
         end = self.pipeline.finish()
         self.pipeline.writer.finish(end)
+        if self.thumbnails is not None:
+            extra = {**extra, "thumbnails": self._thumbnails_made(end / CLOCK)}
         summary = RecordingSummary(
             room=self.who.room, participant=self.who.identity, folder=str(self.folder),
             ended_because=reason, started_at=self.started_at, ended_at=datetime.now(UTC),
@@ -257,6 +268,15 @@ class Recording:
         self.who.log.info("recording finalized (%s): %d segments, %.1f s in %s", reason,
                           len(summary["segments"]), summary["duration"], self.folder)
         return summary
+
+    def _thumbnails_made(self, end: float) -> dict[str, Any]:
+        assert self.thumbnails is not None and self.options.thumbnails is not None
+        made = self.thumbnails.finish(end)
+        return {"playlist": f"{THUMBNAILS_FOLDER}/{THUMBNAILS_PLAYLIST}" if made else None,
+                "interval": self.options.thumbnails.interval,
+                "format": self.options.thumbnails.image_format,
+                "images": [{"name": f"{THUMBNAILS_FOLDER}/{t.name}", "at": round(t.at, 3)}
+                           for t in made]}
 
     def progress(self) -> dict[str, Any]:
         segments = self.pipeline.writer.segments

@@ -18,6 +18,9 @@ CONTENT_TYPES = {
     ".m4s": "video/iso.segment",
     ".mp4": "video/mp4",
     ".json": "application/json",
+    ".jpg": "image/jpeg",
+    ".png": "image/png",
+    ".webp": "image/webp",
 }
 
 

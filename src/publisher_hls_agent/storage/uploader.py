@@ -28,7 +28,15 @@ from typing import Any
 from ..errors import UploadError
 from ..hls.files import atomic_write
 from ..hls.writer import SegmentRecord
-from ..layout import INIT_NAME, PLAYLIST_NAME, SEGMENT_GLOB, SUMMARY_NAME, UPLOAD_STATE_NAME
+from ..layout import (
+    INIT_NAME,
+    PLAYLIST_NAME,
+    SEGMENT_GLOB,
+    SUMMARY_NAME,
+    THUMBNAILS_FOLDER,
+    THUMBNAILS_PLAYLIST,
+    UPLOAD_STATE_NAME,
+)
 from .keys import content_type
 from .s3 import S3Store
 
@@ -205,4 +213,9 @@ def recording_files(folder: Path) -> list[str]:
     """A finished recording's files but the playlist, in upload order."""
     names = [INIT_NAME] if (folder / INIT_NAME).exists() else []
     names += sorted(p.name for p in folder.glob(SEGMENT_GLOB))
+    thumbnails = folder / THUMBNAILS_FOLDER
+    images = sorted(p.name for p in thumbnails.glob("thumb*.*") if p.name != THUMBNAILS_PLAYLIST)
+    names += [f"{THUMBNAILS_FOLDER}/{name}" for name in images]
+    if (thumbnails / THUMBNAILS_PLAYLIST).exists():
+        names.append(f"{THUMBNAILS_FOLDER}/{THUMBNAILS_PLAYLIST}")
     return [*names, SUMMARY_NAME]
