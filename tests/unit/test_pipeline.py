@@ -297,6 +297,15 @@ def test_a_layer_switch_right_after_a_cut_does_not_leave_a_one_frame_segment(
     assert text.count("#EXT-X-DISCONTINUITY\n") == 1
 
 
+def late_picture(index: int, now: float) -> AccessUnit:
+    """Picture ``index`` of 30 fps H.264 (a keyframe every 2 s), handed over at ``now``
+    by a transcoder behind: ``delay`` says by how much."""
+    keyframe = index % 60 == 0
+    return AccessUnit(h264.to_annexb([SPS, PPS, IDR] if keyframe else [SLICE]), index * 3000,
+                      arrival=index / 30, keyframe=keyframe, has_parameter_sets=keyframe,
+                      after_loss=False, delay=now - index / 30)
+
+
 def test_video_from_a_transcoder_seconds_behind_is_all_recorded(
         tmp_path: Path, opus_packets: list[bytes]) -> None:
     """A transcoder behind on a busy machine hands pictures over up to 3 s after they
@@ -311,11 +320,7 @@ def test_video_from_a_transcoder_seconds_behind_is_all_recorded(
             pipeline.audio(AudioPacket(opus_packets[ms // 20], ms * 48, now))
         while due and due[0][0] <= now:
             _, index = due.pop(0)
-            data = h264.to_annexb([SPS, PPS, IDR] if index % 60 == 0 else [SLICE])
-            pipeline.video(AccessUnit(data, index * 3000, arrival=index / 30,
-                                      keyframe=index % 60 == 0,
-                                      has_parameter_sets=index % 60 == 0,
-                                      after_loss=False, delay=now - index / 30))
+            pipeline.video(late_picture(index, now))
     pipeline.writer.finish(pipeline.finish())
     report = check_recording(tmp_path)
     assert report.ok, report.render()
@@ -342,11 +347,7 @@ def test_a_transcoder_starved_for_seconds_freezes_nothing(
         starved = 3.0 <= now < 5.5
         while not starved and delivered < 240 and delivered / 30 <= now:
             index, delivered = delivered, delivered + 1
-            data = h264.to_annexb([SPS, PPS, IDR] if index % 60 == 0 else [SLICE])
-            pipeline.video(AccessUnit(data, index * 3000, arrival=index / 30,
-                                      keyframe=index % 60 == 0,
-                                      has_parameter_sets=index % 60 == 0,
-                                      after_loss=False, delay=now - index / 30))
+            pipeline.video(late_picture(index, now))
     pipeline.writer.finish(pipeline.finish())
     report = check_recording(tmp_path)
     assert report.ok, report.render()

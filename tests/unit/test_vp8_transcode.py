@@ -216,24 +216,35 @@ async def test_a_simulcast_track_begins_on_its_top_layer() -> None:
     assert reader.stats.frames == 10 and reader.stats.keyframes == 1
 
 
+def slow_transcoder(monkeypatch: pytest.MonkeyPatch, seconds: float) -> None:
+    """Every frame takes ``seconds`` more to transcode: a machine busy with other work."""
+    original = VideoTranscoder.transcode
+
+    def slow(self: VideoTranscoder, frame: bytes, rtp_timestamp: int) -> list[EncodedPicture]:
+        time.sleep(seconds)
+        return original(self, frame, rtp_timestamp)
+
+    monkeypatch.setattr(VideoTranscoder, "transcode", slow)
+
+
+def fed_at_once(consumer: Consumer, count: int) -> TranscodingReader:
+    """A reader given ``count`` frames far faster than they can be transcoded."""
+    reader = TranscodingReader(RemoteTrack("TR_v", "video", "video/VP8"), consumer,
+                               VIDEO_CODECS["video/vp8"], lambda: None)
+    for index, packet in enumerate(rtp_stream(vp8_frames(count))):
+        reader.on_rtp(packet, arrival=1000.0 + index * 0.001)
+    return reader
+
+
 async def test_a_transcoder_that_falls_behind_loses_no_frame(
         monkeypatch: pytest.MonkeyPatch) -> None:
     """A busy machine: the thread takes longer per frame than frames take to come.
     They all come out, late, in order; the track ends for the consumer only after."""
-    original = VideoTranscoder.transcode
-
-    def slow(self: VideoTranscoder, frame: bytes, rtp_timestamp: int) -> list[EncodedPicture]:
-        time.sleep(0.01)
-        return original(self, frame, rtp_timestamp)
-
-    monkeypatch.setattr(VideoTranscoder, "transcode", slow)
+    slow_transcoder(monkeypatch, 0.01)
     ended: list[str] = []
     consumer = Consumer(90)
     consumer.on_track_ended = ended.append  # type: ignore[method-assign]
-    reader = TranscodingReader(RemoteTrack("TR_v", "video", "video/VP8"), consumer,
-                               VIDEO_CODECS["video/vp8"], lambda: None)
-    for index, packet in enumerate(rtp_stream(vp8_frames(90))):
-        reader.on_rtp(packet, arrival=1000.0 + index * 0.001)  # all at once
+    reader = fed_at_once(consumer, 90)
     assert reader.backlog > 60  # what the thread would once have dropped
     reader.on_bye()
     assert not ended and not reader.ended  # not before the backlog went through
@@ -247,18 +258,8 @@ async def test_a_transcoder_that_falls_behind_loses_no_frame(
 
 async def test_a_backlog_not_through_in_time_is_given_up_and_said(
         monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
-    original = VideoTranscoder.transcode
-
-    def stuck(self: VideoTranscoder, frame: bytes, rtp_timestamp: int) -> list[EncodedPicture]:
-        time.sleep(0.05)
-        return original(self, frame, rtp_timestamp)
-
-    monkeypatch.setattr(VideoTranscoder, "transcode", stuck)
-    consumer = Consumer(1000)
-    reader = TranscodingReader(RemoteTrack("TR_v", "video", "video/VP8"), consumer,
-                               VIDEO_CODECS["video/vp8"], lambda: None)
-    for index, packet in enumerate(rtp_stream(vp8_frames(60))):
-        reader.on_rtp(packet, arrival=1000.0 + index * 0.001)
+    slow_transcoder(monkeypatch, 0.05)
+    reader = fed_at_once(Consumer(1000), 60)
     reader.on_bye()
     assert not await reader.caught_up(within=0.3)
     assert reader.ended
@@ -267,18 +268,9 @@ async def test_a_backlog_not_through_in_time_is_given_up_and_said(
 
 async def test_a_rejoin_drops_the_backlog_and_ends_the_track_at_once(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    original = VideoTranscoder.transcode
-
-    def slow(self: VideoTranscoder, frame: bytes, rtp_timestamp: int) -> list[EncodedPicture]:
-        time.sleep(0.02)
-        return original(self, frame, rtp_timestamp)
-
-    monkeypatch.setattr(VideoTranscoder, "transcode", slow)
+    slow_transcoder(monkeypatch, 0.02)
     consumer = Consumer(1000)
-    reader = TranscodingReader(RemoteTrack("TR_v", "video", "video/VP8"), consumer,
-                               VIDEO_CODECS["video/vp8"], lambda: None)
-    for index, packet in enumerate(rtp_stream(vp8_frames(60))):
-        reader.on_rtp(packet, arrival=1000.0 + index * 0.001)
+    reader = fed_at_once(consumer, 60)
     reader.abandon()
     assert reader.ended and reader.backlog == 0
     assert await reader.caught_up(within=0.1)

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from aiortc.exceptions import InvalidStateError
 from aiortc.sdp import SessionDescription as ParsedSdp
 from livekit.protocol import models, rtc
 
@@ -129,7 +130,9 @@ class RoomClient:
                 return
             except ParticipantLeft:
                 return
-            except (_Rejoin, SignalError, ConnectionError) as exc:
+            # (InvalidStateError: the peer connection closed under an answer in progress,
+            # by close() or by its own failure.)
+            except (_Rejoin, SignalError, ConnectionError, InvalidStateError) as exc:
                 if self._closing:
                     return
                 rejoining = True
