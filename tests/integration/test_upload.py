@@ -351,18 +351,24 @@ async def test_https_with_s3_use_ssl(tmp_path: Path, monkeypatch: pytest.MonkeyP
         assert len(await store.keys("tls")) == 3
 
 
-async def test_thumbnails_are_made_while_recording_and_uploaded_with_it(
+async def test_thumbnails_are_made_while_recording_and_uploaded_as_made(
         livekit_server: LiveKitServer, minio: MinIO, tmp_path: Path) -> None:
     bucket = "thumbs"
     await minio.create_bucket(bucket)
     output = tmp_path / "out"
     async with agent(livekit_server, tmp_path, "thumbs", THUMBNAILS_ENABLED="true",
                      THUMBNAIL_INTERVAL_SECS="2", THUMBNAIL_WIDTH="160",
-                     **minio.environment(bucket)):
+                     **minio.environment(bucket, S3_REALTIME_UPLOAD="true")):
         await dispatch_job(livekit_server, "thumbs", "thumbs")
         async with publishing(livekit_server, "thumbs", "tess", **SMALL):
             await wait_for(lambda: any(output.glob("*/thumbnails/thumb00002.jpg")), 30,
                            "three thumbnails")
+            for _ in range(100):  # in real time: in the bucket while still recording
+                uploaded = [k for k in await minio.keys(bucket) if "/thumbnails/" in k]
+                if any(k.endswith("thumb00001.jpg") for k in uploaded):
+                    break
+                await asyncio.sleep(0.2)
+            assert any(k.endswith("/thumbnails/thumbnails.m3u8") for k in uploaded), uploaded
         await wait_for(lambda: bool(recordings(output)), 30, "the recording's end")
         folder = recordings(output)["tess"]
         await wait_for(lambda: json.loads((folder / ".upload.json").read_text())["complete"],

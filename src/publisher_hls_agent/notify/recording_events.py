@@ -62,6 +62,9 @@ class RecordingWebhooks:
         elif time.time() - self._updated_at >= UPDATE_EVERY:
             self._send(UPDATED)
 
+    def thumbnail_made(self, name: str) -> None:
+        """(Thumbnails are no event of their own.)"""
+
     def finished(self) -> None:
         if self._state is not None and self._state.segment_count:
             self._state = replace(self._state, status=ENDING)

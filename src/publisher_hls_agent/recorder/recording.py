@@ -46,6 +46,8 @@ class Upload(Protocol):
 
     def started(self, folder: Path) -> None: ...
     def segment_closed(self, segment: SegmentRecord, playlist: bytes) -> None: ...
+    def thumbnail_made(self, name: str) -> None:
+        """A thumbnail (``thumbnails/thumbNNNNN.jpg``) and its playlist are on disk."""
     def finished(self) -> None: ...
 
 
@@ -125,7 +127,8 @@ class Recording:
         if upload is not None:
             upload.started(self.folder)
         channels = 2 if audio is not None and audio.stereo else 1
-        self.thumbnails = (Thumbnails(self.folder, recorded_codec(video), options.thumbnails)
+        self.thumbnails = (Thumbnails(self.folder, recorded_codec(video), options.thumbnails,
+                                      made=self._thumbnail_made)
                            if options.thumbnails is not None and video is not None else None)
         self.pipeline = RecordingPipeline(
             self._writer(video, audio, channels), has_video=video is not None,
@@ -268,6 +271,10 @@ class Recording:
         self.who.log.info("recording finalized (%s): %d segments, %.1f s in %s", reason,
                           len(summary["segments"]), summary["duration"], self.folder)
         return summary
+
+    def _thumbnail_made(self, name: str) -> None:
+        if self.upload is not None:
+            self.upload.thumbnail_made(f"{THUMBNAILS_FOLDER}/{name}")
 
     def _thumbnails_made(self, end: float) -> dict[str, Any]:
         assert self.thumbnails is not None and self.options.thumbnails is not None

@@ -10,11 +10,14 @@ off the event loop. ``ThumbnailSchedule`` is the pure part.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import itertools
 import logging
 import math
 import queue
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -82,8 +85,17 @@ class Thumbnails:
     keyframe written; ``finish`` waits for the images in progress and closes the
     playlist. A picture that cannot be decoded is skipped, never the recording's end."""
 
-    def __init__(self, folder: Path, video_codec: str, options: ThumbnailOptions) -> None:
+    def __init__(self, folder: Path, video_codec: str, options: ThumbnailOptions, *,
+                 made: Callable[[str], None] = lambda name: None) -> None:
+        """``made(name)`` is called on the loop once an image and the playlist naming it
+        are on disk (a real-time upload takes them then)."""
         self.folder = folder / THUMBNAILS_FOLDER
+        self._made = made
+        self._loop: asyncio.AbstractEventLoop | None
+        try:
+            self._loop = asyncio.get_running_loop()
+        except RuntimeError:  # made outside a loop (a unit test): nobody to tell
+            self._loop = None
         self._codec = video_codec
         self._options = options
         self._schedule = ThumbnailSchedule(options.interval)
@@ -125,6 +137,9 @@ class Thumbnails:
                 continue
             self.made.append(Thumbnail(name, seconds))
             self._write_playlist(self.made, seconds + self._options.interval, ended=False)
+            if self._loop is not None:
+                with contextlib.suppress(RuntimeError):  # a closed loop: nobody to tell
+                    self._loop.call_soon_threadsafe(self._made, name)
 
     def _image(self, keyframe: bytes) -> bytes | None:
         """The keyframe decoded on its own (it needs nothing before it), scaled and

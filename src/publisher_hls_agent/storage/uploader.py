@@ -93,7 +93,8 @@ class RecordingUpload:
         self._prefix_for = prefix_for
         self.realtime = realtime
         self._sleep = sleep  # tests shorten the backoff
-        self._queue: asyncio.Queue[tuple[str, bytes] | None] = asyncio.Queue()
+        # A segment and the playlist naming it, or a thumbnail (its playlist is on disk).
+        self._queue: asyncio.Queue[tuple[str, bytes | None] | None] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self.folder: Path | None = None
         self.state: UploadState | None = None
@@ -109,6 +110,10 @@ class RecordingUpload:
     def segment_closed(self, segment: SegmentRecord, playlist: bytes) -> None:
         if self.realtime:
             self._queue.put_nowait((segment.name, playlist))
+
+    def thumbnail_made(self, name: str) -> None:
+        if self.realtime:
+            self._queue.put_nowait((name, None))
 
     def finished(self) -> None:
         self._queue.put_nowait(None)
@@ -139,6 +144,12 @@ class RecordingUpload:
         try:
             while (item := await self._queue.get()) is not None:
                 name, playlist = item
+                if playlist is None:  # a thumbnail, then its playlist as it is now
+                    await self._put_file(name)
+                    thumbnails = f"{THUMBNAILS_FOLDER}/{THUMBNAILS_PLAYLIST}"
+                    data = await asyncio.to_thread((self.folder / thumbnails).read_bytes)
+                    await self.put(thumbnails, data, record=False)  # again at the end
+                    continue
                 await self._put_segment(name)
                 await self.put(PLAYLIST_NAME, playlist, record=False)
             await self.upload_rest()

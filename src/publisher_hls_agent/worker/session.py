@@ -43,6 +43,10 @@ class Observers:
         for observer in self._observers:
             observer.segment_closed(segment, playlist)
 
+    def thumbnail_made(self, name: str) -> None:
+        for observer in self._observers:
+            observer.thumbnail_made(name)
+
     def finished(self) -> None:
         for observer in self._observers:
             observer.finished()
