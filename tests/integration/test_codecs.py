@@ -103,8 +103,11 @@ async def test_vp9_and_av1_are_passed_through_into_fmp4(
 async def test_vp9_and_av1_are_transcoded_for_mpeg_ts(
         livekit_server: LiveKitServer, tmp_path: Path, name: str) -> None:
     async with sdk_camera(livekit_server, f"ts-{name}", "camera", CODECS[name]):
-        summary = await record_for(livekit_server, f"ts-{name}", "camera", 6, RecorderOptions(
-            output_dir=tmp_path, auto_activate=True, segment_duration=1.0))
+        # 10 s: a software AV1 encoder and the transcoder on a busy machine may take
+        # seconds to give the first keyframe.
+        summary = await record_for(livekit_server, f"ts-{name}", "camera", 10,
+                                   RecorderOptions(output_dir=tmp_path, auto_activate=True,
+                                                   segment_duration=1.0))
     assert summary["video"]["codec"] == "h264" and summary["video"]["transcoded"]
     assert summary["video"]["source_codec"] == name
     report = check_recording(Path(summary["folder"]))

@@ -14,6 +14,7 @@ def test_lower_layers_are_held_back_until_the_top_layer_keyframe() -> None:
     assert not start.admits(False, None, 0.2)
     assert not start.admits(True, MIDDLE, 0.5)
     assert start.admits(True, TOP, 0.9)
+    assert start.on_top
     assert start.admits(False, None, 0.95)
     assert start.admits(True, LOW, 5.0)  # a later layer change is not its business
     assert start.held_back == 4
@@ -31,6 +32,7 @@ def test_a_top_layer_that_never_comes_is_waited_for_a_bounded_time() -> None:
     assert not start.admits(False, None, 12.1)
     assert not start.keyframe_wanted  # asked once
     assert start.admits(True, MIDDLE, 12.4)
+    assert not start.on_top
 
 
 def test_a_keyframe_after_the_wait_begins_it_whatever_its_size() -> None:

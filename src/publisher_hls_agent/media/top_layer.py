@@ -24,6 +24,7 @@ class TopLayerStart:
         self._wait = wait
         self._first_keyframe: float | None = None  # arrival
         self.started = self._area == 0
+        self.on_top = True  # False: begun below the top layer, the wait over
         self.held_back = 0  # frames not let through before the start
         # Set once the wait is over with no top-layer keyframe: the reader asks for a
         # keyframe on whatever layer comes (the SFU will not, as it switches no more),
@@ -40,8 +41,9 @@ class TopLayerStart:
             self._first_keyframe = arrival
         waited_out = (self._first_keyframe is not None
                       and arrival - self._first_keyframe >= self._wait)
-        if keyframe and (size is None or size[0] * size[1] >= self._area or waited_out):
-            self.started = True
+        on_top = size is None or size[0] * size[1] >= self._area
+        if keyframe and (on_top or waited_out):
+            self.started, self.on_top = True, on_top
             return True
         if waited_out and not self._asked:
             self.keyframe_wanted = self._asked = True

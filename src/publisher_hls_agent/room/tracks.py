@@ -25,7 +25,7 @@ from ..media.codecs import VIDEO_CODECS, VideoCodec
 from ..media.nack import NackStats
 from ..media.red import split_red
 from ..media.rtp import SenderReport, sequence_unwrapper, timestamp_unwrapper
-from ..media.top_layer import TopLayerStart
+from ..media.top_layer import TOP_LAYER_WAIT, TopLayerStart
 from ..media.track import MediaConsumer, RemoteTrack
 from ..media.transcode import (
     DEFAULT_SETTINGS,
@@ -124,9 +124,14 @@ class _VideoReader(_Reader):
             start.keyframe_wanted = False
             self._ask_for_keyframe(arrival)
         if begins and start.held_back:
-            logger.info("track %s begins on %s after %d frames of lower simulcast layers",
-                        self.track.sid, "x".join(map(str, size() or ("?",))),
-                        start.held_back)
+            shown = "x".join(map(str, size() or ("?",)))
+            if start.on_top:
+                logger.info("track %s begins on %s after %d frames of lower simulcast "
+                            "layers", self.track.sid, shown, start.held_back)
+            else:
+                logger.info("track %s begins on %s: no keyframe of its published %dx%d "
+                            "came within %.0f s", self.track.sid, shown, self.track.width,
+                            self.track.height, TOP_LAYER_WAIT)
         return begins
 
 
