@@ -68,12 +68,12 @@ class WorkerConfig:
 
 @dataclass(frozen=True)
 class ThumbnailConfig:
-    """THUMBNAILS_ENABLED and its THUMBNAIL_* values."""
+    """THUMBNAILS_ENABLED and its THUMBNAIL_* values (``recorder/thumbnails.py``)."""
 
     interval: float  # seconds of media between thumbnails
-    width: int  # 0: from the height, keeping the aspect ratio
-    height: int  # 0: from the width; both 0: the picture's own size
-    image_format: str  # "jpg", "png" or "webp"
+    width: int = 320  # 0: from the height, keeping the aspect ratio
+    height: int = 0  # 0: from the width; both 0: the picture's own size
+    image_format: str = "jpg"  # "jpg", "png" or "webp"
 
 
 @dataclass(frozen=True)

@@ -8,10 +8,10 @@ from pathlib import Path
 import av
 import pytest
 
+from publisher_hls_agent.config import ThumbnailConfig
 from publisher_hls_agent.inspection.playlist import MediaPlaylist
 from publisher_hls_agent.media import h264, vp9
 from publisher_hls_agent.recorder.thumbnails import (
-    ThumbnailOptions,
     Thumbnails,
     ThumbnailSchedule,
     scaled_size,
@@ -55,7 +55,7 @@ def test_keyframes_become_images_with_a_playlist(tmp_path: Path, codec: str, enc
     frames = encode(encoder, 90, 640, 360, keyframe_every=30, options=options)
     keyframes = [frame for frame in frames if is_keyframe(codec, frame)][:3]
     assert len(keyframes) == 3
-    thumbnails = Thumbnails(tmp_path, codec, ThumbnailOptions(1.5, 160, 0, image_format))
+    thumbnails = Thumbnails(tmp_path, codec, ThumbnailConfig(1.5, 160, 0, image_format))
     for second, keyframe in enumerate(keyframes):
         thumbnails.keyframe(keyframe, float(second))
     made = thumbnails.finish(end=3.0)
@@ -73,7 +73,7 @@ def test_keyframes_become_images_with_a_playlist(tmp_path: Path, codec: str, enc
 
 
 def test_a_picture_that_cannot_be_decoded_is_skipped(tmp_path: Path) -> None:
-    thumbnails = Thumbnails(tmp_path, "h264", ThumbnailOptions(1.0))
+    thumbnails = Thumbnails(tmp_path, "h264", ThumbnailConfig(1.0))
     thumbnails.keyframe(b"\x00\x00\x00\x01\x65" + bytes(100), 0.0)
     thumbnails.keyframe(encode("libx264", 1, 320, 240)[0], 1.0)
     assert [t.at for t in thumbnails.finish(end=2.0)] == [1.0]

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
-from ..config import Config
+from ..config import Config, ThumbnailConfig
 from ..hls.files import atomic_write
 from ..hls.fmp4_writer import Fmp4HlsWriter
 from ..hls.mpegts import Streams
@@ -32,7 +32,7 @@ from ..media.units import AccessUnit, AudioPacket
 from ..processes import process_identity
 from .pipeline import RecordingPipeline
 from .summary import RecordingSummary, recorded_codec
-from .thumbnails import ThumbnailOptions, Thumbnails
+from .thumbnails import Thumbnails
 from .timeline import AUDIO_RATE, VIDEO_RATE, TrackClock, clock_from_arrival, clock_from_report
 
 NTP_TO_UNIX = 2_208_988_800
@@ -65,7 +65,7 @@ class RecorderOptions:
     transcode_preset: str = DEFAULT_X264_PRESET
     # Where each recording's events go (notify/); never shown (a URL may hold a token).
     webhook_urls: tuple[str, ...] = field(default=(), repr=False)
-    thumbnails: ThumbnailOptions | None = None  # None: no thumbnails
+    thumbnails: ThumbnailConfig | None = None  # None: no thumbnails
 
     @classmethod
     def from_config(cls, config: Config) -> RecorderOptions:
@@ -75,10 +75,7 @@ class RecorderOptions:
                    catch_up_within=config.worker.shutdown_timeout / 2,
                    transcode_preset=config.transcode_preset,
                    webhook_urls=config.webhook_urls,
-                   thumbnails=ThumbnailOptions(
-                       config.thumbnails.interval, config.thumbnails.width,
-                       config.thumbnails.height, config.thumbnails.image_format)
-                   if config.thumbnails is not None else None)
+                   thumbnails=config.thumbnails)
 
     @property
     def format(self) -> RecordingFormat:

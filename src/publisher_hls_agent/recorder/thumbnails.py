@@ -26,6 +26,7 @@ from typing import cast
 import av
 from av.video.frame import VideoFrame
 
+from ..config import ThumbnailConfig
 from ..hls.files import atomic_write
 from ..layout import THUMBNAILS_FOLDER, THUMBNAILS_PLAYLIST
 from ..media.codecs import codec_named
@@ -37,14 +38,6 @@ IMAGE_FORMATS = ("jpg", "png", "webp")
 _ENCODERS = {"jpg": ("mjpeg", "yuvj420p"), "png": ("png", "rgb24"),
              "webp": ("libwebp", "yuv420p")}
 _FINISH_WITHIN = 10.0  # seconds the last images may take once the recording ends
-
-
-@dataclass(frozen=True)
-class ThumbnailOptions:
-    interval: float  # seconds of media between thumbnails
-    width: int = 320  # 0: from the height, keeping the picture's aspect ratio
-    height: int = 0  # 0: from the width; both 0: the picture's own size
-    image_format: str = "jpg"
 
 
 class ThumbnailSchedule:
@@ -85,7 +78,7 @@ class Thumbnails:
     keyframe written; ``finish`` waits for the images in progress and closes the
     playlist. A picture that cannot be decoded is skipped, never the recording's end."""
 
-    def __init__(self, folder: Path, video_codec: str, options: ThumbnailOptions, *,
+    def __init__(self, folder: Path, video_codec: str, options: ThumbnailConfig, *,
                  made: Callable[[str], None] = lambda name: None) -> None:
         """``made(name)`` is called on the loop once an image and the playlist naming it
         are on disk (a real-time upload takes them then)."""
