@@ -119,8 +119,15 @@ async def record_for(server: LiveKitServer, room: str, identity: str, seconds: f
 
 
 def ffmpeg_complaints(path: Path) -> str:
-    """What ffmpeg says (warnings and worse) while playing ``path`` through."""
-    return subprocess.run(["ffmpeg", "-v", "warning", "-i", str(path), "-f", "null", "-"],
+    """What ffmpeg says (warnings and worse) while playing ``path`` through.
+
+    The decoded frames keep the input's 90 kHz time base (``-enc_time_base -1``): in the
+    default 1/frame-rate base, two frames a publisher stamped 27-30 ms apart (the SDK
+    stamps its first frames so when they leave late) can round to one tick, and the null muxer
+    reports a "non monotonically increasing dts" the recording does not have.
+    """
+    return subprocess.run(["ffmpeg", "-v", "warning", "-i", str(path), "-enc_time_base", "-1",
+                           "-f", "null", "-"],
                           capture_output=True, text=True, check=True).stderr.strip()
 
 

@@ -10,6 +10,7 @@ TOP, MIDDLE, LOW = (1280, 720), (640, 360), (320, 180)
 def test_lower_layers_are_held_back_until_the_top_layer_keyframe() -> None:
     start = TopLayerStart(TOP, wait=2.0)
     assert not start.admits(False, None, 0.0)  # nothing before a keyframe
+    start.keyframe_wanted = False  # (asked for one: next test)
     assert not start.admits(True, LOW, 0.1)
     assert not start.admits(False, None, 0.2)
     assert not start.admits(True, MIDDLE, 0.5)
@@ -49,3 +50,17 @@ def test_sizes_count_by_area_so_a_rotated_picture_is_the_top_layer() -> None:
 def test_what_cannot_be_compared_is_let_through(published: tuple[int, int],
                                                  size: tuple[int, int] | None) -> None:
     assert TopLayerStart(published).admits(True, size, 0.0)
+
+
+def test_delta_frames_before_any_keyframe_ask_for_one_every_second() -> None:
+    start = TopLayerStart(TOP, wait=2.0)
+    asked = []
+    for tenth in range(25):
+        assert not start.admits(False, None, tenth / 10)
+        if start.keyframe_wanted:
+            start.keyframe_wanted = False
+            asked.append(tenth / 10)
+    assert asked == [0.0, 1.0, 2.0]
+    assert not start.admits(True, LOW, 2.5)  # a keyframe came: the layer wait takes over
+    assert not start.admits(False, None, 3.6)
+    assert not start.keyframe_wanted

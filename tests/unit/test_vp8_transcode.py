@@ -216,6 +216,24 @@ async def test_a_simulcast_track_begins_on_its_top_layer() -> None:
     assert reader.stats.frames == 10 and reader.stats.keyframes == 1
 
 
+async def test_a_track_joined_between_keyframes_asks_the_publisher_for_one() -> None:
+    """The SFU may forward delta frames first, and the recorder's keyframe request has no
+    transcoder to go to yet: both must reach the publisher (VP8 and VP9 encoders send no
+    periodic keyframes, so nothing else would start the recording)."""
+    frames = vp8_frames(40, keyframe_every=25)[5:]  # from a delta frame; a keyframe at 20
+    consumer, asks = Consumer(15), []
+    reader = TranscodingReader(RemoteTrack("TR_v", "video", "video/VP8", 320, 240), consumer,
+                               VIDEO_CODECS["video/vp8"], lambda: asks.append(True))
+    reader.request_keyframe()
+    assert asks == [True]
+    for index, packet in enumerate(rtp_stream(frames)):
+        reader.on_rtp(packet, arrival=1000.0 + index * 0.02)
+    await asyncio.wait_for(consumer.all_came.wait(), 20)
+    assert len(asks) > 1  # the delta frames asked too (every second)
+    assert consumer.units[0].keyframe and len(consumer.units) == 15
+    reader.on_bye()
+
+
 def slow_transcoder(monkeypatch: pytest.MonkeyPatch, seconds: float) -> None:
     """Every frame takes ``seconds`` more to transcode: a machine busy with other work."""
     original = VideoTranscoder.transcode

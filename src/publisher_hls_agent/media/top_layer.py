@@ -14,6 +14,7 @@ is the writer's (a new SPS is a new stream), never a reason to drop frames.
 from __future__ import annotations
 
 TOP_LAYER_WAIT = 2.0  # seconds after the first keyframe
+ASK_EVERY = 1.0  # seconds between keyframe requests while no keyframe has come at all
 
 
 class TopLayerStart:
@@ -26,11 +27,14 @@ class TopLayerStart:
         self.started = self._area == 0
         self.on_top = True  # False: begun below the top layer, the wait over
         self.held_back = 0  # frames not let through before the start
-        # Set once the wait is over with no top-layer keyframe: the reader asks for a
-        # keyframe on whatever layer comes (the SFU will not, as it switches no more),
-        # and clears it.
+        # Set when the reader should ask the publisher for a keyframe, which it does and
+        # clears: every ``ASK_EVERY`` while only delta frames come (a subscription joined
+        # mid-picture-group, whose keyframe the SFU's own request may not bring: VP9 and
+        # VP8 encoders send no periodic ones), and once the wait is over with no
+        # top-layer keyframe (the SFU, switching no more, will not ask for any layer).
         self.keyframe_wanted = False
         self._asked = False
+        self._asked_at: float | None = None  # arrival, while no keyframe has come
 
     def admits(self, keyframe: bool, size: tuple[int, int] | None, arrival: float) -> bool:
         """Whether this frame goes on (``size``: a keyframe's picture size, None when
@@ -39,6 +43,9 @@ class TopLayerStart:
             return True
         if keyframe and self._first_keyframe is None:
             self._first_keyframe = arrival
+        if self._first_keyframe is None and (
+                self._asked_at is None or arrival - self._asked_at >= ASK_EVERY):
+            self.keyframe_wanted, self._asked_at = True, arrival
         waited_out = (self._first_keyframe is not None
                       and arrival - self._first_keyframe >= self._wait)
         on_top = size is None or size[0] * size[1] >= self._area

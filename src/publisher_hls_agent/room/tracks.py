@@ -271,8 +271,12 @@ class TranscodingReader(_VideoReader):
         return len(self._thread.backlog) if self._thread is not None else 0
 
     def request_keyframe(self) -> None:
+        """An IDR from the transcoder; before it has its first frame, the publisher's
+        keyframe is what that takes."""
         if self._thread is not None:
             self._thread.force_keyframe()
+        else:
+            self._request_source_keyframe()
 
     def on_bye(self) -> None:
         if self._finishing:
@@ -379,6 +383,9 @@ class TranscodingReader(_VideoReader):
 
     def _failed(self, reason: str) -> None:
         self.stats.broken_frames += 1
+        if self.stats.broken_frames & (self.stats.broken_frames - 1) == 0:  # 1, 2, 4, 8...
+            logger.warning("track %s: %s (%d so far); waiting for the publisher's next "
+                           "keyframe", self.track.sid, reason, self.stats.broken_frames)
         self._resync = True
         self._frame_out()
 
