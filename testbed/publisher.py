@@ -75,8 +75,12 @@ class SyntheticPublisher:
         audio: bool = True,
         red: bool = False,
         looped: bool = False,
+        shared_key: bytes | None = None,
     ) -> None:
         self._url = url
+        # End-to-end encryption with the room's shared key, as the SDK does it.
+        self._encryption = (rtc.E2EEOptions(rtc.KeyProviderOptions(shared_key=shared_key))
+                            if shared_key is not None else None)
         self._token = token
         self.width = width
         self.height = height
@@ -129,7 +133,8 @@ class SyntheticPublisher:
         """Connect, publish the tracks and start sending; leave the room if that fails."""
         # A publisher needs nothing from the room: not subscribing spares it decoding
         # other participants' media (tests put several publishers in one room).
-        options = rtc.RoomOptions(auto_subscribe=False, rtc_config=rtc_configuration(self._url))
+        options = rtc.RoomOptions(auto_subscribe=False, rtc_config=rtc_configuration(self._url),
+                                  encryption=self._encryption)
         await self.room.connect(self._url, self._token, options)
         self._running = True
         logger.info(

@@ -77,6 +77,15 @@ class ThumbnailConfig:
 
 
 @dataclass(frozen=True)
+class E2EEConfig:
+    """E2EE_*: the room's shared key, as its publishers' SDKs take it (media/e2ee_keys.py)."""
+
+    passphrase: str = field(repr=False)
+    ratchet_salt: str = "LKFrameEncryptionKey"
+    key_derivation: str = "pbkdf2"  # or "hkdf": the native SDKs' option
+
+
+@dataclass(frozen=True)
 class Config:
     livekit_url: str
     api_key: str = field(repr=False)
@@ -93,6 +102,7 @@ class Config:
     # a receiver's URL may carry its own token.
     webhook_urls: tuple[str, ...] = field(repr=False)
     thumbnails: ThumbnailConfig | None  # None: THUMBNAILS_ENABLED is false
+    e2ee: E2EEConfig | None  # None: no E2EE_PASSPHRASE (encrypted tracks are not recorded)
     s3: S3Config | None
     worker: WorkerConfig
     log_format: str  # "text" or "json"
@@ -116,6 +126,7 @@ class Config:
                                         _x264_preset),
             webhook_urls=reader.get("WEBHOOK_URLS", "", _webhook_urls),
             thumbnails=_thumbnail_config(reader),
+            e2ee=_e2ee_config(reader),
             s3=_s3_config(reader),
             worker=WorkerConfig(
                 max_recordings=reader.get("MAX_RECORDINGS", "16", _positive_int),
@@ -217,6 +228,14 @@ class _Reader:
         # Whitespace around a secret is never part of it (a key pasted with its newline
         # would fail every signature); its value is never shown in a message.
         value = self._env.get(name, "").strip()
+        if _CONTROL.search(value):
+            raise ConfigError(name, "must not contain control characters")
+        return value or None
+
+    def exact_secret(self, name: str) -> str | None:
+        """A secret taken byte for byte, spaces included (a passphrase that publishers
+        type into an SDK must be the same string here)."""
+        value = self._env.get(name, "")
         if _CONTROL.search(value):
             raise ConfigError(name, "must not contain control characters")
         return value or None
@@ -336,6 +355,20 @@ def _thumbnail_config(reader: _Reader) -> ThumbnailConfig | None:
         height=reader.get("THUMBNAIL_HEIGHT", "0", _non_negative_int),
         image_format=reader.get("THUMBNAIL_FORMAT", "jpg", _image_format))
     return thumbnails if enabled else None
+
+
+def _e2ee_config(reader: _Reader) -> E2EEConfig | None:
+    salt = reader.get("E2EE_RATCHET_SALT", "LKFrameEncryptionKey", _non_empty)
+    derivation = reader.get("E2EE_KEY_DERIVATION", "pbkdf2", _key_derivation)
+    passphrase = reader.exact_secret("E2EE_PASSPHRASE")
+    return E2EEConfig(passphrase, salt, derivation) if passphrase is not None else None
+
+
+def _key_derivation(raw: str) -> str:
+    if raw.lower() not in ("pbkdf2", "hkdf"):
+        raise ValueError("must be pbkdf2 (what every LiveKit SDK uses for a passphrase) "
+                         "or hkdf")
+    return raw.lower()
 
 
 def _image_format(raw: str) -> str:

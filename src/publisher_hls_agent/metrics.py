@@ -45,6 +45,10 @@ class Metrics:
         self.video_frames_lost = Counter(
             "hls_video_frames_lost", "Video frames given up for lost or broken packets",
             registry=self.registry)
+        self.decrypt_failures = Counter(
+            "hls_decrypt_failures", "Frames of end-to-end encrypted tracks that did not "
+            "decrypt, dropped (a wrong E2EE_PASSPHRASE makes every frame fail)",
+            registry=self.registry)
         self.tracks_missing = Counter(
             "hls_tracks_missing", "Recordings that began without a track, by kind and why",
             ["kind", "reason"], registry=self.registry)

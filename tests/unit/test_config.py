@@ -239,3 +239,23 @@ def test_thumbnail_values_are_checked_even_when_off() -> None:
     assert error(**BASE, THUMBNAIL_FORMAT="gif").variable == "THUMBNAIL_FORMAT"
     assert error(**BASE, THUMBNAIL_INTERVAL_SECS="0").variable == "THUMBNAIL_INTERVAL_SECS"
     assert error(**BASE, THUMBNAIL_WIDTH="-1").variable == "THUMBNAIL_WIDTH"
+
+
+def test_the_e2ee_passphrase_is_taken_exactly_and_never_shown() -> None:
+    assert config().e2ee is None
+    e2ee = config(E2EE_PASSPHRASE=" two words ").e2ee
+    assert e2ee is not None
+    assert (e2ee.passphrase, e2ee.ratchet_salt, e2ee.key_derivation) == (
+        " two words ", "LKFrameEncryptionKey", "pbkdf2")  # spaces are part of it
+    from publisher_hls_agent.recorder.recorder import RecorderOptions
+    shown = repr(config(E2EE_PASSPHRASE="hunter2-passphrase"))
+    assert "hunter2-passphrase" not in shown
+    assert "hunter2" not in repr(RecorderOptions.from_config(
+        config(E2EE_PASSPHRASE="hunter2-passphrase")))
+    err = error(**BASE, E2EE_PASSPHRASE="hunter2\nx")
+    assert err.variable == "E2EE_PASSPHRASE" and "hunter2" not in str(err)
+
+
+def test_e2ee_values_are_checked_even_without_a_passphrase() -> None:
+    assert config(E2EE_KEY_DERIVATION="HKDF", E2EE_PASSPHRASE="p").e2ee.key_derivation == "hkdf"
+    assert error(**BASE, E2EE_KEY_DERIVATION="scrypt").variable == "E2EE_KEY_DERIVATION"

@@ -28,6 +28,9 @@ class RemoteTrack:
     backup_mime_types: tuple[str, ...] = ()
     published_mime_type: str = ""  # set when a backup codec is what is recorded
     recorded_codec: str = ""  # what the consumer is given: "h264", "vp9" or "av1"
+    # End-to-end encryption: "" (none), "gcm" (LiveKit's frame encryption, which a
+    # shared key decrypts: media/e2ee.py) or "custom" (the application's own).
+    encryption: str = ""
 
 
 class MediaConsumer(Protocol):

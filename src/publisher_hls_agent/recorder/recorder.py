@@ -149,6 +149,15 @@ class Recorder:
         # Never silently: the summary says what was published and left out, and why.
         self.not_recorded.append({"sid": track.sid, "kind": track.kind,
                                   "codec": track.mime_type, "reason": reason})
+        given_up = {entry["sid"] for entry in self.not_recorded}
+        if track.sid in self.tracks and self.tracks.keys() <= given_up:
+            # Every track it was given turned out unrecordable once flowing (none of
+            # their frames decrypts, say): nothing more will come. Said, not waited out.
+            self._log.error("no track left to record (%s); ending", reason)
+            self._failure = reason
+            if self._recording is not None and self._recording.failure is None:
+                self._recording.failure = reason
+            self._who.end_recording(reason)
 
     def on_video(self, track_sid: str, unit: AccessUnit) -> None:
         if track_sid != self._video_sid:

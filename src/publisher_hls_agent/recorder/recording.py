@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
-from ..config import Config, ThumbnailConfig
+from ..config import Config, E2EEConfig, ThumbnailConfig
 from ..hls.files import atomic_write
 from ..hls.fmp4_writer import Fmp4HlsWriter
 from ..hls.mpegts import Streams
@@ -66,6 +66,7 @@ class RecorderOptions:
     # Where each recording's events go (notify/); never shown (a URL may hold a token).
     webhook_urls: tuple[str, ...] = field(default=(), repr=False)
     thumbnails: ThumbnailConfig | None = None  # None: no thumbnails
+    e2ee: E2EEConfig | None = field(default=None, repr=False)  # the room's shared key
 
     @classmethod
     def from_config(cls, config: Config) -> RecorderOptions:
@@ -75,7 +76,7 @@ class RecorderOptions:
                    catch_up_within=config.worker.shutdown_timeout / 2,
                    transcode_preset=config.transcode_preset,
                    webhook_urls=config.webhook_urls,
-                   thumbnails=config.thumbnails)
+                   thumbnails=config.thumbnails, e2ee=config.e2ee)
 
     @property
     def format(self) -> RecordingFormat:

@@ -25,12 +25,15 @@ from aiortc.exceptions import InvalidStateError
 from aiortc.sdp import SessionDescription as ParsedSdp
 from livekit.protocol import models, rtc
 
+from ..config import E2EEConfig
 from ..errors import ParticipantLeft, SignalError
 from ..media.codecs import TRANSCODED_TO, TS, VIDEO_CODECS, RecordingFormat
+from ..media.e2ee_keys import SharedKeyRing
 from ..media.rtp import SenderReport
 from ..media.track import MediaConsumer, RemoteTrack
 from ..media.transcode import DEFAULT_SETTINGS, EncoderSettings
 from .data_link import DataLink
+from .decryption import TrackDecryption, key_ring
 from .express import open_express_lane
 from .ice import add_trickled_candidate, is_loopback_url, use_loopback_candidates
 from .negotiation import extend_codec_table
@@ -54,6 +57,9 @@ logger = logging.getLogger(__name__)
 RECONNECT_DELAYS = (0.5, 1.0, 2.0, 4.0, 8.0)
 
 
+ENCRYPTIONS = {models.Encryption.NONE: "", models.Encryption.GCM: "gcm"}
+
+
 class _Rejoin(Exception):
     """The session broke; join the room again from scratch."""
 
@@ -64,7 +70,8 @@ def track_from_info(info: models.TrackInfo) -> RemoteTrack:
     mime = info.mime_type or (codecs[0] if codecs else "")
     return RemoteTrack(sid=info.sid, kind=kind, mime_type=mime, width=info.width,
                        height=info.height, stereo=info.stereo,
-                       backup_mime_types=tuple(c for c in codecs if c.lower() != mime.lower()))
+                       backup_mime_types=tuple(c for c in codecs if c.lower() != mime.lower()),
+                       encryption=ENCRYPTIONS.get(info.encryption, "custom"))
 
 
 def track_sids_by_mid(offer: rtc.SessionDescription) -> dict[str, str]:
@@ -85,11 +92,13 @@ class RoomClient:
                  passthrough_video: frozenset[str] = TS_VIDEO,
                  rpc_methods: dict[str, RpcMethod] | None = None,
                  spill_dir: Path | None = None,
-                 transcoding: EncoderSettings = DEFAULT_SETTINGS) -> None:
+                 transcoding: EncoderSettings = DEFAULT_SETTINGS,
+                 e2ee: E2EEConfig | None = None) -> None:
         """``passthrough_video``: which video mime types the segments carry as they
         come (``RecordingFormat.passthrough_video``); the other recordable ones are
         transcoded to H.264 (``media/codecs.py``), a backlog of frames past what memory
-        holds waiting in a file in ``spill_dir`` (``room/backlog.py``)."""
+        holds waiting in a file in ``spill_dir`` (``room/backlog.py``). ``e2ee``: the
+        room's shared key, without which an end-to-end encrypted track is not recorded."""
         self._url = url
         self._token = token
         self.identity = identity
@@ -98,6 +107,9 @@ class RoomClient:
         self._passthrough_video = passthrough_video
         self._spill_dir = spill_dir
         self._transcoding = transcoding
+        self._e2ee = e2ee
+        self._keys: SharedKeyRing | None = None  # derived from e2ee at the first join
+        self._sif_trailer = b""  # what ends the SFU's own frames in an encrypted room
         self._signal: SignalConnection | None = None
         self._pc: RTCPeerConnection | None = None
         self._taps: dict[str, TapReceiver] = {}  # by mid
@@ -199,6 +211,9 @@ class RoomClient:
         join = signal.join
         self._log_context = {"room": join.room.name, "participant": self.identity}
         self.room_sid = join.room.sid
+        self._sif_trailer = bytes(join.sif_trailer)
+        if self._e2ee is not None and self._keys is None:
+            self._keys = await asyncio.to_thread(key_ring, self._e2ee)
         logger.info("joined room %s as %s (server %s)", join.room.name,
                     join.participant.identity, join.server_version,
                     extra=self._log_context)
@@ -365,6 +380,26 @@ class RoomClient:
 
     def _new_reader(self, track: RemoteTrack, tap: TapReceiver) -> Reader | None:
         track = _recordable(track)
+        if track.encryption and (track.encryption != "gcm" or self._keys is None):
+            self._not_recorded(track, (
+                "end-to-end encrypted: set E2EE_PASSPHRASE to the room's shared key to "
+                "record it" if track.encryption == "gcm" else
+                "end-to-end encrypted with the application's own scheme, which the "
+                "recorder cannot decrypt"))
+            return None
+        reader = self._reader_for(track, tap)
+        if reader is not None and track.encryption:
+            assert self._keys is not None
+            reader.decryption = TrackDecryption(
+                self._keys, track.mime_type, self._sif_trailer, track.sid,
+                lambda reason: self._consumer.on_track_unsupported(track, reason))
+        return reader
+
+    def _not_recorded(self, track: RemoteTrack, reason: str) -> None:
+        logger.error("track %s not recorded: %s", track.sid, reason, extra=self._log_context)
+        self._consumer.on_track_unsupported(track, reason)
+
+    def _reader_for(self, track: RemoteTrack, tap: TapReceiver) -> Reader | None:
         mime = track.mime_type.lower()
 
         def send_pli() -> None:
@@ -385,10 +420,8 @@ class RoomClient:
             # A RED track is Opus with redundancy; our answer offers no RED, so the SFU
             # sends it to us as plain Opus.
             return OpusReader(track, self._consumer)
-        reason = (f"{track.mime_type} cannot be recorded yet (H.264, VP8, VP9, AV1 video "
-                  "and Opus audio can)")
-        logger.error("track %s not recorded: %s", track.sid, reason, extra=self._log_context)
-        self._consumer.on_track_unsupported(track, reason)
+        self._not_recorded(track, f"{track.mime_type} cannot be recorded yet (H.264, VP8, "
+                           "VP9, AV1 video and Opus audio can)")
         return None
 
     def _send_data(self, packet: bytes) -> None:

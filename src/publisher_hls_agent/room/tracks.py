@@ -11,6 +11,7 @@ as H.264 (``TranscodingReader``).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ from ..media.transcode import (
     VideoTranscoder,
 )
 from ..media.units import AccessUnit, AudioPacket
+from .decryption import TrackDecryption
 from .transcoding import TranscodingThread
 
 logger = logging.getLogger(__name__)
@@ -61,6 +63,9 @@ class _Reader:
         self.reception = NackStats()  # counted by the tap (room/tap.py)
         self.sender_report: SenderReport | None = None
         self.ended = False
+        # Set for an end-to-end encrypted track (room/decryption.py): frames are
+        # decrypted as they are reassembled, before anything reads their bytes.
+        self.decryption: TrackDecryption | None = None
 
     def on_red(self, packet: RtpPacket, arrival: float) -> None:
         """Redundant audio is negotiated for audio only; on video it is nonsense."""
@@ -83,6 +88,7 @@ class _VideoReader(_Reader):
         self._assembler = FrameAssembler(codec.starts_frame,
                                          starts_keyframe=codec.starts_keyframe)
         self._start = TopLayerStart((track.width, track.height))
+        self._frame_dropped = False  # the last frame taken did not decrypt
 
     @property
     def frames_dropped(self) -> int:
@@ -101,10 +107,22 @@ class _VideoReader(_Reader):
             assembler.keyframe_wanted = False
             self._lost_for_good()
         for frame in frames:
+            if self._frame_dropped:  # the frames after it may refer to it
+                self._frame_dropped = False
+                frame = dataclasses.replace(frame, after_loss=True)
             self._take(frame)
 
     def _take(self, frame: AssembledFrame) -> None:
         raise NotImplementedError
+
+    def _clear(self, data: bytes, frame: AssembledFrame) -> bytes | None:
+        """The frame's bytes decrypted, if the track is encrypted; None: dropped (the
+        SFU's own, or not decryptable: the next frame then comes after a loss)."""
+        if self.decryption is None:
+            return data
+        clear = self.decryption.open(data, frame.arrival)
+        self._frame_dropped = clear is None
+        return clear
 
     def _lost_for_good(self) -> None:
         """What to do when a packet is probably never coming (see FrameAssembler)."""
@@ -152,12 +170,19 @@ class H264Reader(_VideoReader):
 
     def _take(self, frame: AssembledFrame) -> None:
         timestamp, arrival, after_loss = frame.rtp_timestamp, frame.arrival, frame.after_loss
+        if self.decryption is not None and self.decryption.server_made(frame.payloads):
+            return
         try:
             nals = h264.depacketize(frame.payloads)
         except H264PayloadError:
             self.stats.broken_frames += 1
             self._request_keyframe()
             return
+        if self.decryption is not None:
+            clear = self._clear(h264.to_annexb(nals), frame)
+            if clear is None:
+                return
+            nals = h264.split_annexb(clear)
         has_idr, has_sps, has_pps = h264.describe_access_unit(nals)
         if has_sps and blank.is_blank_keyframe(nals):
             self.stats.blank_frames += 1
@@ -193,10 +218,12 @@ class WholeFrames:
         self._depacketize, self._is_keyframe = codec.depacketize, codec.is_keyframe
         self._keyframe_size = codec.keyframe_size
 
-    def read(self, payloads: list[bytes]) -> tuple[bytes, bool]:
+    def read(self, payloads: list[bytes]) -> bytes:
         """Raises the codec's MediaError (a ValueError) for a damaged frame."""
-        data = self._depacketize(payloads)
-        return data, self._is_keyframe(data)
+        return self._depacketize(payloads)
+
+    def is_keyframe(self, data: bytes) -> bool:
+        return self._is_keyframe(data)
 
     def size(self, keyframe: bytes) -> tuple[int, int] | None:
         """A keyframe's picture size, when the codec's header says it simply."""
@@ -215,11 +242,15 @@ class PassthroughReader(_VideoReader):
 
     def _take(self, frame: AssembledFrame) -> None:
         try:
-            data, keyframe = self._frame.read(frame.payloads)
+            data = self._frame.read(frame.payloads)
         except ValueError:  # each codec's payload errors are ValueErrors
             self.stats.broken_frames += 1
             self._request_keyframe()
             return
+        clear = self._clear(data, frame)
+        if clear is None:
+            return
+        data, keyframe = clear, self._frame.is_keyframe(clear)
         if frame.after_loss and not keyframe:
             self._request_keyframe()
         if not self._begins(keyframe, lambda: self._frame.size(data), frame.arrival):
@@ -320,11 +351,16 @@ class TranscodingReader(_VideoReader):
 
     def _take(self, frame: AssembledFrame) -> None:
         try:
-            data, keyframe = self._frame.read(frame.payloads)
+            data = self._frame.read(frame.payloads)
         except ValueError:
             self.stats.broken_frames += 1
             self._resync = True
             return
+        clear = self._clear(data, frame)
+        if clear is None:
+            self._resync = True
+            return
+        data, keyframe = clear, self._frame.is_keyframe(clear)
         if keyframe and self._frame.codec.is_blank(data):
             self.stats.blank_frames += 1
             return
@@ -435,11 +471,16 @@ class OpusReader(_Reader):
     def _emit(self, payload: bytes, timestamp: int, arrival: float) -> None:
         if not payload:
             return
-        if blank.is_blank_audio(payload):
-            self.stats.blank_frames += 1
-            return
         if self._last_emitted is not None and timestamp <= self._last_emitted:
             self.late_packets += 1
+            return
+        if self.decryption is not None:
+            clear = self.decryption.open(payload, arrival)
+            if clear is None:
+                return
+            payload = clear
+        if blank.is_blank_audio(payload):
+            self.stats.blank_frames += 1
             return
         self._last_emitted = timestamp
         self.stats.frames += 1
@@ -448,6 +489,11 @@ class OpusReader(_Reader):
 
 VideoReader = H264Reader | PassthroughReader | TranscodingReader
 Reader = VideoReader | OpusReader
+
+
+def decrypt_failures(readers: Iterable[Reader]) -> int:
+    """Frames of end-to-end encrypted tracks dropped because they did not decrypt."""
+    return sum(r.decryption.failures for r in readers if r.decryption is not None)
 
 
 def receive_figures(readers: Iterable[Reader]) -> dict[str, int]:

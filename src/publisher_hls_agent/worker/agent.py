@@ -50,6 +50,7 @@ class JobRecord:
     progress: dict[str, Any] = field(default_factory=dict)  # of the current recording
     recordings: int = 0  # finalized
     counted: dict[str, dict[str, Any]] = field(default_factory=dict)  # figures by folder
+    decrypt_failures: int = 0  # counted so far (the session's, recording or not)
 
     def describe(self) -> dict[str, Any]:
         return {"job_id": self.job_id, "room": self.room, "participant": self.participant,
@@ -299,6 +300,9 @@ class RecorderAgent:
 
     def _count(self, job: JobRecord, figures: dict[str, Any]) -> None:
         """Add to the counters what a recording wrote since it was last counted."""
+        failures = figures.get("decrypt_failures", 0)  # a wrong key may record nothing
+        self.metrics.decrypt_failures.inc(max(0, failures - job.decrypt_failures))
+        job.decrypt_failures = max(job.decrypt_failures, failures)
         folder = figures.get("folder")
         if folder is None:
             return

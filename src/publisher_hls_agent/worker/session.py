@@ -19,7 +19,7 @@ from ..recorder.recorder import Recorder, RecorderOptions
 from ..recorder.recording import Upload
 from ..room.client import RoomClient
 from ..room.rpc import RpcMethod
-from ..room.tracks import receive_figures
+from ..room.tracks import decrypt_failures, receive_figures
 from ..storage.storage import Storage
 from ..storage.uploader import RecordingUpload
 
@@ -84,7 +84,8 @@ class RecordingSession:
                                  passthrough_video=options.format.passthrough_video,
                                  rpc_methods=rpc if answer_rpc else None,
                                  spill_dir=options.output_dir,
-                                 transcoding=EncoderSettings(options.transcode_preset))
+                                 transcoding=EncoderSettings(options.transcode_preset),
+                                 e2ee=options.e2ee)
         self._repeatable = repeatable
         self._tasks: set[asyncio.Task[None]] = set()
         self._stop_reason = "participant left"
@@ -198,7 +199,8 @@ class RecordingSession:
 
     def progress(self) -> dict[str, Any]:
         """The recording's progress and what the network did to it so far."""
-        return {**self.recorder.progress(), **self._receive_stats()}
+        return {**self.recorder.progress(), **self._receive_stats(),
+                "decrypt_failures": decrypt_failures(self.client.readers())}
 
     def _receive_stats(self) -> dict[str, Any]:
         """The receive figures of the current recording (the session's since it began)."""
