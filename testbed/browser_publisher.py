@@ -19,18 +19,19 @@ from .web_server import serving
 async def browser_publishing(url: str, token: str, codec: str, *, width: int = 1280,
                              height: int = 720, fps: int = 30, backup_codec: bool = False,
                              scratch: Path, capture_files: tuple[Path, Path] | None = None,
-                             ) -> AsyncIterator[Page]:
+                             passphrase: str = "") -> AsyncIterator[Page]:
     """Chromium publishing its camera (as ``codec``: "h264", "vp8", "vp9", "av1") and
     microphone into the room ``token`` admits it to, until the block ends; with
     ``backup_codec``, a VP8 copy as well (see ``web/publisher.html``). ``scratch`` is an
     empty folder the page server may use; ``capture_files``: a Y4M and a WAV its camera
-    and microphone play (``testbed/capture_files.py``) instead of Chromium's own."""
+    and microphone play (``testbed/capture_files.py``) instead of Chromium's own;
+    ``passphrase``: end-to-end encrypted with that shared key (livekit-client's E2EE)."""
     async with serving(scratch) as web_url, chromium(fake_media=True,
                                                      capture_files=capture_files) as page:
         await page.goto(f"{web_url}/publisher.html")
         await page.evaluate(f"window.publish({json.dumps(url)}, {json.dumps(token)}, "
                             f"{json.dumps(codec)}, {width}, {height}, {fps}, "
-                            f"{json.dumps(backup_codec)})")
+                            f"{json.dumps(backup_codec)}, {json.dumps(passphrase)})")
         try:
             yield page
         finally:

@@ -1,7 +1,8 @@
 """End-to-end encrypted rooms: the official SDK publishes H.264 and Opus encrypted with
-the room's shared key; the recorder, given the same passphrase, records what the
-publisher encoded, byte for byte. Without the key, or with a wrong one, it records no
-ciphertext and says why."""
+the room's shared key, and Chromium with livekit-client's E2EE publishes H.264 or VP8
+(simulcast); the recorder, given the same passphrase, records what the publisher
+encoded (byte for byte where it passes through) and hls.js plays it. Without the key,
+or with a wrong one, it records no ciphertext and says why."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from testbed.browser_publisher import browser_publishing, video_sent
 from testbed.livekit_server import LiveKitServer
 from testbed.publisher import SyntheticPublisher
 from testbed.synthetic_media import access_unit_digest
@@ -21,7 +23,8 @@ from publisher_hls_agent.recorder.recorder import RecorderOptions
 from publisher_hls_agent.room.decryption import CANNOT_DECRYPT, GIVE_UP
 from publisher_hls_agent.worker.session import RecordingSession
 
-from .support import ffmpeg_complaints, ffprobe_streams, publishing, token
+from .playback import assert_plays_to_the_end
+from .support import ffmpeg_complaints, ffprobe_streams, publishing, record_for, token
 
 pytestmark = pytest.mark.integration
 
@@ -77,6 +80,7 @@ async def test_an_encrypted_publisher_is_recorded_as_it_encoded(
     decryptions = [r.decryption for r in session.client.readers() if r.decryption]
     assert len(decryptions) == 2
     assert all(d.decrypted > 0 and d.failures == 0 for d in decryptions)
+    assert summary["receive"]["frames_decrypted"] >= len(units)
 
 
 async def test_a_key_the_publisher_ratchets_is_followed(
@@ -119,3 +123,27 @@ async def test_without_the_key_encrypted_tracks_are_not_recorded(
     reasons = [t["reason"] for t in session.recorder.not_recorded]
     assert len(reasons) == 2 and all("E2EE_PASSPHRASE" in r for r in reasons), reasons
     assert not written_segments(tmp_path)
+
+
+@pytest.mark.parametrize("codec", ["h264", "vp8"])
+async def test_a_browser_publishing_encrypted_is_recorded_and_plays(
+        livekit_server: LiveKitServer, tmp_path: Path, codec: str) -> None:
+    room = f"e2ee-browser-{codec}"
+    async with browser_publishing(livekit_server.url, token(livekit_server, room, "chromium"),
+                                  codec, width=640, height=360, scratch=tmp_path,
+                                  passphrase=PASSPHRASE) as page:
+        await video_sent(page)
+        summary = await record_for(livekit_server, room, "chromium", 8, RecorderOptions(
+            output_dir=tmp_path / "recordings", auto_activate=True,
+            segment_duration=1.0, e2ee=E2EEConfig(PASSPHRASE)))
+    folder = Path(summary["folder"])
+    print(summary["video"], summary["frames"], summary["receive"])
+    assert summary["tracks_not_recorded"] == []
+    assert summary["video"]["source_codec"] == codec
+    receive = summary["receive"]
+    assert receive["frames_decrypted"] > 8 * 30 and receive["decrypt_failures"] == 0, receive
+    assert_check_passes(folder)
+    assert ffmpeg_complaints(folder / "playlist.m3u8") == ""
+    fps = summary["frames"]["video"] / summary["duration"]
+    assert fps >= 0.8 * 30, summary
+    await assert_plays_to_the_end(folder, audio="aac", fps=fps, video="h264")

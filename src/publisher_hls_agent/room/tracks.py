@@ -501,8 +501,12 @@ def receive_figures(readers: Iterable[Reader]) -> dict[str, int]:
     figures = dict.fromkeys(("video_packets", "audio_packets", "packets_lost",
                              "packets_recovered", "retransmissions", "red_recovered",
                              "video_frames_lost", "packets_late",
-                             "parameter_sets_added"), 0)
+                             "parameter_sets_added", "frames_decrypted",
+                             "decrypt_failures"), 0)
     for reader in readers:
+        if reader.decryption is not None:  # end-to-end encrypted (room/decryption.py)
+            figures["frames_decrypted"] += reader.decryption.decrypted
+            figures["decrypt_failures"] += reader.decryption.failures
         if isinstance(reader, OpusReader):
             figures["audio_packets"] += reader.stats.packets
             figures["packets_lost"] += max(0, reader.packets_missing - reader.red_recovered)
