@@ -83,18 +83,26 @@ async def test_an_encrypted_publisher_is_recorded_as_it_encoded(
     assert summary["receive"]["frames_decrypted"] >= len(units)
 
 
-async def test_a_key_the_publisher_ratchets_is_followed(
-        livekit_server: LiveKitServer, tmp_path: Path) -> None:
-    async def ratchet_twice(publisher: SyntheticPublisher) -> None:
-        keys = publisher.room.e2ee_manager.key_provider
+async def test_key_changes_are_followed(livekit_server: LiveKitServer, tmp_path: Path) -> None:
+    """The publisher ratchets its key twice, then moves to key index 1 (set with the
+    room's passphrase) and ratchets there."""
+    async def change_keys(publisher: SyntheticPublisher) -> None:
+        manager = publisher.room.e2ee_manager
+        keys = manager.key_provider
         assert keys is not None
         for _ in range(2):
-            await asyncio.sleep(4)
+            await asyncio.sleep(3)
             keys.ratchet_shared_key(0)
+        await asyncio.sleep(3)
+        keys.set_shared_key(PASSPHRASE.encode(), 1)
+        keys.ratchet_shared_key(1)
+        for cryptor in manager.frame_cryptors():
+            cryptor.set_key_index(1)
+        await asyncio.sleep(3)
 
     session, summary, _ = await record_encrypted(
-        livekit_server, tmp_path, "e2ee-ratchet", 6, E2EEConfig(PASSPHRASE),
-        during=ratchet_twice)
+        livekit_server, tmp_path, "e2ee-key-changes", 1, E2EEConfig(PASSPHRASE),
+        during=change_keys)
     assert summary is not None, session.recorder.nothing_recorded
     assert_check_passes(Path(summary["folder"]))
     assert summary["duration"] > 11
@@ -102,6 +110,7 @@ async def test_a_key_the_publisher_ratchets_is_followed(
     assert summary["frames"]["longest_freeze"] < 1.2, summary["frames"]
     decryptions = [r.decryption for r in session.client.readers() if r.decryption]
     assert all(d.failures <= 2 for d in decryptions), [d.failures for d in decryptions]
+    assert all({0, 1} <= d.key_indexes for d in decryptions)
 
 
 async def test_a_wrong_key_records_no_ciphertext_and_says_why(

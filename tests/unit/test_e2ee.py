@@ -474,3 +474,17 @@ def test_the_installed_livekit_client_still_makes_these_vectors() -> None:
     assert made == committed, (
         f"livekit-client's e2ee output differs from the vectors made with {version}: "
         "review the change, then regenerate e2ee_vectors/vectors.json with its script")
+
+
+def test_a_ring_at_every_index_follows_a_publisher_to_a_new_index() -> None:
+    vector = FRAMES["vp8 keyframe, key index 3"]
+    ring = SharedKeyRing.at_every_index(_secret(vector), KeyRingOptions(
+        key_derivation=KeyDerivation(vector["kdf"])))
+    assert not ring.has_key(3)
+    result = FrameDecryptor(ring, "video/VP8").decrypt(_encrypted("vp8 keyframe, key index 3"))
+    assert isinstance(result, Decrypted) and result.key_index == 3
+    assert ring.has_key(3)
+    other = SharedKeyRing.from_passphrase(_secret(vector), KeyRingOptions(
+        key_derivation=KeyDerivation(vector["kdf"])))
+    assert isinstance(FrameDecryptor(other, "video/VP8").decrypt(
+        _encrypted("vp8 keyframe, key index 3")), Undecryptable)

@@ -151,6 +151,7 @@ class SharedKeyRing:
     def __init__(self, options: KeyRingOptions | None = None) -> None:
         self.options = options or KeyRingOptions()
         self._slots: list[_Slot | None] = [None] * self.options.key_ring_size
+        self._every_index: bytes | None = None  # material for a slot first named by a frame
 
     @classmethod
     def from_passphrase(
@@ -158,6 +159,17 @@ class SharedKeyRing:
     ) -> SharedKeyRing:
         ring = cls(options)
         ring.set_key(passphrase, key_index)
+        return ring
+
+    @classmethod
+    def at_every_index(cls, passphrase: str | bytes,
+                       options: KeyRingOptions | None = None) -> SharedKeyRing:
+        """The passphrase's key at index 0, and at any other index the first frame that
+        names it finds empty: a publisher that moves to a new key index, set with the
+        same passphrase (and maybe ratcheted there), is followed. (A receiver knows one
+        passphrase; a new one, on any index, is a key it does not have.)"""
+        ring = cls.from_passphrase(passphrase, options)
+        ring._every_index = _as_material(passphrase)
         return ring
 
     def set_key(self, secret: str | bytes, key_index: int = 0) -> None:
@@ -186,6 +198,8 @@ class SharedKeyRing:
         (the SDKs keep a ratcheted key only once it has decrypted a frame). Without
         ``ratchet``, a failure is not counted against the slot either."""
         slot = self._slots[key_index] if 0 <= key_index < len(self._slots) else None
+        if slot is None and self._every_index is not None and 0 <= key_index < len(self._slots):
+            slot = self._slots[key_index] = _Slot(self._every_index, self.options)
         if slot is None:
             return Unopened.NO_KEY
         tolerance = self.options.failure_tolerance

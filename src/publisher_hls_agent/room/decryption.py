@@ -26,11 +26,12 @@ CANNOT_DECRYPT = "cannot decrypt (wrong E2EE key?)"
 
 
 def key_ring(config: E2EEConfig) -> SharedKeyRing:
-    """The room's keys at index 0, as a publisher given the same passphrase has them.
-    Runs the key derivation (PBKDF2: about 10 ms): call it off the event loop."""
+    """The room's keys, as a publisher given the same passphrase has them, at whatever
+    key index its frames name. Runs the key derivation (PBKDF2: about 10 ms; once more
+    for each other index named): call it off the event loop."""
     options = KeyRingOptions(ratchet_salt=config.ratchet_salt.encode(),
                              key_derivation=KeyDerivation(config.key_derivation))
-    return SharedKeyRing.from_passphrase(config.passphrase, options)
+    return SharedKeyRing.at_every_index(config.passphrase, options)
 
 
 class TrackDecryption:
@@ -46,6 +47,7 @@ class TrackDecryption:
         self._track_sid = track_sid
         self._cannot_decrypt = cannot_decrypt
         self.decrypted = 0
+        self.key_indexes: set[int | None] = set()  # those the decrypted frames named
         self.failures = 0  # frames dropped because they did not decrypt
         self.server_injected = 0  # the SFU's own frames (blank video, silence), dropped
         self._failing_since: float | None = None  # arrival of the first of a run of failures
@@ -64,6 +66,7 @@ class TrackDecryption:
         result = self._decryptor.decrypt(frame)
         if isinstance(result, Decrypted):
             self.decrypted += 1
+            self.key_indexes.add(result.key_index)
             self._failing_since = None
             if result.ratchet_steps:
                 logger.info("track %s: following the publisher's key, ratcheted %d time(s)",
