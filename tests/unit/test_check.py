@@ -9,12 +9,13 @@ import pytest
 
 from publisher_hls_agent.hls.aac import adts_header
 from publisher_hls_agent.hls.audio import AudioFrame
-from publisher_hls_agent.hls.check import CheckError, check_recording
+from publisher_hls_agent.hls.check import CheckError
 from publisher_hls_agent.hls.mpegts import Streams
 from publisher_hls_agent.hls.writer import TsHlsWriter
 from publisher_hls_agent.media import h264
 
 from .h264_samples import IDR, PPS, SLICE, SPS
+from .structure import check_structure
 
 pytestmark = pytest.mark.unit
 
@@ -52,7 +53,7 @@ def playlist(folder: Path) -> Path:
 
 def test_a_good_recording_passes(tmp_path: Path) -> None:
     make_recording(tmp_path)
-    report = check_recording(tmp_path)
+    report = check_structure(tmp_path)
     assert report.ok, report.render()
     assert [round(s.extinf, 3) for s in report.segments] == [2.0, 2.0, 2.0]
     assert report.render().endswith("OK: 3 segments, 6.000 s, 0 errors, 0 warnings")
@@ -62,8 +63,8 @@ def test_a_recording_still_running_needs_live(tmp_path: Path) -> None:
     make_recording(tmp_path)
     text = playlist(tmp_path).read_text().replace("#EXT-X-ENDLIST\n", "")
     playlist(tmp_path).write_text(text)
-    assert "no #EXT-X-ENDLIST" in check_recording(tmp_path).render()
-    assert check_recording(tmp_path, require_end=False).ok
+    assert "no #EXT-X-ENDLIST" in check_structure(tmp_path).render()
+    assert check_structure(tmp_path, require_end=False).ok
 
 
 def test_wrong_extinf_is_caught_even_for_the_last_segment(tmp_path: Path) -> None:
@@ -71,7 +72,7 @@ def test_wrong_extinf_is_caught_even_for_the_last_segment(tmp_path: Path) -> Non
     text = playlist(tmp_path).read_text()
     last = text.rfind("#EXTINF:2.000000,")
     playlist(tmp_path).write_text(text[:last] + "#EXTINF:2.100000," + text[last + 17:])
-    report = check_recording(tmp_path)
+    report = check_structure(tmp_path)
     assert not report.ok
     assert any("segment00002.ts: EXTINF 2.100 but the media spans 2.0" in e
                for e in report.errors), report.errors
@@ -82,7 +83,7 @@ def test_bogus_final_duration_and_target_duration(tmp_path: Path) -> None:
     text = playlist(tmp_path).read_text()
     last = text.rfind("#EXTINF:2.000000,")
     playlist(tmp_path).write_text(text[:last] + "#EXTINF:18446743552.0000," + text[last + 17:])
-    errors = check_recording(tmp_path).errors
+    errors = check_structure(tmp_path).errors
     assert any("rounds above TARGETDURATION 3" in e for e in errors)
 
 
@@ -91,7 +92,7 @@ def test_segment_without_pat_pmt_first(tmp_path: Path) -> None:
     segment = tmp_path / "segment00001.ts"
     data = segment.read_bytes()
     segment.write_bytes(data[2 * 188:])  # drop PAT and PMT
-    errors = check_recording(tmp_path).errors
+    errors = check_structure(tmp_path).errors
     assert any("segment00001.ts" in e for e in errors), errors
 
 
@@ -102,13 +103,13 @@ def test_segment_that_does_not_start_on_a_keyframe(tmp_path: Path) -> None:
     writer.write_video(DELTA, 0, False)
     writer.write_video(KEY, 3000, True)
     writer.finish(6000)
-    errors = check_recording(tmp_path).errors
+    errors = check_structure(tmp_path).errors
     assert any("does not start with SPS, PPS and an IDR (starts P)" in e for e in errors), errors
 
 
 def test_timestamp_jump_needs_a_discontinuity(tmp_path: Path) -> None:
     make_recording(tmp_path, gap_at=120)  # where the third segment starts
-    errors = check_recording(tmp_path).errors
+    errors = check_structure(tmp_path).errors
     assert any("segment00001.ts: its media ends 0.9" in e for e in errors), errors
     # The same jump, declared: a DISCONTINUITY and the segment's own duration.
     text = playlist(tmp_path).read_text().replace("#EXTINF:3.000000,\nsegment00001",
@@ -116,20 +117,20 @@ def test_timestamp_jump_needs_a_discontinuity(tmp_path: Path) -> None:
     text = text.replace("segment00001.ts\n#EXT-X-PROGRAM", "segment00001.ts\n"
                         "#EXT-X-DISCONTINUITY\n#EXT-X-PROGRAM")
     playlist(tmp_path).write_text(text)
-    report = check_recording(tmp_path)
+    report = check_structure(tmp_path)
     assert report.ok, report.render()
 
 
 def test_missing_segment_and_not_a_playlist(tmp_path: Path) -> None:
     make_recording(tmp_path)
     (tmp_path / "segment00001.ts").unlink()
-    assert "segment00001.ts: named in the playlist but missing" in check_recording(
+    assert "segment00001.ts: named in the playlist but missing" in check_structure(
         tmp_path).errors
     playlist(tmp_path).write_text("hello\n")
     with pytest.raises(CheckError, match="not an HLS playlist"):
-        check_recording(tmp_path)
+        check_structure(tmp_path)
     with pytest.raises(CheckError, match="cannot read"):
-        check_recording(tmp_path / "nowhere")
+        check_structure(tmp_path / "nowhere")
 
 
 def test_sliding_window_keeps_n_segments_and_output_ts_keeps_all(tmp_path: Path) -> None:
@@ -138,7 +139,7 @@ def test_sliding_window_keeps_n_segments_and_output_ts_keeps_all(tmp_path: Path)
     assert "#EXT-X-MEDIA-SEQUENCE:3" in text and "PLAYLIST-TYPE" not in text
     assert sorted(p.name for p in tmp_path.glob("segment*.ts")) == ["segment00003.ts",
                                                                     "segment00004.ts"]
-    assert check_recording(tmp_path).ok
+    assert check_structure(tmp_path).ok
     assert (tmp_path / "output.ts").stat().st_size > 4 * (tmp_path / "segment00004.ts").stat(
         ).st_size
 
@@ -146,6 +147,6 @@ def test_sliding_window_keeps_n_segments_and_output_ts_keeps_all(tmp_path: Path)
 def test_a_last_segment_of_one_frame_is_measured_with_the_frames_before(
         tmp_path: Path) -> None:
     make_recording(tmp_path, seconds=6.0 + 1 / 30)  # frame 180 is a keyframe: a new segment
-    report = check_recording(tmp_path)
+    report = check_structure(tmp_path)
     assert report.ok, report.render()
     assert round(report.segments[-1].extinf, 3) == 0.033

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from publisher_hls_agent.hls.check import check_recording
 from publisher_hls_agent.layout import OUTPUT_NAME, PLAYLIST_NAME, STARTED_NAME, SUMMARY_NAME
 from publisher_hls_agent.processes import identity_alive, process_identity
 from publisher_hls_agent.repair.close import close_interrupted, interrupted_recordings
 
 from .recorder_room import AUDIO, VIDEO, Room
+from .structure import check_structure
 
 pytestmark = pytest.mark.unit
 
@@ -65,7 +65,7 @@ def test_a_recording_cut_short_is_closed_and_checks(tmp_path: Path,
     assert not (folder / STARTED_NAME).exists()
     assert (folder / PLAYLIST_NAME).read_text().endswith("#EXT-X-ENDLIST\n")
     assert (folder / OUTPUT_NAME).stat().st_size % 188 == 0
-    report = check_recording(folder)
+    report = check_structure(folder)
     assert report.ok, report.render()
     assert close_interrupted(folder) is None and interrupted_recordings(tmp_path) == []
 
@@ -130,5 +130,5 @@ def test_a_segment_written_whole_but_not_yet_named_is_named_when_closed(
     assert summary is not None and len(summary["segments"]) == 5
     assert summary["segments"][-1]["name"] == "segment00004.ts"
     assert summary["segments"][-1]["duration"] == pytest.approx(written, abs=0.03)
-    report = check_recording(folder)
+    report = check_structure(folder)
     assert report.ok, report.render()

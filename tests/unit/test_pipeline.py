@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 from aiortc.rtp import RtpPacket
 
-from publisher_hls_agent.hls.check import check_recording
 from publisher_hls_agent.hls.mpegts import Streams
 from publisher_hls_agent.hls.writer import TsHlsWriter
 from publisher_hls_agent.media import h264
@@ -25,6 +24,7 @@ from publisher_hls_agent.room.tracks import H264Reader
 
 from .h264_samples import IDR, PPS, SLICE, SPS, packetize
 from .recorder_room import opus_packets_of
+from .structure import check_structure
 
 pytestmark = pytest.mark.unit
 
@@ -100,7 +100,7 @@ def test_a_keyframe_without_parameter_sets_gets_the_last_ones(tmp_path: Path,
         return h264.to_annexb([IDR] if index % 60 == 0 else [SLICE])
 
     feed.run(6.5, opus_packets, video)
-    report = check_recording(tmp_path)
+    report = check_structure(tmp_path)
     assert report.ok, report.render()
     assert [s.video_start for s in report.segments] == ["SPS,PPS,IDR"] * 4
     assert feed.reader.stats.parameter_sets_added == 3
@@ -116,7 +116,7 @@ def test_new_parameter_sets_start_a_segment_after_a_discontinuity(
         return h264.to_annexb([sps, PPS, IDR] if keyframe else [SLICE])
 
     feed.run(6.5, opus_packets, video)
-    report = check_recording(tmp_path)
+    report = check_structure(tmp_path)
     assert report.ok, report.render()
     playlist = (tmp_path / "playlist.m3u8").read_text()
     assert playlist.count("#EXT-X-DISCONTINUITY\n") == 1
@@ -135,7 +135,7 @@ def test_video_that_stops_freezes_and_segments_keep_their_length(
         return h264.to_annexb([SPS, PPS, IDR] if keyframe else [SLICE])
 
     feed.run(16, opus_packets, video)
-    report = check_recording(tmp_path)
+    report = check_structure(tmp_path)
     assert report.ok, report.render()
     durations = [s.extinf for s in report.segments]
     assert max(durations[:-1]) <= 2.5, durations
@@ -155,7 +155,7 @@ def test_a_keyframe_the_audio_never_reached_does_not_end_it_on_a_silent_segment(
         return h264.to_annexb([SPS, PPS, IDR] if index % 60 == 0 else [SLICE])
 
     feed.run(6.1, opus_packets, video, audio_until=5.95)
-    report = check_recording(tmp_path)
+    report = check_structure(tmp_path)
     assert report.ok, report.render()
     assert [round(s.extinf, 1) for s in report.segments] == [2.0, 2.0, 2.1]
 
@@ -188,7 +188,7 @@ def test_a_republished_track_continues_after_a_discontinuity(tmp_path: Path) -> 
     for index in range(90):
         send(base + index * 3000, 5.5 + index / 30, index % 60 == 0)
     writer.finish(pipeline.finish())
-    report = check_recording(tmp_path)
+    report = check_structure(tmp_path)
     assert report.ok, report.render()
     text = (tmp_path / "playlist.m3u8").read_text()
     assert text.count("#EXT-X-DISCONTINUITY\n") == 1
@@ -215,7 +215,7 @@ def test_a_publisher_that_pauses_everything_resumes_after_a_discontinuity(
             pipeline.video(AccessUnit(h264.to_annexb([SPS, PPS, IDR] if keyframe else [SLICE]),
                                       index * 2970, now, keyframe, keyframe, False))
     pipeline.writer.finish(pipeline.finish())
-    report = check_recording(tmp_path)
+    report = check_structure(tmp_path)
     assert report.ok, report.render()
     playlist = (tmp_path / "playlist.m3u8").read_text()
     assert playlist.count("#EXT-X-DISCONTINUITY\n") == 1
@@ -264,7 +264,7 @@ def test_a_failure_inside_restarts_the_pipeline_at_the_next_keyframe(
             pipeline.restart()  # what the recorder does (Recorder._guarded)
             keyframe_due = True
     writer.finish(pipeline.finish())
-    report = check_recording(tmp_path)
+    report = check_structure(tmp_path)
     assert report.ok, report.render()
     assert pipeline.stats.restarts == 1 and asked
     assert (tmp_path / "playlist.m3u8").read_text().count("#EXT-X-DISCONTINUITY\n") == 1
@@ -322,7 +322,7 @@ def test_video_from_a_transcoder_seconds_behind_is_all_recorded(
             _, index = due.pop(0)
             pipeline.video(late_picture(index, now))
     pipeline.writer.finish(pipeline.finish())
-    report = check_recording(tmp_path)
+    report = check_structure(tmp_path)
     assert report.ok, report.render()
     assert pipeline.stats.video_frames == 240 and pipeline.stats.dropped_frames == 0
     assert pipeline.stats.late_audio_frames == 0
@@ -349,7 +349,7 @@ def test_a_transcoder_starved_for_seconds_freezes_nothing(
             index, delivered = delivered, delivered + 1
             pipeline.video(late_picture(index, now))
     pipeline.writer.finish(pipeline.finish())
-    report = check_recording(tmp_path)
+    report = check_structure(tmp_path)
     assert report.ok, report.render()
     stats = pipeline.stats
     assert (stats.video_frames, stats.dropped_frames, stats.frozen_frames) == (240, 0, 0)

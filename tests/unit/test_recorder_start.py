@@ -44,11 +44,11 @@ def test_a_recording_that_ends_before_the_reports_came_writes_what_it_held(
     """The publisher leaves 2 s after activation, before LiveKit's first sender report:
     what came from the keyframe on is written, lined up by arrival (it was thrown away,
     and the job ended "after 0 recordings")."""
-    from publisher_hls_agent.hls.check import check_recording
     from publisher_hls_agent.media import h264
     from publisher_hls_agent.media.units import AccessUnit
 
     from .h264_samples import IDR, PPS, SLICE, SPS
+    from .structure import check_structure
 
     time = FakeTime()
     recorder = Recorder("room", "alice", RecorderOptions(
@@ -67,7 +67,7 @@ def test_a_recording_that_ends_before_the_reports_came_writes_what_it_held(
     summary = recorder.finalize("participant left")
     assert summary is not None and summary["aligned_by"] == "arrival times"
     assert summary["frames"]["video"] == 60 and summary["duration"] == pytest.approx(2.0)
-    report = check_recording(tmp_path / summary["folder"])
+    report = check_structure(tmp_path / summary["folder"])
     assert report.ok, report.render()
 
 
@@ -106,7 +106,7 @@ def test_reports_that_never_come_start_it_by_arrival_after_the_report_wait(
 
 def test_audio_that_comes_after_the_start_is_placed_on_the_same_timeline(
         tmp_path: Path, opus_packets: list[bytes]) -> None:
-    from publisher_hls_agent.hls.check import check_recording
+    from .structure import check_structure
     """Both tracks published, the audio's first packet 2 s after the start (a muted
     microphone, say): placed by its sender report where the video's put t=0."""
     room = Room(tmp_path, auto_activate=True)
@@ -119,7 +119,7 @@ def test_audio_that_comes_after_the_start_is_placed_on_the_same_timeline(
     summary = room.recorder.finalize()
     assert summary is not None and summary["audio"] is not None
     assert summary["frames"]["audio"] == pytest.approx(3.0 * 48_000 / 1024, abs=3)  # AAC
-    report = check_recording(Path(summary["folder"]))
+    report = check_structure(Path(summary["folder"]))
     assert report.ok, report.render()
 
 
@@ -148,10 +148,11 @@ def test_a_video_track_without_keyframes_does_not_silence_the_audio(
     for one and wrote nothing, its audio neither): VIDEO_WAIT after activation the
     recording begins on the audio (the last second held), and the video joins at its
     first keyframe, after a DISCONTINUITY, placed by its own sender report."""
-    from publisher_hls_agent.hls.check import check_recording
     from publisher_hls_agent.inspection.playlist import MediaPlaylist
     from publisher_hls_agent.layout import PLAYLIST_NAME
     from publisher_hls_agent.recorder.start import VIDEO_WAIT
+
+    from .structure import check_structure
     room = Room(tmp_path, auto_activate=True)
     room.reports_from = 0.0
     room.recorder.on_track_started(VIDEO)
@@ -172,7 +173,7 @@ def test_a_video_track_without_keyframes_does_not_silence_the_audio(
     assert missing["joined_at"] == pytest.approx(4.0, abs=0.03)
     assert summary["duration"] == pytest.approx(7.0, abs=0.05)
     assert summary["frames"]["video"] == pytest.approx(90, abs=1)
-    report = check_recording(Path(summary["folder"]))
+    report = check_structure(Path(summary["folder"]))
     assert report.ok, report.render()
     playlist = MediaPlaylist.parse((Path(summary["folder"]) / PLAYLIST_NAME).read_text())
     joined = [entry.discontinuity for entry in playlist.entries]
@@ -182,8 +183,9 @@ def test_a_video_track_without_keyframes_does_not_silence_the_audio(
 def test_in_fmp4_a_video_track_without_keyframes_leaves_an_audio_recording(
         tmp_path: Path, opus_packets: list[bytes]) -> None:
     """fMP4 declares its tracks once: the video stays out, and the summary says why."""
-    from publisher_hls_agent.hls.check import check_recording
     from publisher_hls_agent.recorder.start import VIDEO_WAIT
+
+    from .structure import check_structure
     room = Room(tmp_path, auto_activate=True, keep_opus=True)
     room.recorder.on_track_started(VIDEO)
     room.recorder.on_track_started(AUDIO)
@@ -194,7 +196,7 @@ def test_in_fmp4_a_video_track_without_keyframes_leaves_an_audio_recording(
     assert summary["duration"] == pytest.approx(5.0, abs=0.05)
     assert [t["sid"] for t in summary["tracks_not_recorded"]] == ["TR_v"]
     assert "cannot add a track" in summary["tracks_not_recorded"][0]["reason"]
-    report = check_recording(Path(summary["folder"]))
+    report = check_structure(Path(summary["folder"]))
     assert report.ok, report.render()
 
 

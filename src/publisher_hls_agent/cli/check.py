@@ -13,6 +13,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("path", type=Path, help=f"a recording folder or its {PLAYLIST_NAME}")
     parser.add_argument("--live", action="store_true",
                         help="the recording is still running: do not require EXT-X-ENDLIST")
+    parser.add_argument("--no-decode", dest="decode", action="store_false",
+                        help="check the structure only; by default every frame is also "
+                        "decoded (a recording of ciphertext or corrupt media has the "
+                        "right structure)")
 
 
 def execute(options: argparse.Namespace) -> int:
@@ -20,7 +24,8 @@ def execute(options: argparse.Namespace) -> int:
     from ..hls.check import check_recording
 
     try:
-        report = check_recording(options.path, require_end=not options.live)
+        report = check_recording(options.path, require_end=not options.live,
+                                 decode=options.decode)
     except CheckError as exc:
         print(f"publisher-hls-agent check: {exc}", file=sys.stderr)
         return 2

@@ -12,7 +12,8 @@ FFmpeg), measures each segment's real media span from its timestamps
 - timestamps continuous from segment to segment unless EXT-X-DISCONTINUITY says otherwise:
   no gap between one segment's media and the next, no overlap either;
 - the streams of the first segment present in every segment;
-- the playlist ended (EXT-X-ENDLIST), timestamps starting at zero.
+- the playlist ended (EXT-X-ENDLIST), timestamps starting at zero;
+- every frame decodes (``check_decode.py``; ``decode=False`` skips this).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from ..inspection.files import (
 from ..inspection.mp4parse import Track, read_init
 from ..inspection.playlist import MediaPlaylist
 from ..layout import PLAYLIST_NAME
+from .check_decode import decode_errors
 from .check_segments import SegmentFacts, measure_fmp4, measure_ts
 from .playlist import rounded_duration
 
@@ -68,7 +70,7 @@ def parse_playlist(text: str) -> MediaPlaylist:
         raise CheckError(str(exc)) from None
 
 
-def check_recording(path: Path, *, require_end: bool = True) -> Report:
+def check_recording(path: Path, *, require_end: bool = True, decode: bool = True) -> Report:
     playlist_path = path / PLAYLIST_NAME if path.is_dir() else path
     try:
         text = read_regular_file(playlist_path, MAX_PLAYLIST_BYTES).decode("utf-8")
@@ -81,10 +83,12 @@ def check_recording(path: Path, *, require_end: bool = True) -> Report:
         raise CheckError(f"{playlist_path}: {exc}") from exc
     report = Report(playlist_path)
     tracks: dict[int, Track] | None = None
+    init = b""
     if playlist.init_uri:
-        tracks = _read_init(playlist_path.parent, playlist.init_uri, report)
-        if tracks is None:
+        read = _read_init(playlist_path.parent, playlist.init_uri, report)
+        if read is None:
             return report
+        init, tracks = read
     if playlist.target_duration is None:
         report.errors.append("no #EXT-X-TARGETDURATION")
     if require_end and not playlist.ended:
@@ -103,15 +107,19 @@ def check_recording(path: Path, *, require_end: bool = True) -> Report:
             facts = measure_fmp4(entry.uri, entry.duration, data, tracks)
         report.errors += facts.errors
         report.segments.append(facts)
+        if decode and not facts.errors:
+            report.errors += decode_errors(entry.uri, data, init)
     _check_rules(playlist, report)
     return report
 
 
-def _read_init(folder: Path, uri: str, report: Report) -> dict[int, Track] | None:
-    """The tracks of the init segment EXT-X-MAP names; None (and why, in the report)
+def _read_init(folder: Path, uri: str,
+               report: Report) -> tuple[bytes, dict[int, Track]] | None:
+    """The init segment EXT-X-MAP names, and its tracks; None (and why, in the report)
     when there are none to read: no segment can be measured then."""
     try:
-        return read_init(read_regular_file(folder / uri, MAX_SEGMENT_BYTES))
+        data = read_regular_file(folder / uri, MAX_SEGMENT_BYTES)
+        return data, read_init(data)
     except FileRefused as exc:
         report.errors.append(f"{uri}: {exc}")
     except OSError:

@@ -195,6 +195,8 @@ class H264Reader(_VideoReader):
             nals = [*self._parameter_sets, *nals]
             self.stats.parameter_sets_added += 1
             has_sps = has_pps = True
+        elif has_idr:  # their packet lost, and none came before: nothing decodes it
+            self._request_keyframe()
         if not self._begins(has_idr, self._picture_size, arrival):
             return
         self.stats.frames += 1
