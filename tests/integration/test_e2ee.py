@@ -134,7 +134,7 @@ async def test_without_the_key_encrypted_tracks_are_not_recorded(
     assert not written_segments(tmp_path)
 
 
-@pytest.mark.parametrize("codec", ["h264", "vp8"])
+@pytest.mark.parametrize("codec", ["h264", "vp8", "vp9"])  # VP9: in L3T3_KEY spatial layers
 async def test_a_browser_publishing_encrypted_is_recorded_and_plays(
         livekit_server: LiveKitServer, tmp_path: Path, codec: str) -> None:
     room = f"e2ee-browser-{codec}"

@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from publisher_hls_agent.media import av1, blank, h264
 from publisher_hls_agent.media.bits import leb128
+from publisher_hls_agent.media.codecs import VIDEO_CODECS
 from publisher_hls_agent.media.e2ee import (
     Decrypted,
     FrameDecryptor,
@@ -488,3 +489,16 @@ def test_a_ring_at_every_index_follows_a_publisher_to_a_new_index() -> None:
         key_derivation=KeyDerivation(vector["kdf"])))
     assert isinstance(FrameDecryptor(other, "video/VP8").decrypt(
         _encrypted("vp8 keyframe, key index 3")), Undecryptable)
+
+
+def test_vp9_spatial_layers_are_decrypted_frame_by_frame() -> None:
+    """Each layer frame of a picture is sealed on its own; the recorder's depacketizer
+    joins them into a superframe first, which splits back (VideoCodec.layers)."""
+    codec = VIDEO_CODECS["video/vp9"]
+    assert codec.layers is not None
+    split, join = codec.layers
+    layer = _encrypted("vp9")
+    decryptor = FrameDecryptor(_ring(FRAMES["vp9"]), "video/VP9")
+    opened = [decryptor.decrypt(frame) for frame in split(join([layer, layer]))]
+    assert all(isinstance(result, Decrypted) and result.data == _expected("vp9")
+               for result in opened)

@@ -208,3 +208,12 @@ def test_fmp4_with_vp9_or_av1_is_read_back_by_ffmpeg(codec: str, tmp_path: Path)
             av.Codec(codec, "r").id, 320)
         decoded = list(container.decode(stream))
     assert len(decoded) == 24 and decoded[-1].pts == 23 * FRAME_TICKS
+
+
+def test_a_superframe_splits_back_into_its_layer_frames() -> None:
+    frames = [bytes([0x82, 0x49]) + bytes(300), bytes([0x86]) + bytes(70_000), b"\x86\x01"]
+    assert vp9.layer_frames(vp9.superframe(frames)) == frames
+    single = frames[0]
+    assert vp9.layer_frames(single) == [single]
+    broken = vp9.superframe(frames)[:-1] + b"\xc1"  # an index that does not add up
+    assert vp9.layer_frames(broken) == [broken]

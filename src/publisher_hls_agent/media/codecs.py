@@ -44,6 +44,9 @@ class VideoCodec:
     # begins on its top layer, media/top_layer.py). None: VP9 and AV1, whose spatial
     # layers all come in one picture; H.264's is in its SPS (h264.sps_size).
     keyframe_size: Callable[[bytes], tuple[int, int] | None] | None = None
+    # A picture's frames each sealed on its own by end-to-end encryption (VP9's spatial
+    # layers), and the picture from them again. None: the picture is one frame.
+    layers: tuple[Callable[[bytes], list[bytes]], Callable[[list[bytes]], bytes]] | None = None
     passthrough: frozenset[str] = frozenset()  # containers that carry it as it came
     decoder: tuple[str, dict[str, str]] | None = None  # FFmpeg's, to transcode it
     # What the recorder's answers add to aiortc's codec table (payload type, fmtp);
@@ -57,6 +60,7 @@ VIDEO_CODECS = {codec.mime: codec for codec in (
     VideoCodec("vp8", "video/vp8", vp8.starts_frame, None, vp8.depacketize, vp8.is_keyframe,
                blank.is_blank_vp8_keyframe, vp8.keyframe_size, decoder=("libvpx", {})),
     VideoCodec("vp9", "video/vp9", vp9.starts_frame, None, vp9.depacketize, vp9.is_keyframe,
+               layers=(vp9.layer_frames, vp9.superframe),
                passthrough=frozenset({FMP4}), decoder=("libvpx-vp9", {}),
                negotiation=(103, {"profile-id": 0})),
     # dav1d holds frames back to decode several at once unless told not to: one

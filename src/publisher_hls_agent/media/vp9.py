@@ -102,6 +102,29 @@ def superframe(frames: list[bytes]) -> bytes:
     return b"".join(frames) + marker + sizes + marker
 
 
+def layer_frames(picture: bytes) -> list[bytes]:
+    """The frames of a superframe ``depacketize`` made (one per spatial layer), or the
+    picture itself. End-to-end encryption seals each layer frame on its own."""
+    if not picture:
+        return [picture]
+    marker = picture[-1]
+    if marker & 0xE0 != 0xC0:
+        return [picture]
+    size_bytes, count = (marker >> 3 & 3) + 1, (marker & 7) + 1
+    index_length = 2 + size_bytes * count
+    if len(picture) < index_length or picture[-index_length] != marker:
+        return [picture]
+    sizes = picture[-index_length + 1:-1]
+    frames, position = [], 0
+    for n in range(count):
+        size = int.from_bytes(sizes[n * size_bytes:(n + 1) * size_bytes], "little")
+        frames.append(picture[position:position + size])
+        position += size
+    if position != len(picture) - index_length:
+        return [picture]
+    return frames
+
+
 def is_keyframe(picture: bytes) -> bool:
     """Whether the picture's first frame is a keyframe (frame_type 0, shown or not)."""
     if not picture or picture[0] >> 6 != 2:  # frame_marker

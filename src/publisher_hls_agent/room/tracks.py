@@ -88,6 +88,7 @@ class _VideoReader(_Reader):
         self._assembler = FrameAssembler(codec.starts_frame,
                                          starts_keyframe=codec.starts_keyframe)
         self._start = TopLayerStart((track.width, track.height))
+        self._layers = codec.layers
         self._frame_dropped = False  # the last frame taken did not decrypt
 
     @property
@@ -120,7 +121,14 @@ class _VideoReader(_Reader):
         SFU's own, or not decryptable: the next frame then comes after a loss)."""
         if self.decryption is None:
             return data
-        clear = self.decryption.open(data, frame.arrival)
+        if self._layers is None:
+            clear = self.decryption.open(data, frame.arrival)
+        else:  # each layer's frame sealed on its own
+            split, join = self._layers
+            frames = [self.decryption.open(layer, frame.arrival) for layer in split(data)]
+            opened = [f for f in frames if f is not None]
+            clear = (None if len(opened) < len(frames) else
+                     opened[0] if len(opened) == 1 else join(opened))
         self._frame_dropped = clear is None
         return clear
 
