@@ -164,3 +164,64 @@ async def test_the_page_sends_its_token_only_to_the_agent(tmp_path: Path) -> Non
             await runner.cleanup()
             await other_runner.cleanup()
     assert all("Authorization" not in headers for headers in seen), seen
+
+
+POSITIONS = "window.replay.positions()"
+
+
+async def test_a_room_replays_every_participant_on_one_clock(livekit_server: LiveKitServer,
+                                                            tmp_path: Path) -> None:
+    """Two participants, the second joining 3 s after the first: on the room's replay
+    page both play on one wall clock, after play and after a seek, within 100 ms."""
+    output = tmp_path / "out"
+    async with serving(tmp_path) as web_url, agent(
+            livekit_server, tmp_path, "replay-agent",
+            PREVIEW_PLAYER_URL=f"{web_url}/hls/hls.min.js") as worker:
+        await dispatch_job(livekit_server, "replay-agent", "replay")
+        async with publishing(livekit_server, "replay", "first", width=640, height=360):
+            await wait_for(lambda: any(output.glob("*first*/segment00002.ts")), 30,
+                           "the first participant's recording")
+            async with publishing(livekit_server, "replay", "second", width=640, height=360):
+                await wait_for(lambda: any(output.glob("*second*/segment00005.ts")), 30,
+                               "the second participant's recording")
+        await wait_for(lambda: {"first", "second"} <= set(recordings(output)), 30,
+                       "both recordings to be finalized")
+        async with chromium() as page:
+            await page.goto(f"{worker.http_url}/preview/room/replay#token="
+                            f"{worker.control_token()}")
+            for _ in range(100):
+                if await page.evaluate("window.replay && window.replay.ready"):
+                    break
+                await asyncio.sleep(0.2)
+            else:
+                raise AssertionError("the replay page did not load its players: " +
+                                     await page.evaluate("document.body.innerText"))
+            await page.evaluate("window.replay.play()")
+            at_start = await in_step(page, lambda seen: seen[0]["wall"] is not None)
+            # Where the second participant has joined: both play.
+            await page.evaluate("""(() => {
+              const [first, second] = window.replay.positions();
+              window.replay.seek((second.start - first.start) / 1000 + 2);
+            })()""")
+            both = await in_step(page, lambda seen: all(p["wall"] is not None for p in seen))
+            screenshot = tmp_path / "replay.png"
+            await page.screenshot(screenshot)
+    assert [p["participant"] for p in at_start] == ["first", "second"], at_start
+    assert at_start[1]["wall"] is None, at_start  # not yet joined at the room's start
+    spread = max(p["wall"] for p in both) - min(p["wall"] for p in both)
+    print("replay positions after the seek (wall clock, ms):", both, f"spread {spread:.0f} ms")
+    assert spread <= 100, both
+    assert not any(p["paused"] for p in both), both
+
+
+async def in_step(page: Any, wanted: Any) -> list[dict[str, Any]]:
+    """The players' positions once ``wanted`` holds and they have played a second in
+    step (a seek takes hls.js a moment)."""
+    seen: list[dict[str, Any]] = []
+    for _ in range(100):
+        seen = await page.evaluate(POSITIONS)
+        if wanted(seen) and all(not p["paused"] for p in seen if p["wall"] is not None):
+            await asyncio.sleep(1.0)
+            return await page.evaluate(POSITIONS)  # type: ignore[no-any-return]
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"the players did not settle: {seen}")

@@ -2,7 +2,9 @@
 
 Open: ``/healthz`` (the process answers), ``/readyz`` (registered with the LiveKit
 server and taking jobs), ``/metrics`` (Prometheus), ``/preview`` (a page that lists the
-recordings on disk and plays them with hls.js; it holds no data of its own). Behind a
+recordings on disk and plays them with hls.js) and ``/preview/room/{room}`` (every
+participant's recording of a room, played together on one wall clock); the pages hold
+no data of their own. Behind a
 LiveKit token (``auth.py``): ``GET /v1/recordings`` (the jobs), ``POST
 /v1/recordings/{room}/{participant}/activate`` or ``/stop``, and what the preview page
 reads: ``GET /v1/library`` (``library.py``) and ``GET /v1/files/{folder}/{name}``. A
@@ -41,10 +43,10 @@ class Control(Protocol):
     def control(self, room: str, participant: str, op: str) -> object | None: ...
 
 
-def preview_page(player_url: str) -> str:
-    """The preview page, loading hls.js from ``player_url`` (checked against its known
-    hash when it is the pinned CDN copy)."""
-    page = importlib.resources.files(__package__).joinpath("preview.html").read_text("utf-8")
+def page_with_player(name: str, player_url: str) -> str:
+    """A page of this package, loading hls.js from ``player_url`` (checked against its
+    known hash when it is the pinned CDN copy)."""
+    page = importlib.resources.files(__package__).joinpath(name).read_text("utf-8")
     # Subresource integrity needs a CORS fetch, which the CDN allows; another server may not.
     integrity = (f'integrity="{HLS_JS_CDN_INTEGRITY}" crossorigin="anonymous"'
                  if player_url == HLS_JS_CDN else "")
@@ -54,7 +56,9 @@ def preview_page(player_url: str) -> str:
 
 def build_app(control: Control, metrics: Metrics, api_key: str, api_secret: str, *,
               output_dir: Path, player_url: str = HLS_JS_CDN) -> web.Application:
-    routes = Routes(control, metrics, api_key, api_secret, output_dir, preview_page(player_url))
+    routes = Routes(control, metrics, api_key, api_secret, output_dir,
+                    {name: page_with_player(name, player_url)
+                     for name in ("preview.html", "replay.html")})
     app = web.Application()
     app.router.add_get("/healthz", routes.healthz)
     app.router.add_get("/readyz", routes.readyz)
@@ -63,7 +67,8 @@ def build_app(control: Control, metrics: Metrics, api_key: str, api_secret: str,
     app.router.add_post("/v1/recordings/{room}/{participant}/activate",
                         routes.action("activate"))
     app.router.add_post("/v1/recordings/{room}/{participant}/stop", routes.action("stop"))
-    app.router.add_get("/preview", routes.preview)
+    app.router.add_get("/preview", routes.page("preview.html"))
+    app.router.add_get("/preview/room/{room}", routes.page("replay.html"))
     app.router.add_get("/v1/library", routes.library_list)
     app.router.add_get("/v1/files/{folder}/{name}", routes.library_file)
     app.router.add_get("/v1/files/{folder}/thumbnails/{name}", routes.thumbnail_file)
@@ -74,8 +79,9 @@ class Routes:
     """The handlers, with what they answer from."""
 
     def __init__(self, control: Control, metrics: Metrics, api_key: str, api_secret: str,
-                 output_dir: Path, page: str) -> None:
-        self.control, self.metrics, self.output_dir, self.page = control, metrics, output_dir, page
+                 output_dir: Path, pages: dict[str, str]) -> None:
+        self.control, self.metrics, self.output_dir = control, metrics, output_dir
+        self.pages = pages
         self._api_key, self._api_secret = api_key, api_secret
 
     def caller_of(self, request: web.Request) -> Caller:
@@ -104,9 +110,12 @@ class Routes:
         listed = [r for r in self.control.recordings() if caller.may_control(r["room"])]
         return web.json_response({"recordings": listed})
 
-    async def preview(self, request: web.Request) -> web.Response:
-        return web.Response(text=self.page, content_type="text/html",
-                            headers={"Cache-Control": "no-cache"})
+    def page(self, name: str) -> Callable[[web.Request], Any]:
+        """A page: the same for every caller (what it shows, it reads with the token)."""
+        async def serve(request: web.Request) -> web.Response:
+            return web.Response(text=self.pages[name], content_type="text/html",
+                                headers={"Cache-Control": "no-cache"})
+        return serve
 
     async def library_list(self, request: web.Request) -> web.Response:
         caller = self.caller_of(request)
