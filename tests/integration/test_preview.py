@@ -68,7 +68,9 @@ async def test_the_preview_page_lists_and_plays_recordings(livekit_server: LiveK
                 assert await page.evaluate("location.hash") == ""  # the token left the URL
                 strip = await seeks_by_its_thumbnails(page, "earlier")
     rows = sorted(seen["rows"])
-    assert "preview\tearlier\tfinished" in rows[0] and "preview\tnow\trecording" in rows[1], rows
+    # (▶: the room's replay)
+    assert "preview ▶\tearlier\tfinished" in rows[0], rows
+    assert "preview ▶\tnow\trecording" in rows[1], rows
     assert "now" in str(seen["playing"]) and seen["frames"] > 30, seen
     picture = picture_region(screenshot, seen["box"])
     assert picture.std() > 20, "the video area of the screenshot is flat: nothing is playing"
