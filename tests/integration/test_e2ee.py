@@ -81,6 +81,7 @@ async def test_an_encrypted_publisher_is_recorded_as_it_encoded(
     assert len(decryptions) == 2
     assert all(d.decrypted > 0 and d.failures == 0 for d in decryptions)
     assert summary["receive"]["frames_decrypted"] >= len(units)
+    await assert_plays_to_the_end(folder, audio="aac")
 
 
 async def test_key_changes_are_followed(livekit_server: LiveKitServer, tmp_path: Path) -> None:
