@@ -87,11 +87,3 @@ def test_a_waiting_reader_gets_frames_as_they_come_and_none_at_the_end(
     reader.join(10)
     assert not reader.is_alive()
     assert got == sent
-
-
-def test_discarding_empties_and_closes_it(tmp_path: Path) -> None:
-    backlog = FrameBacklog(tmp_path, memory_budget=3_000)
-    for frame in frames(10):
-        backlog.put(frame)
-    assert backlog.discard() == 10
-    assert len(backlog) == 0 and backlog.get() is None

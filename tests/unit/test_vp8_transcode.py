@@ -284,13 +284,34 @@ async def test_a_backlog_not_through_in_time_is_given_up_and_said(
     assert "frames behind" in caplog.text and "not recorded" in caplog.text
 
 
-async def test_a_rejoin_drops_the_backlog_and_ends_the_track_at_once(
+async def test_a_rejoined_sessions_reader_holds_its_pictures_until_the_last_one_is_through(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    slow_transcoder(monkeypatch, 0.02)
+    """A session broke with the transcoder behind; the rejoined session's reader of the
+    track transcodes what comes, but its pictures wait until the last session's backlog
+    went through: no frame lost, none overtaking an older one."""
+    slow_transcoder(monkeypatch, 0.01)
     consumer = Consumer(1000)
-    reader = fed_at_once(consumer, 60)
-    reader.abandon()
-    assert reader.ended and reader.backlog == 0
-    assert await reader.caught_up(within=0.1)
-    await asyncio.sleep(0.2)
-    assert len(consumer.units) <= 2  # the frame in hand at most, then nothing
+    ended: list[str] = []
+    consumer.on_track_ended = ended.append  # type: ignore[method-assign]
+    before = fed_at_once(consumer, 40)
+    before.on_bye()
+    assert before.delivering
+    after = TranscodingReader(RemoteTrack("TR_v", "video", "video/VP8"), consumer,
+                              VIDEO_CODECS["video/vp8"], lambda: None)
+    after.hold()
+    for index, packet in enumerate(rtp_stream(vp8_frames(20), first_timestamp=10_000)):
+        after.on_rtp(packet, arrival=2000.0 + index * 0.001)
+    assert await before.caught_up(within=30)
+    assert ended == ["TR_v"] and not before.delivering
+    assert len(consumer.units) == 40  # the first session's, and nothing of the second yet
+    await asyncio.sleep(0.5)  # the second's transcoder is through too, its pictures held
+    assert len(consumer.units) == 40
+    after.release()
+    for _ in range(100):
+        if len(consumer.units) == 60:
+            break
+        await asyncio.sleep(0.05)
+    stamps = [u.rtp_timestamp for u in consumer.units]
+    assert stamps[40:] == [10_000 + i * FRAME_TICKS for i in range(20)], stamps[38:]
+    after.on_bye()
+    assert await after.caught_up(within=10)

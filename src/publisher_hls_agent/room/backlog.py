@@ -59,17 +59,6 @@ class FrameBacklog:
             self._closed = True
             self._ready.notify()
 
-    def discard(self) -> int:
-        """Close, dropping every frame still here; how many there were."""
-        with self._ready:
-            dropped = len(self)
-            self._memory.clear()
-            self._memory_bytes = self._spilled = 0
-            self._read_at = self._write_at = 0
-            self._closed = True
-            self._ready.notify()
-            return dropped
-
     def get(self) -> Frame | None:
         """The oldest frame, waiting for one; None once closed and empty."""
         with self._ready:

@@ -305,6 +305,7 @@ class TranscodingReader(_VideoReader):
         self._asked_at = -SOURCE_KEYFRAME_INTERVAL  # arrival time of the last PLI sent
         self.most_delay = 0.0  # the longest a frame took to come out of the transcoder
         self._in_transcoder = 0  # frames submitted and not yet done
+        self._held: list[AccessUnit] | None = None  # while the last session's goes on (follow)
 
     @property
     def backlog(self) -> int:
@@ -328,16 +329,25 @@ class TranscodingReader(_VideoReader):
         else:
             self._thread.close()
 
-    def abandon(self) -> None:
-        """The track is over at once, its backlog dropped: the session is rejoining,
-        and the new session's reader of this track must not be overtaken by this one's
-        late pictures."""
-        dropped = self._thread.abandon() if self._thread is not None else 0
-        if dropped:
-            logger.warning("track %s: %d frames waiting for the transcoder dropped on "
-                           "rejoining the room", self.track.sid, dropped)
-        self._finishing = True
-        self._finished()
+    def hold(self) -> None:
+        """This track's reader in a rejoined session, while the last session's still
+        goes through its backlog: it transcodes, but holds its pictures back so that
+        none overtakes an older one (``release`` once the other is through)."""
+        self._held = []
+
+    def release(self) -> None:
+        """The last session's reader is through: what was held goes to the consumer."""
+        held, self._held = self._held or [], None
+        if self._in_transcoder:
+            self.consumer.on_video_pending(self.track.sid, True)
+        for unit in held:
+            if not self.ended:
+                self.consumer.on_video(self.track.sid, unit)
+
+    @property
+    def delivering(self) -> bool:
+        """Whether frames it received are still to be delivered (its track not over)."""
+        return not self._caught_up.is_set()
 
     async def caught_up(self, within: float) -> bool:
         """Wait (``within`` seconds at most) until the frames received are all delivered
@@ -355,7 +365,7 @@ class TranscodingReader(_VideoReader):
     def _finished(self) -> None:
         if not self._caught_up.is_set():
             self._caught_up.set()
-            if self._in_transcoder:  # given up on (abandoned, or not in time)
+            if self._in_transcoder:  # given up on (not through in time)
                 self.consumer.on_video_pending(self.track.sid, False)
             super().on_bye()
 
@@ -393,7 +403,7 @@ class TranscodingReader(_VideoReader):
                 spill_dir=self._spill_dir)
         self._thread.submit(data, frame.rtp_timestamp, frame.arrival)
         self._in_transcoder += 1
-        if self._in_transcoder == 1:
+        if self._in_transcoder == 1 and self._held is None:
             self.consumer.on_video_pending(self.track.sid, True)
         self._resync = False
         self.stats.frames += 1
@@ -414,18 +424,23 @@ class TranscodingReader(_VideoReader):
 
     def _frame_out(self) -> None:
         self._in_transcoder -= 1
-        if not self._in_transcoder and not self.ended:
+        if not self._in_transcoder and not self.ended and self._held is None:
             self.consumer.on_video_pending(self.track.sid, False)
 
     def _deliver(self, picture: EncodedPicture, arrival: float, delay: float) -> None:
-        if not self.ended:
-            sets = (h264.parameter_sets(h264.split_annexb(picture.data))
-                    if picture.keyframe else None)  # (x264 puts them before every IDR)
-            self.consumer.on_video(self.track.sid, AccessUnit(
-                data=picture.data, rtp_timestamp=picture.rtp_timestamp, arrival=arrival,
-                keyframe=picture.keyframe, has_parameter_sets=picture.has_parameter_sets,
-                after_loss=False,  # the encoder's references are its own: never missing
-                config=sets[0] if sets is not None else b"", delay=delay))
+        if self.ended:
+            return
+        sets = (h264.parameter_sets(h264.split_annexb(picture.data))
+                if picture.keyframe else None)  # (x264 puts them before every IDR)
+        unit = AccessUnit(
+            data=picture.data, rtp_timestamp=picture.rtp_timestamp, arrival=arrival,
+            keyframe=picture.keyframe, has_parameter_sets=picture.has_parameter_sets,
+            after_loss=False,  # the encoder's references are its own: never missing
+            config=sets[0] if sets is not None else b"", delay=delay)
+        if self._held is not None:
+            self._held.append(unit)
+        else:
+            self.consumer.on_video(self.track.sid, unit)
 
     def _failed(self, reason: str) -> None:
         self.stats.broken_frames += 1

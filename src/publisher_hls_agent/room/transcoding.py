@@ -55,10 +55,6 @@ class TranscodingThread:
         """Go through what is queued, then stop; returns at once."""
         self.backlog.close()
 
-    def abandon(self) -> int:
-        """Stop after the frame in hand, dropping the queued ones; how many."""
-        return self.backlog.discard()
-
     def _run(self) -> None:
         try:
             while (item := self.backlog.get()) is not None:
