@@ -14,6 +14,7 @@ import re
 
 PLAYLIST_NAME = "playlist.m3u8"
 INIT_NAME = "init.mp4"  # fMP4: the init segment EXT-X-MAP names
+INIT_GLOB = "init*.mp4"  # and those of later configurations (``init_segment_name``)
 OUTPUT_NAME = "output.ts"  # MPEG-TS: the whole recording in one file, beside the segments
 SEGMENT_PREFIX = "segment"
 TS_SEGMENT_SUFFIX = ".ts"
@@ -32,8 +33,14 @@ SEGMENT_GLOB = f"{SEGMENT_PREFIX}*"  # finds a folder's segments (``Path.glob``)
 # What a player may fetch from a recording folder: the playlist, the init segment, and
 # segments by their pattern (any number of digits: the sequence outgrows five).
 PLAYABLE_NAME = re.compile(
-    rf"^({re.escape(PLAYLIST_NAME)}|{re.escape(INIT_NAME)}|{SEGMENT_PREFIX}\d+"
+    rf"^({re.escape(PLAYLIST_NAME)}|init(-\d+)?\.mp4|{SEGMENT_PREFIX}\d+"
     rf"({re.escape(TS_SEGMENT_SUFFIX)}|{re.escape(FMP4_SEGMENT_SUFFIX)}))$")
+
+
+def init_segment_name(configuration: int) -> str:
+    """fMP4: ``init.mp4`` for the recording's first video configuration, ``init-1.mp4``
+    for the next (a publisher that changed its picture size), and so on."""
+    return INIT_NAME if configuration == 0 else f"init-{configuration}.mp4"
 
 
 def segment_name(sequence: int, suffix: str) -> str:

@@ -1,13 +1,17 @@
 """fMP4 writing and reading, and the Opus timeline that feeds it."""
 
+from pathlib import Path
+
 import pytest
 
 from publisher_hls_agent.hls import fmp4
+from publisher_hls_agent.hls.check import check_recording
 from publisher_hls_agent.hls.fmp4_video import video_config, video_sample
 from publisher_hls_agent.hls.opus import OpusTimeline, packet_samples
 from publisher_hls_agent.inspection.mp4parse import Mp4Error, read_fragments, read_init
 from publisher_hls_agent.media import h264
 
+from .fmp4_sizes import write_size_changes
 from .h264_samples import IDR, PPS, SLICE, SPS
 
 pytestmark = pytest.mark.unit
@@ -67,3 +71,24 @@ def test_holes_are_filled_with_silence_and_duplicates_dropped() -> None:
     assert all(f.data == b"\xf8\xff\xfe" for f in out[:3])
     assert timeline.push(packet, 960 * 4) == []
     assert (timeline.silence_inserted, timeline.packets_dropped) == (2880, 1)
+
+
+def test_a_new_picture_size_gets_its_own_init_segment(tmp_path: Path) -> None:
+    write_size_changes(tmp_path)
+    playlist = (tmp_path / "playlist.m3u8").read_text()
+    maps = [line for line in playlist.splitlines() if line.startswith("#EXT-X-MAP")]
+    assert maps == ['#EXT-X-MAP:URI="init.mp4"', '#EXT-X-MAP:URI="init-1.mp4"',
+                    '#EXT-X-MAP:URI="init.mp4"'], playlist  # back to the first: no third
+    assert sorted(p.name for p in tmp_path.glob("init*")) == ["init-1.mp4", "init.mp4"]
+    assert playlist.index("#EXT-X-DISCONTINUITY") < playlist.index("init-1.mp4")
+    report = check_recording(tmp_path)  # every frame decoded, with its own init segment
+    assert report.ok, report.render()
+    assert len(report.segments) == 6
+
+
+def test_check_wants_a_discontinuity_before_a_new_map(tmp_path: Path) -> None:
+    write_size_changes(tmp_path)
+    playlist = tmp_path / "playlist.m3u8"
+    playlist.write_text(playlist.read_text().replace("#EXT-X-DISCONTINUITY\n", "", 1))
+    report = check_recording(tmp_path, decode=False)
+    assert any("without an EXT-X-DISCONTINUITY" in e for e in report.errors), report.errors

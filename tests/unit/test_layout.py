@@ -13,6 +13,7 @@ pytestmark = pytest.mark.unit
 
 
 @pytest.mark.parametrize("name", [layout.PLAYLIST_NAME, layout.INIT_NAME,
+                                  layout.init_segment_name(0), layout.init_segment_name(12),
                                   layout.segment_name(0, layout.TS_SEGMENT_SUFFIX),
                                   layout.segment_name(123456, layout.FMP4_SEGMENT_SUFFIX)])
 def test_what_the_writer_names_a_player_may_fetch(name: str) -> None:
@@ -21,7 +22,8 @@ def test_what_the_writer_names_a_player_may_fetch(name: str) -> None:
 
 @pytest.mark.parametrize("name", [layout.SUMMARY_NAME, layout.UPLOAD_STATE_NAME,
                                   layout.OUTPUT_NAME, "segment.ts", "segment1.ts.tmp",
-                                  "playlistXm3u8", "../playlist.m3u8", "segment1.mp4"])
+                                  "playlistXm3u8", "../playlist.m3u8", "segment1.mp4",
+                                  "init-.mp4", "init-1.mp4.tmp", "init-x.mp4"])
 def test_nothing_else_may_be_fetched(name: str) -> None:
     assert not layout.PLAYABLE_NAME.fullmatch(name)
 

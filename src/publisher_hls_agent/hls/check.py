@@ -82,13 +82,11 @@ def check_recording(path: Path, *, require_end: bool = True, decode: bool = True
     except ValueError as exc:  # UnicodeDecodeError too
         raise CheckError(f"{playlist_path}: {exc}") from exc
     report = Report(playlist_path)
-    tracks: dict[int, Track] | None = None
-    init = b""
+    inits: dict[str, tuple[bytes, dict[int, Track]] | None] = {}  # by URI: each read once
     if playlist.init_uri:
-        read = _read_init(playlist_path.parent, playlist.init_uri, report)
-        if read is None:
+        inits[playlist.init_uri] = _read_init(playlist_path.parent, playlist.init_uri, report)
+        if inits[playlist.init_uri] is None:
             return report
-        init, tracks = read
     if playlist.target_duration is None:
         report.errors.append("no #EXT-X-TARGETDURATION")
     if require_end and not playlist.ended:
@@ -96,11 +94,20 @@ def check_recording(path: Path, *, require_end: bool = True, decode: bool = True
     if not playlist.entries:
         report.errors.append("the playlist names no segment")
     known_frames: dict[str, int] = {}
+    previous_map = playlist.entries[0].map_uri if playlist.entries else None
     for entry in playlist.entries:
+        if entry.map_uri != previous_map and not entry.discontinuity:
+            report.errors.append(f"{entry.uri}: a new EXT-X-MAP ({entry.map_uri}) without "
+                                 "an EXT-X-DISCONTINUITY before it")
+        previous_map = entry.map_uri
+        if entry.map_uri is not None and entry.map_uri not in inits:
+            inits[entry.map_uri] = _read_init(playlist_path.parent, entry.map_uri, report)
+        init = inits.get(entry.map_uri) if entry.map_uri is not None else (b"", None)
         data = _read_segment(playlist_path.parent, entry.uri, report)
-        if data is None:
+        if data is None or init is None:
             continue
         assert entry.duration is not None  # read strictly: every EXTINF is a number
+        init_bytes, tracks = init
         if tracks is None:
             facts = measure_ts(entry.uri, entry.duration, data, known_frames)
         else:
@@ -108,7 +115,7 @@ def check_recording(path: Path, *, require_end: bool = True, decode: bool = True
         report.errors += facts.errors
         report.segments.append(facts)
         if decode and not facts.errors:
-            report.errors += decode_errors(entry.uri, data, init)
+            report.errors += decode_errors(entry.uri, data, init_bytes)
     _check_rules(playlist, report)
     return report
 

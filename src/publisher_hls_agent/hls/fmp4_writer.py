@@ -5,6 +5,12 @@ when the next one comes, so a segment is built when it closes: video samples las
 the next one (the last until the segment's end), Opus samples as long as their TOC says.
 ``output.mp4`` is the init segment and every media segment back to back: a playable
 fragmented MP4 of the whole recording.
+
+A keyframe that begins a segment with another configuration (an H.264 publisher that
+changed its picture size: the recorder cuts there, after a DISCONTINUITY) gets an init
+segment of its own, ``init-N.mp4``, which the playlist names in a new EXT-X-MAP. H.264
+samples keep their parameter sets in band (``avc3``), so ``output.mp4``, whose header
+is the first configuration's, decodes across the change as it is.
 """
 
 from __future__ import annotations
@@ -12,7 +18,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..layout import FMP4_SEGMENT_SUFFIX, INIT_NAME
+from ..errors import NoVideoConfig
+from ..layout import FMP4_SEGMENT_SUFFIX, INIT_NAME, init_segment_name
 from . import fmp4
 from .audio import AudioFrame
 from .files import atomic_write
@@ -34,6 +41,8 @@ class Fmp4HlsWriter(SegmentedWriter):
                        else None)
         self._video_size = video_size
         self._init_written = False
+        self._configurations: list[bytes] = []  # each init's video sample entry
+        self._in_force = b""  # the open segment's
         self._video_samples: list[tuple[int, bytes, bool]] = []  # (pts, sample, keyframe)
         self._audio_samples: list[AudioFrame] = []
         self._segment_pts = 0
@@ -42,6 +51,8 @@ class Fmp4HlsWriter(SegmentedWriter):
     def write_video(self, picture: bytes, pts: int, keyframe: bool) -> None:
         if not self._init_written:
             self._write_init(picture)
+        elif keyframe and not self._video_samples:
+            self._new_configuration(picture)
         self._video_samples.append((pts, video_sample(self._video_codec, picture), keyframe))
 
     def write_audio(self, frame: AudioFrame) -> None:
@@ -64,6 +75,28 @@ class Fmp4HlsWriter(SegmentedWriter):
         atomic_write(self.folder / INIT_NAME, init)
         self._output.write(init)
         self._init_written = True
+        if video is not None:
+            self._configurations.append(video.sample_entry)
+            self._in_force = video.sample_entry
+
+    def _new_configuration(self, keyframe: bytes) -> None:
+        """A segment's first keyframe: its own init segment, if its configuration is
+        not the one in force."""
+        try:
+            video = video_config(self._video_codec, keyframe, self._video_size)
+        except NoVideoConfig:
+            return
+        if not self._configurations or video.sample_entry == self._in_force:
+            return
+        if video.sample_entry in self._configurations:  # back to an earlier one
+            index = self._configurations.index(video.sample_entry)
+        else:
+            index = len(self._configurations)
+            self._configurations.append(video.sample_entry)
+            atomic_write(self.folder / init_segment_name(index),
+                         fmp4.init_segment(video, self._audio))
+        self._in_force = video.sample_entry
+        self._map_uri = init_segment_name(index) if index else None
 
     def _segment_bytes(self, end_pts: int) -> bytes:
         runs = []

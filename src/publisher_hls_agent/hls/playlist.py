@@ -19,6 +19,7 @@ class Segment:
     sequence: int
     discontinuity: bool = False  # the stream changes before this segment
     program_date_time: datetime | None = None  # wall clock of its first sample
+    map_uri: str | None = None  # fMP4: its init segment, when not the playlist's first
 
 
 @dataclass(frozen=True)
@@ -65,11 +66,13 @@ def render(playlist: Playlist) -> str:
     if playlist.dropped_discontinuities:
         lines.append(f"#EXT-X-DISCONTINUITY-SEQUENCE:{playlist.dropped_discontinuities}")
     lines.append("#EXT-X-INDEPENDENT-SEGMENTS")
-    if playlist.init_uri:
-        lines.append(f'#EXT-X-MAP:URI="{playlist.init_uri}"')
+    current = None  # EXT-X-MAP applies to every segment after it, until the next one
     for segment in playlist.segments:
         if segment.discontinuity:
             lines.append("#EXT-X-DISCONTINUITY")
+        if (init := segment.map_uri or playlist.init_uri) and init != current:
+            lines.append(f'#EXT-X-MAP:URI="{init}"')
+            current = init
         if segment.program_date_time is not None:
             stamp = segment.program_date_time.isoformat(timespec="milliseconds")
             lines.append(f"#EXT-X-PROGRAM-DATE-TIME:{stamp.replace('+00:00', 'Z')}")

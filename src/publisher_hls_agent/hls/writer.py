@@ -62,6 +62,7 @@ class SegmentedWriter:
         self._on_segment = on_segment
         self._output: BinaryIO = (folder / self.output_name).open("wb")
         self._current: tuple[int, int, bool] | None = None  # (sequence, start pts, discont.)
+        self._map_uri: str | None = None  # fMP4: the open segment's init, if not the first
         self._next_sequence = 0
         self.segments: list[SegmentRecord] = []
         self.closed = False
@@ -151,7 +152,8 @@ class SegmentedWriter:
         self._playlist, removed = self._playlist.add(Segment(
             uri=name, duration=record.duration, sequence=sequence,
             discontinuity=discontinuity,
-            program_date_time=self._started_at + timedelta(seconds=start / CLOCK)))
+            program_date_time=self._started_at + timedelta(seconds=start / CLOCK),
+            map_uri=self._map_uri))
         self._output.flush()
         playlist = render(self._playlist).encode()
         atomic_write(self.folder / PLAYLIST_NAME, playlist)

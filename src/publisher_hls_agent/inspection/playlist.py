@@ -30,6 +30,7 @@ class Entry:
     extinf_line: int | None  # index of its #EXTINF line, if any
     duration: float | None  # as written; None when missing or unreadable
     discontinuity: bool = False  # EXT-X-DISCONTINUITY before it
+    map_uri: str | None = None  # fMP4: the EXT-X-MAP in force for it
 
 
 @dataclass
@@ -39,7 +40,8 @@ class MediaPlaylist:
     entries: list[Entry] = field(default_factory=list)
     target_line: int | None = None  # the (last) EXT-X-TARGETDURATION line
     ended: bool = False  # EXT-X-ENDLIST
-    init_uri: str | None = None  # fMP4: EXT-X-MAP's URI
+    init_uri: str | None = None  # fMP4: the first EXT-X-MAP's URI
+    map_uri: str | None = None  # the last EXT-X-MAP's: each applies until the next
     master: bool = False  # it has EXT-X-STREAM-INF: a master playlist, not a media one
     problems: list[str] = field(default_factory=list)  # lines a strict reader refuses
 
@@ -65,7 +67,8 @@ class MediaPlaylist:
                 if extinf is None:
                     playlist.problems.append(f"segment {line} has no #EXTINF")
                 where, duration = extinf if extinf is not None else (None, None)
-                playlist.entries.append(Entry(line, index, where, duration, discontinuity))
+                playlist.entries.append(Entry(line, index, where, duration, discontinuity,
+                                              playlist.map_uri))
                 extinf, discontinuity = None, False
             else:
                 playlist._read_tag(line, index)
@@ -83,7 +86,8 @@ class MediaPlaylist:
             if 'URI="' not in line:
                 self.problems.append(f"{line[:80]!r} has no URI")
             else:
-                self.init_uri = line.split('URI="', 1)[1].split('"', 1)[0]
+                self.map_uri = line.split('URI="', 1)[1].split('"', 1)[0]
+                self.init_uri = self.init_uri or self.map_uri
 
     def _number(self, line: str, kind: Callable[[str], N]) -> N | None:
         """The number of an #EXTINF or #EXT-X-TARGETDURATION line, None (and a problem

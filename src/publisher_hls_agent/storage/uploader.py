@@ -29,7 +29,7 @@ from ..errors import UploadError
 from ..hls.files import atomic_write
 from ..hls.writer import SegmentRecord
 from ..layout import (
-    INIT_NAME,
+    INIT_GLOB,
     PLAYLIST_NAME,
     SEGMENT_GLOB,
     SUMMARY_NAME,
@@ -161,8 +161,9 @@ class RecordingUpload:
 
     async def _put_segment(self, name: str) -> None:
         assert self.folder is not None and self.state is not None
-        if (self.folder / INIT_NAME).exists() and INIT_NAME not in self.state.uploaded:
-            await self._put_file(INIT_NAME)
+        for init in init_files(self.folder):  # before the playlist that names it
+            if init not in self.state.uploaded:
+                await self._put_file(init)
         path = self.folder / name
         if not path.exists():
             return  # slid out of a sliding-window playlist before its turn
@@ -220,9 +221,14 @@ async def upload_rest(folder: Path, state: UploadState, put: Put,
     state.save(folder)
 
 
+def init_files(folder: Path) -> list[str]:
+    """fMP4: the init segments (``init.mp4``, then one per later configuration)."""
+    return sorted(p.name for p in folder.glob(INIT_GLOB))
+
+
 def recording_files(folder: Path) -> list[str]:
     """A finished recording's files but the playlist, in upload order."""
-    names = [INIT_NAME] if (folder / INIT_NAME).exists() else []
+    names = init_files(folder)
     names += sorted(p.name for p in folder.glob(SEGMENT_GLOB))
     thumbnails = folder / THUMBNAILS_FOLDER
     images = sorted(p.name for p in thumbnails.glob("thumb*.*") if p.name != THUMBNAILS_PLAYLIST)
