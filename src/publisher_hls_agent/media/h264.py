@@ -1,12 +1,14 @@
 """H.264 NAL units: RTP payload parsing (RFC 6184) and Annex B framing.
 
-Only the NAL unit *headers* are read (and an SPS's picture size), never the slice data:
-passthrough means the payload bytes that arrive are the bytes that get recorded.
+Only the NAL unit *headers* are read (and an SPS's picture size, a slice's frame
+number), never the slice data: passthrough means the payload bytes that arrive are the
+bytes that get recorded.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from ..errors import BitsExhausted, H264PayloadError
 from .bits import BitReader
@@ -219,10 +221,25 @@ def depacketize(payloads: Iterable[bytes]) -> list[bytes]:
 _HIGH_PROFILES = frozenset({100, 110, 122, 244, 44, 83, 86, 118, 128, 138, 139, 134, 135})
 
 
+@dataclass(frozen=True)
+class SpsInfo:
+    size: tuple[int, int] | None  # width, height, cropping applied
+    frame_num_bits: int  # log2_max_frame_num: the width of a slice's frame_num
+    frame_num_gaps_allowed: bool
+    separate_colour_planes: bool  # a colour_plane_id precedes frame_num in slices
+
+
 def sps_size(sps: bytes) -> tuple[int, int] | None:
     """The picture width and height an SPS NAL unit declares, cropping applied; None for
     one too damaged to say. Read once per keyframe, never per packet."""
+    info = sps_info(sps)
+    return info.size if info is not None else None
+
+
+def sps_info(sps: bytes) -> SpsInfo | None:
+    """What the recorder reads of an SPS NAL unit; None for one too damaged to say."""
     bits = BitReader(_unescape(sps[1:]))
+    separate_planes = False
     try:
         profile = bits.read(8)
         bits.read(16)  # constraint flags, level
@@ -231,7 +248,7 @@ def sps_size(sps: bytes) -> tuple[int, int] | None:
         if profile in _HIGH_PROFILES:
             chroma_format = bits.ue()
             if chroma_format == 3:
-                bits.read(1)  # separate_colour_plane_flag
+                separate_planes = bits.flag()
             bits.ue()  # bit_depth_luma_minus8
             bits.ue()  # bit_depth_chroma_minus8
             bits.read(1)  # qpprime_y_zero_transform_bypass_flag
@@ -239,7 +256,7 @@ def sps_size(sps: bytes) -> tuple[int, int] | None:
                 for index in range(8 if chroma_format != 3 else 12):
                     if bits.flag():
                         _skip_scaling_list(bits, 16 if index < 6 else 64)
-        bits.ue()  # log2_max_frame_num_minus4
+        frame_num_bits = bits.ue() + 4
         order_type = bits.ue()
         if order_type == 0:
             bits.ue()  # log2_max_pic_order_cnt_lsb_minus4
@@ -250,7 +267,7 @@ def sps_size(sps: bytes) -> tuple[int, int] | None:
             for _ in range(bits.ue()):
                 bits.se()
         bits.ue()  # max_num_ref_frames
-        bits.read(1)  # gaps_in_frame_num_value_allowed_flag
+        gaps_allowed = bits.flag()
         width_mbs, height_units = bits.ue() + 1, bits.ue() + 1
         frame_mbs_only = bits.flag()
         if not frame_mbs_only:
@@ -259,12 +276,29 @@ def sps_size(sps: bytes) -> tuple[int, int] | None:
         crop = (bits.ue(), bits.ue(), bits.ue(), bits.ue()) if bits.flag() else (0, 0, 0, 0)
     except BitsExhausted:
         return None
+    if frame_num_bits > 16:
+        return None
     # Cropping counts in chroma samples (4:2:0: two luma ones), doubled again for fields.
     crop_x = 2 if chroma_format in (1, 2) else 1
     crop_y = (2 if chroma_format == 1 else 1) * (2 - frame_mbs_only)
     width = width_mbs * 16 - crop_x * (crop[0] + crop[1])
     height = (2 - frame_mbs_only) * height_units * 16 - crop_y * (crop[2] + crop[3])
-    return (width, height) if width > 0 and height > 0 else None
+    size = (width, height) if width > 0 and height > 0 else None
+    return SpsInfo(size, frame_num_bits, gaps_allowed, separate_planes)
+
+
+def slice_frame_num(nal: bytes, sps: SpsInfo) -> int | None:
+    """A slice NAL unit's frame_num (H.264 7.3.3); None for one too short to say."""
+    bits = BitReader(_unescape(nal[1:16]))
+    try:
+        bits.ue()  # first_mb_in_slice
+        bits.ue()  # slice_type
+        bits.ue()  # pic_parameter_set_id
+        if sps.separate_colour_planes:
+            bits.read(2)  # colour_plane_id
+        return bits.read(sps.frame_num_bits)
+    except BitsExhausted:
+        return None
 
 
 def _skip_scaling_list(bits: BitReader, size: int) -> None:

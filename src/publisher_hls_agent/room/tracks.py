@@ -23,6 +23,7 @@ from ..errors import H264PayloadError, RedPayloadError
 from ..media import blank, h264
 from ..media.assembler import AssembledFrame, FrameAssembler
 from ..media.codecs import VIDEO_CODECS, VideoCodec
+from ..media.frame_numbers import FrameNumbers
 from ..media.nack import NackStats
 from ..media.red import split_red
 from ..media.rtp import SenderReport, sequence_unwrapper, timestamp_unwrapper
@@ -53,6 +54,7 @@ class TrackStats:
     skipped_frames: int = 0  # after loss or overload, until the next keyframe
     blank_frames: int = 0  # the SFU's own, dropped (media/blank.py)
     parameter_sets_added: int = 0  # H.264: put before an IDR that came without them
+    upstream_gaps: int = 0  # H.264: reference pictures the publisher never sent us
 
 
 class _Reader:
@@ -89,7 +91,7 @@ class _VideoReader(_Reader):
                                          starts_keyframe=codec.starts_keyframe)
         self._start = TopLayerStart((track.width, track.height))
         self._layers = codec.layers
-        self._frame_dropped = False  # the last frame taken did not decrypt
+        self._frame_dropped = False  # the last frame taken was dropped (broken, undecrypted)
 
     @property
     def frames_dropped(self) -> int:
@@ -132,6 +134,14 @@ class _VideoReader(_Reader):
         self._frame_dropped = clear is None
         return clear
 
+    def _broken(self, arrival: float) -> None:
+        """A frame that cannot be depacketized is dropped as a lost one is: the frames
+        after it may refer to it, so the next one comes after a loss (and what comes
+        after a loss waits for a keyframe, which is asked for)."""
+        self.stats.broken_frames += 1
+        self._frame_dropped = True
+        self._ask_for_keyframe(arrival)
+
     def _lost_for_good(self) -> None:
         """What to do when a packet is probably never coming (see FrameAssembler)."""
 
@@ -169,6 +179,7 @@ class H264Reader(_VideoReader):
         super().__init__(track, consumer, VIDEO_CODECS["video/h264"])
         self._request_keyframe = request_keyframe
         self._parameter_sets: tuple[bytes, bytes] | None = None  # the last SPS and PPS
+        self._frame_numbers = FrameNumbers()
 
     def _lost_for_good(self) -> None:
         self._request_keyframe()
@@ -183,8 +194,7 @@ class H264Reader(_VideoReader):
         try:
             nals = h264.depacketize(frame.payloads)
         except H264PayloadError:
-            self.stats.broken_frames += 1
-            self._request_keyframe()
+            self._broken(arrival)
             return
         if self.decryption is not None:
             clear = self._clear(h264.to_annexb(nals), frame)
@@ -204,6 +214,11 @@ class H264Reader(_VideoReader):
             self.stats.parameter_sets_added += 1
             has_sps = has_pps = True
         elif has_idr:  # their packet lost, and none came before: nothing decodes it
+            self._request_keyframe()
+        if self._frame_numbers.gap_before(
+                nals, self._parameter_sets[0] if self._parameter_sets else None):
+            self.stats.upstream_gaps += 1  # undecodable until an IDR, as after a loss
+            after_loss = True
             self._request_keyframe()
         if not self._begins(has_idr, self._picture_size, arrival):
             return
@@ -254,8 +269,7 @@ class PassthroughReader(_VideoReader):
         try:
             data = self._frame.read(frame.payloads)
         except ValueError:  # each codec's payload errors are ValueErrors
-            self.stats.broken_frames += 1
-            self._request_keyframe()
+            self._broken(frame.arrival)
             return
         clear = self._clear(data, frame)
         if clear is None:
@@ -526,7 +540,7 @@ def receive_figures(readers: Iterable[Reader]) -> dict[str, int]:
     figures = dict.fromkeys(("video_packets", "audio_packets", "packets_lost",
                              "packets_recovered", "retransmissions", "red_recovered",
                              "video_frames_lost", "packets_late",
-                             "parameter_sets_added", "frames_decrypted",
+                             "parameter_sets_added", "upstream_gaps", "frames_decrypted",
                              "decrypt_failures"), 0)
     for reader in readers:
         if reader.decryption is not None:  # end-to-end encrypted (room/decryption.py)
@@ -547,4 +561,5 @@ def receive_figures(readers: Iterable[Reader]) -> dict[str, int]:
                                          + reader.stats.skipped_frames)  # transcoding only
         figures["packets_late"] += reader.packets_late
         figures["parameter_sets_added"] += reader.stats.parameter_sets_added
+        figures["upstream_gaps"] += reader.stats.upstream_gaps
     return figures
