@@ -45,7 +45,8 @@ def test_the_wheel_holds_the_product_and_no_test_bed(unpacked_wheel: Path) -> No
     assert "publisher_hls_agent" in packages
     assert "testbed" not in packages and "tests" not in packages
     assert not list(unpacked_wheel.rglob("testbed"))
-    assert (unpacked_wheel / "publisher_hls_agent" / "api" / "preview.html").is_file()
+    for page in ("preview.html", "replay.html", "token.js"):  # what the pages are made of
+        assert (unpacked_wheel / "publisher_hls_agent" / "api" / page).is_file(), page
 
 
 @pytest.mark.parametrize("arguments", [["--help"], ["check", "--help"], ["fix", "--help"],

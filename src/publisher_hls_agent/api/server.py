@@ -45,13 +45,15 @@ class Control(Protocol):
 
 def page_with_player(name: str, player_url: str) -> str:
     """A page of this package, loading hls.js from ``player_url`` (checked against its
-    known hash when it is the pinned CDN copy)."""
+    known hash when it is the pinned CDN copy), with the token handling every page
+    shares (``token.js``) put in."""
     page = importlib.resources.files(__package__).joinpath(name).read_text("utf-8")
     # Subresource integrity needs a CORS fetch, which the CDN allows; another server may not.
     integrity = (f'integrity="{HLS_JS_CDN_INTEGRITY}" crossorigin="anonymous"'
                  if player_url == HLS_JS_CDN else "")
+    token = importlib.resources.files(__package__).joinpath("token.js").read_text("utf-8")
     return (page.replace("{{PLAYER_URL}}", html.escape(player_url, quote=True))
-            .replace("{{PLAYER_INTEGRITY}}", integrity))
+            .replace("{{PLAYER_INTEGRITY}}", integrity).replace("{{TOKEN_SCRIPT}}", token))
 
 
 def build_app(control: Control, metrics: Metrics, api_key: str, api_secret: str, *,

@@ -319,7 +319,7 @@ class TranscodingReader(_VideoReader):
         self._asked_at = -SOURCE_KEYFRAME_INTERVAL  # arrival time of the last PLI sent
         self.most_delay = 0.0  # the longest a frame took to come out of the transcoder
         self._in_transcoder = 0  # frames submitted and not yet done
-        self._held: list[AccessUnit] | None = None  # while the last session's goes on (follow)
+        self._held: list[AccessUnit] | None = None  # while the last session's goes on (hold)
 
     @property
     def backlog(self) -> int:
