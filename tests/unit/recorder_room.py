@@ -66,7 +66,10 @@ class Room:
         self.keyframe_requests += 1
 
     def play(self, seconds: float, opus: list[bytes], *, start: float = 0.0,
-             video: bool = True, audio: bool = True, keyframes_from: float = 0.0) -> None:
+             video: bool = True, audio: bool = True, keyframes_from: float = 0.0,
+             late: frozenset[int] = frozenset()) -> None:
+        """``late``: frames completed by a retransmission 200 ms late, after the next
+        frames were whole: handed on in order, but with an arrival after theirs."""
         from publisher_hls_agent.media import h264
         from publisher_hls_agent.media.units import AccessUnit, AudioPacket
 
@@ -82,8 +85,9 @@ class Room:
                 frame = round(at * 30)
                 keyframe = frame % 30 == 0 and at >= keyframes_from
                 data = h264.to_annexb([SPS, PPS, IDR] if keyframe else [SLICE])
+                arrival = self.time.now + (0.2 if frame in late else 0.0)
                 self.recorder.on_video("TR_v", AccessUnit(
-                    data, 90_000 + 3000 * frame, self.time.now, keyframe, keyframe, False))
+                    data, 90_000 + 3000 * frame, arrival, keyframe, keyframe, False))
             else:
                 packet = round(at * 50)
                 self.recorder.on_audio("TR_a", AudioPacket(

@@ -210,3 +210,20 @@ def test_an_activated_recording_with_nothing_to_start_on_says_so(tmp_path: Path)
     assert room.recorder.finalize() is None and room.recorder.activated
     assert room.recorder.nothing_recorded == ("activated, but neither a keyframe nor audio "
                                               "came to start on")
+
+
+def test_what_was_held_is_replayed_in_the_order_it_came(
+        tmp_path: Path, opus_packets: list[bytes]) -> None:
+    """Held while the sender reports are awaited, a frame that a late retransmission
+    completed carries a later arrival than the frame after it. Replayed sorted by
+    arrival, it came second, was dropped as out of order, and every picture after it
+    until the next keyframe was undecodable (a 1 % loss recording's segment 0)."""
+    room = Room(tmp_path, auto_activate=True)
+    room.reports_from = 1.5
+    room.recorder.on_track_started(VIDEO)
+    room.recorder.on_track_started(AUDIO)
+    room.play(3.0, opus_packets, late=frozenset({10, 40}))
+    summary = room.recorder.finalize()
+    assert summary is not None and summary["aligned_by"] == "sender reports"
+    assert summary["frames"]["dropped"] == 0, summary["frames"]
+    assert summary["frames"]["video"] == 90

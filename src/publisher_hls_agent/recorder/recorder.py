@@ -12,10 +12,11 @@ what is written. Clock and scheduler are injectable: the start is tested without
 from __future__ import annotations
 
 import asyncio
+import heapq
 import logging
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -351,12 +352,15 @@ class Recorder:
                 first_audio.rtp_timestamp) - alignment.origin, alignment.by_reports)
         elif self._audio_sid is not None:
             self._audio_clock_pending = "first"
-        # Replay what was held in the order it arrived, as if it were arriving now: the
-        # interleaver judges streams by arrival.
-        held: list[tuple[float, int, AccessUnit | AudioPacket]] = [
-            (unit.arrival, 0, unit) for unit in self._prebuffer.video]
-        held += [(packet.arrival, 1, packet) for packet in self._prebuffer.audio]
-        for _, _, item in sorted(held, key=lambda entry: entry[:2]):
+        # Replay what was held as it arrived, as if it were arriving now (the interleaver
+        # judges streams by arrival): the two streams merged by arrival, each in the
+        # order it came. (Sorting would not do: a frame completed by a late
+        # retransmission carries a later arrival than the frame after it, which the
+        # reassembler handed on after it; put first, that one would make the late one
+        # look out of order and be dropped, and every picture after it undecodable.)
+        held: Iterable[AccessUnit | AudioPacket] = heapq.merge(
+            self._prebuffer.video, self._prebuffer.audio, key=lambda item: item.arrival)
+        for item in held:
             if isinstance(item, AccessUnit):
                 pipeline.video(item)
             else:
