@@ -2,11 +2,11 @@
 
 Each reference picture's ``frame_num`` is the previous one's plus one (H.264 7.4.3),
 so a jump means a reference picture was never sent: the pictures after it cannot be
-decoded until the next IDR, although no RTP packet went missing. Publishers of
-pre-encoded video cause it (libwebrtc's frame dropper, or a full queue, throwing away
-an encoded frame: the SDK's encoded sources under loss and load do), and so would a
-frame lost between a publisher's encoder and its packetizer. A recorder that wrote such
-pictures would write what no player shows; the reader treats the gap as a loss.
+decoded until the next IDR, although no RTP packet went missing. A publisher of
+pre-encoded video can cause it (an encoded frame thrown away before packetizing: by
+libwebrtc's frame dropper, or a full queue), and so would any frame lost between a
+publisher's encoder and its packetizer. A recorder that wrote such pictures would write
+what no player shows; the reader treats the gap as a loss.
 """
 
 from __future__ import annotations
