@@ -45,6 +45,8 @@ from publisher_hls_agent.media.e2ee_keys import (
     derive,
 )
 
+from .h264_samples import packetize
+
 pytestmark = pytest.mark.unit
 
 VECTORS_DIR = Path(__file__).parent / "e2ee_vectors"
@@ -168,45 +170,15 @@ def test_h264_is_escaped_after_encryption_and_unescaped_before_decryption() -> N
     assert body[-2:] == bytes([12, 0])  # IV length, key index: never escaped
 
 
-def _rtp_payloads(access_unit: bytes, mtu: int = 120) -> list[bytes]:
-    """What libwebrtc's H.264 packetizer (mode 1) sends: NAL units that fit aggregated
-    in STAP-A (or alone), the others in FU-A fragments."""
-    nals = h264.split_annexb(access_unit)
-    assert h264.to_annexb(nals) == access_unit  # the split loses nothing of this one
-    payloads: list[bytes] = []
-    stap: list[bytes] = []
-
-    def flush() -> None:
-        if len(stap) == 1:
-            payloads.append(stap[0])
-        elif stap:
-            payloads.append(bytes([0x18]) + b"".join(
-                len(nal).to_bytes(2, "big") + nal for nal in stap))
-        stap.clear()
-
-    for nal in nals:
-        if len(nal) + 3 > mtu:
-            flush()
-            body = nal[1:]
-            pieces = [body[i:i + mtu - 2] for i in range(0, len(body), mtu - 2)]
-            for number, piece in enumerate(pieces):
-                bits = (0x80 if number == 0 else 0) | (0x40 if number == len(pieces) - 1 else 0)
-                payloads.append(bytes([nal[0] & 0xE0 | h264.FU_A, bits | nal[0] & 0x1F]) + piece)
-        elif sum(len(n) + 2 for n in stap) + len(nal) + 3 > mtu:
-            flush()
-            stap.append(nal)
-        else:
-            stap.append(nal)
-    flush()
-    return payloads
-
-
 @pytest.mark.parametrize("name", ["h264 idr, escaped", "h264 two slices", "h264 delta"])
 def test_the_recorders_depacketized_access_unit_is_what_the_sender_authenticated(
     name: str,
 ) -> None:
     sent = _encrypted(name)
-    received = h264.to_annexb(h264.depacketize(_rtp_payloads(sent)))
+    nals = h264.split_annexb(sent)
+    assert h264.to_annexb(nals) == sent  # the split loses nothing of this one
+    # libwebrtc's packetizer (mode 1): small NAL units in STAP-A, big ones in FU-A
+    received = h264.to_annexb(h264.depacketize(packetize(nals, mtu=120)))
     assert received == sent  # same clear header, so the same AES-GCM additional data
     result = FrameDecryptor(_ring(FRAMES[name]), "video/H264").decrypt(received)
     assert isinstance(result, Decrypted)
