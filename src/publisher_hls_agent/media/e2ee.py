@@ -39,6 +39,7 @@ from typing import TypeAlias
 from ..errors import BitsExhausted
 from .bits import read_leb128
 from .e2ee_keys import Opened, SharedKeyRing, Unopened
+from .h264 import unescape  # (what the sender escaped, as in any NAL unit)
 
 IV_LENGTH = 12
 GCM_TAG_LENGTH = 16
@@ -164,21 +165,9 @@ def needs_unescaping(data: bytes) -> bool:
     return 0 <= found < len(data) - 3
 
 
-def unescape(data: bytes) -> bytes:
-    """Drop the emulation prevention byte of every 00 00 03 (JS ``parseRbsp``)."""
-    out = bytearray()
-    position = 0
-    while True:
-        found = data.find(b"\x00\x00\x03", position)
-        if found < 0:
-            out += data[position:]
-            return bytes(out)
-        out += data[position : found + 2]
-        position = found + 3
-
-
 def escape(data: bytes) -> bytes:
-    """The sender's side (JS ``writeRbsp``), for tests and tools."""
+    """The sender's side (JS ``writeRbsp``; ``h264.unescape`` undoes it), for tests and
+    tools."""
     out = bytearray()
     zeros = 0
     for byte in data:

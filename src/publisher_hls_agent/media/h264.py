@@ -238,7 +238,7 @@ def sps_size(sps: bytes) -> tuple[int, int] | None:
 
 def sps_info(sps: bytes) -> SpsInfo | None:
     """What the recorder reads of an SPS NAL unit; None for one too damaged to say."""
-    bits = BitReader(_unescape(sps[1:]))
+    bits = BitReader(unescape(sps[1:]))
     separate_planes = False
     try:
         profile = bits.read(8)
@@ -289,7 +289,7 @@ def sps_info(sps: bytes) -> SpsInfo | None:
 
 def slice_frame_num(nal: bytes, sps: SpsInfo) -> int | None:
     """A slice NAL unit's frame_num (H.264 7.3.3); None for one too short to say."""
-    bits = BitReader(_unescape(nal[1:16]))
+    bits = BitReader(unescape(nal[1:16]))
     try:
         bits.ue()  # first_mb_in_slice
         bits.ue()  # slice_type
@@ -309,6 +309,6 @@ def _skip_scaling_list(bits: BitReader, size: int) -> None:
         last = following or last
 
 
-def _unescape(rbsp: bytes) -> bytes:
+def unescape(rbsp: bytes) -> bytes:
     """The NAL unit's payload without its emulation prevention bytes (00 00 03)."""
     return rbsp.replace(b"\x00\x00\x03", b"\x00\x00") if b"\x00\x00\x03" in rbsp else rbsp
