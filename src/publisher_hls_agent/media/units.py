@@ -25,6 +25,13 @@ class AccessUnit:
     # ``arrival``; only the wait for a stream still sending goes by arrival + delay.
     delay: float = 0.0
 
+    @property
+    def starts_stream(self) -> bool:
+        """A keyframe a recording can begin on: one with its parameter sets (an IDR
+        whose SPS/PPS packet was lost, before any came to be added to it, decodes in no
+        player)."""
+        return self.keyframe and self.has_parameter_sets
+
 
 @dataclass(frozen=True, slots=True)
 class AudioPacket:

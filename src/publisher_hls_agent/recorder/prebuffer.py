@@ -25,19 +25,19 @@ class PreBuffer:
     @property
     def keyframe(self) -> AccessUnit | None:
         """The buffered keyframe (the first unit) if the GOP is held whole."""
-        return self.video[0] if self.video and _starts_stream(self.video[0]) else None
+        return self.video[0] if self.video and self.video[0].starts_stream else None
 
     def add_video(self, unit: AccessUnit) -> None:
         if self.holding:
             self.video.append(unit)
             return
-        if _starts_stream(unit):
+        if unit.starts_stream:
             self.video.clear()
             self._trim_audio(unit.arrival - AUDIO_MARGIN)
         elif self.video and len(self.video) == MAX_VIDEO_UNITS:
             self.video.clear()  # the GOP no longer fits: its keyframe would be evicted
             return
-        if self.video or _starts_stream(unit):
+        if self.video or unit.starts_stream:
             self.video.append(unit)
 
     def add_audio(self, packet: AudioPacket) -> None:
@@ -48,9 +48,3 @@ class PreBuffer:
     def _trim_audio(self, before: float) -> None:
         while self.audio and self.audio[0].arrival < before:
             self.audio.popleft()
-
-
-def _starts_stream(unit: AccessUnit) -> bool:
-    """A keyframe a recording can begin on: one with its parameter sets. (An IDR whose
-    SPS/PPS packet was lost, before any came to be added to it, decodes in no player.)"""
-    return unit.keyframe and unit.has_parameter_sets

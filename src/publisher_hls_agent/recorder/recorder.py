@@ -170,7 +170,7 @@ class Recorder:
         self._arrivals["video"].append((unit.rtp_timestamp, unit.arrival))
         self._prebuffer.add_video(unit)
         pending = self._start.pending
-        actions = self._start.video(keyframe=unit.keyframe and unit.has_parameter_sets,
+        actions = self._start.video(keyframe=unit.starts_stream,
                                     reports_ready=pending and self._reports_for_all_tracks())
         if pending and Do.START not in actions:
             self._keep_segments_short(unit)
