@@ -203,6 +203,12 @@ class SyntheticPublisher:
             logger.info("video %s", "paused" if paused else "resumed")
         self._video_paused = paused
 
+    def set_audio_silent(self, silent: bool) -> None:
+        """Send silence instead of the tone and beeps (the SDK then sends only the few
+        bytes a second of Opus DTX)."""
+        if self._audio is not None:
+            self._audio.silent = silent
+
     async def _send_video(
         self, source: rtc.EncodedVideoSource, video: SyntheticVideo | LoopedVideo,
         started_at: float

@@ -275,6 +275,7 @@ class SyntheticAudio:
         if not 0 < self.beep_length < self.beep_period:
             raise ValueError("a beep must be shorter than the beep period")
         self._position = 0  # samples per channel produced so far
+        self.silent = False  # a microphone that hears nothing: zeros, the clock going on
 
     @property
     def position(self) -> int:
@@ -289,6 +290,8 @@ class SyntheticAudio:
         """``samples`` samples per channel, interleaved int16, continuing the signal."""
         n = np.arange(self._position, self._position + samples)
         self._position += samples
+        if self.silent:
+            return np.zeros(samples * self.channels, dtype=np.int16)
         since_beep = n % self.beep_period
         beeping = since_beep < self.beep_length
         # Tone phase follows the absolute sample: no click at frame boundaries.

@@ -164,6 +164,31 @@ async def test_camera_that_stops_sending_does_not_stall_segmenting(
     assert sum(durations) >= 18
 
 
+async def test_a_publisher_who_stops_and_goes_silent_is_recorded_up_to_there(
+        livekit_server: LiveKitServer, tmp_path: Path) -> None:
+    """The camera stops, the microphone hears nothing (the SDK sends only Opus DTX), and
+    the recording stops 4 s later: the recorder bridged the pause with a frozen picture
+    and silence, and cut them at the end. The recording ends with the last real media."""
+    async def stop_then_leave(publisher: SyntheticPublisher) -> None:
+        await asyncio.sleep(6)
+        publisher.set_video_paused(True)
+        publisher.set_audio_silent(True)
+        await asyncio.sleep(4)
+
+    rec = await record(livekit_server, tmp_path, 0, during=stop_then_leave, width=320,
+                       height=240)
+    assert_check_passes(rec.folder)
+    summary = rec.summary
+    print("duration", summary["duration"], "trimmed", summary["trimmed"], summary["frames"])
+    assert 3.0 <= summary["trimmed"] <= 4.5, summary["trimmed"]
+    # What is left ends with the last real media: the last picture, or the tone that was
+    # still in the SDK's audio queue (200 ms) when the microphone went silent.
+    frames = read_pes((rec.folder / "output.ts").read_bytes())
+    video = [pes.pts for pes in frames if pes.stream_type == 0x1B and pes.pts is not None]
+    after_last_picture = summary["duration"] - (video[-1] - video[0]) / 90000
+    assert after_last_picture <= 0.5, after_last_picture
+
+
 @pytest.mark.skipif(shutil.which("ffprobe") is None, reason="ffprobe not installed")
 async def test_keep_opus_records_fmp4_that_passes_check(
         livekit_server: LiveKitServer, tmp_path: Path) -> None:

@@ -354,3 +354,77 @@ def test_a_transcoder_starved_for_seconds_freezes_nothing(
     stats = pipeline.stats
     assert (stats.video_frames, stats.dropped_frames, stats.frozen_frames) == (240, 0, 0)
     assert stats.most_video_delay >= 2.4
+
+
+def stop_and_go_silent(pipeline: RecordingPipeline, tone: list[bytes], silence: list[bytes],
+                       *, stop: float, end: float, back: float | None = None) -> None:
+    """Camera and sound until ``stop``; then no picture and silent packets (an idle SDK
+    source: a few bytes each) until ``back`` (never, if None); the session ends at
+    ``end``."""
+    for ms in range(int(end * 1000)):
+        now = ms / 1000
+        live = now < stop or (back is not None and now >= back)
+        if ms % 20 == 0:
+            pipeline.audio(AudioPacket((tone if live else silence)[ms // 20], ms * 48, now))
+        if ms % 33 == 0 and live:
+            index = ms // 33
+            keyframe = index % 30 == 0 or (back is not None and ms == round(back * 1000) + 1)
+            pipeline.video(AccessUnit(h264.to_annexb([SPS, PPS, IDR] if keyframe else [SLICE]),
+                                      index * 2970, now, keyframe, keyframe, False))
+    pipeline.writer.finish(pipeline.finish())
+
+
+@pytest.fixture(scope="module")
+def silent_packets() -> list[bytes]:
+    return opus_packets_of(1000, tone=0.0)
+
+
+def test_a_frozen_silent_end_is_cut_where_the_real_media_ends(
+        tmp_path: Path, opus_packets: list[bytes], silent_packets: list[bytes]) -> None:
+    """The publisher's camera stops at 4.5 s and its microphone sends only silence until
+    it leaves at 9 s: the recording ends at 4.5 s, and output.ts with it."""
+    feed = Feed(tmp_path)
+    stop_and_go_silent(feed.pipeline, opus_packets, silent_packets, stop=4.5, end=9.0)
+    report = check_structure(tmp_path)
+    assert report.ok, report.render()
+    writer = feed.pipeline.writer
+    end = writer.end_pts / 90000
+    assert 4.45 <= end <= 4.6, end
+    assert 4.3 <= writer.trimmed <= 4.6, writer.trimmed
+    assert feed.pipeline.stats.frozen_frames >= 1  # it was bridged, then cut
+    assert (tmp_path / "output.ts").stat().st_size == sum(s.bytes for s in writer.segments)
+    assert sorted(p.name for p in tmp_path.glob("segment*")) == [s.name for s in writer.segments]
+
+
+def test_a_frozen_silent_pause_is_kept_when_the_publisher_comes_back(
+        tmp_path: Path, opus_packets: list[bytes], silent_packets: list[bytes]) -> None:
+    feed = Feed(tmp_path)
+    stop_and_go_silent(feed.pipeline, opus_packets, silent_packets, stop=3.0, end=12.0,
+                       back=8.0)
+    report = check_structure(tmp_path)
+    assert report.ok, report.render()
+    writer = feed.pipeline.writer
+    assert writer.trimmed == 0
+    assert [s.sequence for s in writer.segments] == list(range(len(writer.segments)))
+    assert writer.end_pts / 90000 >= 11.9
+
+
+def test_an_fmp4_recording_is_cut_where_the_real_media_ends(
+        tmp_path: Path, opus_packets: list[bytes], silent_packets: list[bytes]) -> None:
+    from publisher_hls_agent.hls.fmp4_writer import Fmp4HlsWriter
+
+    writer = Fmp4HlsWriter(tmp_path, video=True, audio_channels=1, video_size=(64, 64),
+                           segment_duration=2.0, max_segments=0,
+                           started_at=datetime(2026, 1, 1, tzinfo=UTC))
+    pipeline = RecordingPipeline(writer, has_video=True, has_audio=True, segment_duration=2.0,
+                                 audio_channels=1, audio_codec="opus",
+                                 request_keyframe=lambda: None)
+    pipeline.set_video_timeline(0)
+    pipeline.audio_timeline = TrackTimeline(0)
+    stop_and_go_silent(pipeline, opus_packets, silent_packets, stop=5.0, end=9.5)
+    report = check_structure(tmp_path)
+    assert report.ok, report.render()
+    assert 4.95 <= writer.end_pts / 90000 <= 5.1
+    assert 4.3 <= writer.trimmed <= 4.6
+    init = (tmp_path / "init.mp4").stat().st_size
+    assert (tmp_path / "output.mp4").stat().st_size == init + sum(s.bytes for s in writer.segments)

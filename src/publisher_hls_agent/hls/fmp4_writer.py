@@ -24,6 +24,7 @@ from . import fmp4
 from .audio import AudioFrame
 from .files import atomic_write
 from .fmp4_video import video_config, video_sample
+from .tail import Pending
 from .writer import SegmentedWriter
 
 
@@ -98,23 +99,35 @@ class Fmp4HlsWriter(SegmentedWriter):
         self._in_force = video.sample_entry
         self._map_uri = init_segment_name(index) if index else None
 
-    def _segment_bytes(self, end_pts: int) -> bytes:
+    def _position(self) -> tuple[int, int]:
+        return len(self._video_samples), len(self._audio_samples)
+
+    def _take_content(self) -> tuple[list[tuple[int, bytes, bool]], list[AudioFrame]]:
+        content = self._video_samples, self._audio_samples
+        self._video_samples, self._audio_samples = [], []
+        return content
+
+    def _segment_bytes(self, segment: Pending) -> bytes:
+        """Built as it is published: a held segment may still be cut at its real media."""
+        video, audio = segment.content
+        if segment.trimmed:
+            assert segment.real is not None
+            videos, audios = segment.real.position
+            video, audio = video[:videos], audio[:audios]
         runs = []
-        if self._video_samples:
-            run = fmp4.TrackRun(fmp4.VIDEO_TRACK, self._video_samples[0][0])
-            ends = [pts for pts, _, _ in self._video_samples[1:]] + [end_pts]
-            for (pts, sample, keyframe), end in zip(self._video_samples, ends, strict=True):
+        if video:
+            run = fmp4.TrackRun(fmp4.VIDEO_TRACK, video[0][0])
+            ends = [pts for pts, _, _ in video[1:]] + [segment.end]
+            for (pts, sample, keyframe), end in zip(video, ends, strict=True):
                 run.samples.append((max(1, end - pts), len(sample), fmp4.sample_flags(keyframe)))
                 run.data.append(sample)
             runs.append(run)
-        if self._audio_samples:
-            run = fmp4.TrackRun(fmp4.AUDIO_TRACK, self._audio_samples[0].pts)
-            for frame in self._audio_samples:
+        if audio:
+            run = fmp4.TrackRun(fmp4.AUDIO_TRACK, audio[0].pts)
+            for frame in audio:
                 run.samples.append((frame.duration, len(frame.data), 0))
                 run.data.append(frame.data)
             runs.append(run)
-        data = fmp4.media_segment(self._next_sequence, runs)
-        self._video_samples.clear()
-        self._audio_samples.clear()
+        data = fmp4.media_segment(segment.sequence + 1, runs)
         self._output.write(data)
         return data

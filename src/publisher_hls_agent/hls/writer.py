@@ -4,7 +4,9 @@ The caller (the recorder) decides where segments start; a writer only turns that
 files, in an order a reader can rely on: a segment file is complete (written to a temp
 name, then renamed) before the playlist names it, and every playlist write is atomic.
 ``SegmentedWriter`` holds that common part; ``TsHlsWriter`` (here) and
-``Fmp4HlsWriter`` (``fmp4_writer.py``) say what a segment's bytes are.
+``Fmp4HlsWriter`` (``fmp4_writer.py``) say what a segment's bytes are. A closed
+segment may be held back before it is published (``tail.py``: frozen picture and filled
+silence wait to see whether the publisher comes back).
 """
 
 from __future__ import annotations
@@ -21,7 +23,14 @@ from .audio import AudioFrame
 from .files import atomic_write
 from .mpegts import Streams, TsMuxer
 from .playlist import Playlist, Segment, render
+from .tail import Mark, Pending, TailHold
 from .tsformat import CLOCK
+
+# A segment whose real media ends this much before it does is held (tail.py). Below
+# the recorder's stall (pipeline.STALL, 0.7 s), after which it repeats the last picture;
+# a segment held for a shorter gap (loss at its end) is only published a segment late.
+TAIL_TOLERANCE = CLOCK // 4
+HOLD_LIMIT = 30 * CLOCK  # a pause longer than this is published as it goes on
 
 
 def target_duration_for(segment_duration: float) -> int:
@@ -64,8 +73,16 @@ class SegmentedWriter:
         self._current: tuple[int, int, bool] | None = None  # (sequence, start pts, discont.)
         self._map_uri: str | None = None  # fMP4: the open segment's init, if not the first
         self._next_sequence = 0
+        self._real: Mark | None = None  # the open segment's last real media
+        self._tail = TailHold(tolerance=TAIL_TOLERANCE, limit=HOLD_LIMIT)
         self.segments: list[SegmentRecord] = []
+        self.end_pts = 0  # where the last published segment ends
         self.closed = False
+
+    @property
+    def trimmed(self) -> float:
+        """Seconds of frozen picture and filled silence cut from the end (``finish``)."""
+        return self._tail.trimmed / CLOCK
 
     @property
     def segment_start(self) -> int | None:
@@ -79,7 +96,8 @@ class SegmentedWriter:
         knows the timeline jumps here (a discontinuity) and where the media really ended.
         """
         if self._current is not None:
-            self._close_segment(previous_end if previous_end is not None else pts)
+            self._publish(self._tail.close(
+                self._take_segment(previous_end if previous_end is not None else pts)))
         self._current = (self._next_sequence, pts, discontinuity)
         self._next_sequence += 1
         self._open_segment(pts)
@@ -93,6 +111,7 @@ class SegmentedWriter:
         assert self._current is not None
         sequence = self._current[0]
         self._discard_open_segment()
+        self._real = None
         self._current = (sequence, pts, sequence > 0)
         self._open_segment(pts)
 
@@ -102,11 +121,20 @@ class SegmentedWriter:
     def write_audio(self, frame: AudioFrame) -> None:
         raise NotImplementedError
 
+    def mark_real(self, end_pts: int) -> None:
+        """What was just written is the publisher's media (not a repeated picture, not
+        silence), and ends at ``end_pts``."""
+        self._real = Mark(self._position(), end_pts)
+        self._tail.active = True
+
     def finish(self, end_pts: int) -> list[SegmentRecord]:
-        """Close the last segment at ``end_pts``, end the playlist, close files."""
+        """Close the last segment at ``end_pts`` (or where its real media ends, see
+        ``tail.py``), end the playlist, close files."""
         if self.closed:
             return self.segments
-        self.end_segment(end_pts)
+        last = self._take_segment(end_pts) if self._current is not None else None
+        self._publish(self._tail.finish(last))
+        self._output_finished()
         self._playlist = self._playlist.end()
         atomic_write(self.folder / PLAYLIST_NAME, render(self._playlist).encode())
         self._output.close()
@@ -117,7 +145,7 @@ class SegmentedWriter:
         """Close the open segment at ``end_pts`` and open none: what comes next waits
         for ``start_segment``."""
         if self._current is not None:
-            self._close_segment(end_pts)
+            self._publish(self._tail.close(self._take_segment(end_pts)))
 
     def restart(self) -> None:
         """After a failure inside the pipeline: forget the format's running state (the
@@ -131,29 +159,52 @@ class SegmentedWriter:
     def _open_segment(self, pts: int) -> None:
         """Begin a segment's bytes (a format's headers)."""
 
-    def _segment_bytes(self, end_pts: int) -> bytes:
-        """The finished segment; the format may still add to ``output`` here."""
+    def _position(self) -> Any:
+        """Where the open segment's content ends now (for ``Mark``)."""
         raise NotImplementedError
+
+    def _take_content(self) -> Any:
+        """The open segment's media, which the format forgets; the next begins empty."""
+        raise NotImplementedError
+
+    def _segment_bytes(self, segment: Pending) -> bytes:
+        """A segment's bytes, as it is published (cut at its real media when
+        ``trimmed``); the format may still add to ``output`` here."""
+        raise NotImplementedError
+
+    def _output_finished(self) -> None:
+        """The last segment is published: ``output`` holds nothing after it."""
 
     def _discard_open_segment(self) -> None:
         """Forget the media of the open segment (``replace_open_segment``)."""
         raise NotImplementedError
 
-    def _close_segment(self, end_pts: int) -> None:
+    def _take_segment(self, end_pts: int) -> Pending:
         assert self._current is not None
         sequence, start, discontinuity = self._current
-        name = segment_name(sequence, self.segment_suffix)
-        data = self._segment_bytes(end_pts)
+        segment = Pending(sequence, start, end_pts, discontinuity, self._map_uri,
+                          self._take_content(), self._real)
+        self._current, self._real = None, None
+        return segment
+
+    def _publish(self, segments: list[Pending]) -> None:
+        for segment in segments:
+            self._publish_one(segment)
+
+    def _publish_one(self, segment: Pending) -> None:
+        self.end_pts = segment.end
+        name = segment_name(segment.sequence, self.segment_suffix)
+        data = self._segment_bytes(segment)
         atomic_write(self.folder / name, data)
-        record = SegmentRecord(name, sequence, start, max(0, end_pts - start) / CLOCK,
-                               len(data), discontinuity)
-        self._current = None
+        record = SegmentRecord(name, segment.sequence, segment.start,
+                               max(0, segment.end - segment.start) / CLOCK, len(data),
+                               segment.discontinuity)
         self.segments.append(record)
         self._playlist, removed = self._playlist.add(Segment(
-            uri=name, duration=record.duration, sequence=sequence,
-            discontinuity=discontinuity,
-            program_date_time=self._started_at + timedelta(seconds=start / CLOCK),
-            map_uri=self._map_uri))
+            uri=name, duration=record.duration, sequence=segment.sequence,
+            discontinuity=segment.discontinuity,
+            program_date_time=self._started_at + timedelta(seconds=segment.start / CLOCK),
+            map_uri=segment.map_uri))
         self._output.flush()
         playlist = render(self._playlist).encode()
         atomic_write(self.folder / PLAYLIST_NAME, playlist)
@@ -165,12 +216,17 @@ class SegmentedWriter:
 
 class TsHlsWriter(SegmentedWriter):
     """MPEG-TS segments; ``output.ts`` is the same bytes back to back, from one muxer,
-    so timestamps and continuity counters run on across segment boundaries."""
+    so timestamps and continuity counters run on across segment boundaries. It is
+    written as the media comes: at the end it is cut back to the last segment
+    published."""
 
     def __init__(self, folder: Path, streams: Streams, **options: Any) -> None:
         self._streams = streams
         self._muxer = TsMuxer(streams)
         self._buffer = bytearray()
+        self._written = 0  # bytes in output.ts
+        self._segment_offset = 0  # where the open segment's bytes begin in output.ts
+        self._published_end = 0  # where the last published segment's end there
         super().__init__(folder, **options)
 
     def write_video(self, annexb: bytes, pts: int, keyframe: bool) -> None:
@@ -187,16 +243,34 @@ class TsHlsWriter(SegmentedWriter):
         self._muxer.announce(self._streams)
 
     def _open_segment(self, pts: int) -> None:
+        self._segment_offset = self._written
         self._emit(self._muxer.tables())
 
     def _emit(self, data: bytes) -> None:
         self._buffer += data
         self._output.write(data)
+        self._written += len(data)
 
-    def _segment_bytes(self, end_pts: int) -> bytes:
+    def _position(self) -> int:
+        return len(self._buffer)
+
+    def _take_content(self) -> tuple[bytes, int]:
         data = bytes(self._buffer)
         self._buffer.clear()
-        return data
+        return data, self._segment_offset
+
+    def _segment_bytes(self, segment: Pending) -> bytes:
+        data, offset = segment.content
+        if segment.trimmed:  # TS packets stand alone: the cut falls between two
+            assert segment.real is not None
+            data = data[:segment.real.position]
+        self._published_end = offset + len(data)
+        return bytes(data)
+
+    def _output_finished(self) -> None:
+        if self._published_end < self._written:
+            self._output.flush()
+            self._output.truncate(self._published_end)
 
     def _discard_open_segment(self) -> None:
         self._buffer.clear()

@@ -20,6 +20,7 @@ from ..hls.opus import OpusTimeline
 from ..hls.tsformat import CLOCK
 from ..hls.writer import SegmentedWriter
 from ..media.units import AccessUnit, AudioPacket
+from .audible import AudibleSpans
 from .interleave import Interleaver
 from .segmenting import SegmentPolicy
 from .timeline import TrackClock, TrackTimeline, track_timeline
@@ -98,6 +99,7 @@ class RecordingPipeline:
         self._policy = SegmentPolicy(target=round(segment_duration * CLOCK), retry=CLOCK)
         self._audio_channels, self._audio_codec = audio_channels, audio_codec
         self._mixer, self._audio = self._new_stages()
+        self._audible = AudibleSpans()
         self.video_timeline: TrackTimeline | None = None
         self.audio_timeline: TrackTimeline | None = None
         self._config: bytes | None = None  # of the last keyframe written (AccessUnit)
@@ -191,6 +193,7 @@ class RecordingPipeline:
         pts48 = self.audio_timeline.pts(packet.rtp_timestamp) - OPUS_LOOKAHEAD
         if pts48 + 960 <= 0:
             return  # entirely before t=0
+        self._audible.packet(packet.data, pts48)
         for frame in self._audio.push(packet.data, pts48):
             self._push_audio(frame, packet.arrival)
 
@@ -274,6 +277,7 @@ class RecordingPipeline:
         if self._last_video_pts is not None:
             self._last_video_step = max(1, pts - self._last_video_pts)
         self.writer.write_video(data, pts, unit.keyframe)
+        self.writer.mark_real(pts + self._last_video_step)
         if unit.keyframe and self._keyframe_written is not None:
             self._keyframe_written(data, pts / CLOCK)
         self._last_video_pts = pts
@@ -297,6 +301,8 @@ class RecordingPipeline:
             return
         self.writer.write_audio(frame)
         self._audio_end = (frame.pts + frame.duration) * 15 // 8
+        if self._audible.covers(frame.pts, frame.pts + frame.duration):
+            self.writer.mark_real(self._audio_end)
         self.stats.audio_frames += 1
 
     def _video_stalled(self, audio_pts: int) -> bool:

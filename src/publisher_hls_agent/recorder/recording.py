@@ -248,8 +248,9 @@ class Recording:
                extra: dict[str, Any]) -> dict[str, Any]:
         """Close the last segment with its true duration, end the playlist, write
         ``recording.json``; returns what it holds."""
-        end = self.pipeline.finish()
-        self.pipeline.writer.finish(end)
+        writer = self.pipeline.writer
+        writer.finish(self.pipeline.finish())
+        end = writer.end_pts  # frozen picture and silence after the real media are cut
         if self.thumbnails is not None:
             extra = {**extra, "thumbnails": self._thumbnails_made(end / CLOCK)}
         summary = RecordingSummary(
@@ -261,7 +262,7 @@ class Recording:
             segments=self.pipeline.writer.segments, stats=self.pipeline.stats,
             not_recorded=not_recorded, first_segment_after_activation=self.first_segment_after,
             aligned_by=aligned_by, failure=self.failure, extra=extra,
-            video_missing=self.video_missing).as_dict()
+            video_missing=self.video_missing, trimmed=writer.trimmed).as_dict()
         atomic_write(self.folder / SUMMARY_NAME, (json.dumps(summary, indent=2) + "\n").encode())
         (self.folder / STARTED_NAME).unlink(missing_ok=True)
         if self.upload is not None:

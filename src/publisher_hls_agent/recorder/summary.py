@@ -63,6 +63,7 @@ class RecordingSummary:
     failure: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     video_missing: str | None = None  # why the recording began on the audio alone
+    trimmed: float = 0.0  # seconds of frozen picture and silence cut from the end
 
     def as_dict(self) -> dict[str, Any]:
         stats = self.stats
@@ -74,6 +75,7 @@ class RecordingSummary:
             "started_at": self.started_at.isoformat(timespec="milliseconds"),
             "ended_at": self.ended_at.isoformat(timespec="milliseconds"),
             "duration": round(self.duration, 3),
+            "trimmed": round(self.trimmed, 3),
             "video": video_summary(self.video) if self.has_video else None,
             "audio": {
                 "codec": self.format.audio_codec, "source_codec": "opus",
