@@ -199,13 +199,19 @@ class FrameDecryptor:
             clear = _av1_envelope_length(frame)
         else:
             clear = clear_header_length(self.codec, frame)
-        if clear is None:
-            return Undecryptable(f"not a {self.codec} frame the SDKs encrypt")
+        nal_codec = self.codec in (H264, H265)
+        result = (self._open(frame, clear, escaped=nal_codec) if clear is not None
+                  else Undecryptable(f"not a {self.codec} frame the SDKs encrypt"))
+        if nal_codec and not isinstance(result, Decrypted):
+            return self._as_vp8(frame) or result
+        return result
+
+    def _open(self, frame: bytes, clear: int, *, escaped: bool,
+              ratchet: bool = True) -> DecryptResult:
         if clear > len(frame):
             return Undecryptable("frame shorter than its clear header")
         header, body = frame[:clear], frame[clear:]
-        nal_codec = self.codec in (H264, H265)
-        if nal_codec and needs_unescaping(body):
+        if escaped and needs_unescaping(body):
             body = unescape(body)
         if len(body) < GCM_TAG_LENGTH + IV_LENGTH + TRAILER_LENGTH:
             return Undecryptable("frame too short for an encryption trailer")
@@ -214,14 +220,25 @@ class FrameDecryptor:
         key_index = body[-1]
         iv = body[-TRAILER_LENGTH - IV_LENGTH : -TRAILER_LENGTH]
         sealed = body[: -TRAILER_LENGTH - IV_LENGTH]
-        opened = self.keys.open(key_index, iv, sealed, header)
-        if not isinstance(opened, Opened) and nal_codec:
+        opened = self.keys.open(key_index, iv, sealed, header, ratchet=ratchet)
+        if not isinstance(opened, Opened) and escaped:
             header, opened = self._other_start_codes(header, key_index, iv, sealed, opened)
         if not isinstance(opened, Opened):
             return Undecryptable(f"key index {key_index}: {opened.value}")
         # The AV1 envelope was made for the encryption; the others' header is the frame's.
         data = opened.plaintext if self.codec == AV1 else header + opened.plaintext
         return Decrypted(data, key_index, opened.ratchet_steps)
+
+    def _as_vp8(self, frame: bytes) -> Decrypted | None:
+        """An H.264/H.265 frame the JS sender found no slice in (its NAL parse threw, or
+        saw no codec) is encrypted as it does VP8: 10 clear bytes on a keyframe, 3
+        otherwise, nothing escaped (``FrameCryptor.getUnencryptedBytes``' fallback).
+        Chromium sends one now and then; the frame type is not known here, so both."""
+        for clear in (VP8_DELTA_CLEAR, VP8_KEYFRAME_CLEAR):
+            result = self._open(frame, clear, escaped=False, ratchet=False)
+            if isinstance(result, Decrypted):
+                return result
+        return None
 
     def _other_start_codes(self, header: bytes, key_index: int, iv: bytes, sealed: bytes,
                            failed: Unopened) -> tuple[bytes, Opened | Unopened]:

@@ -279,6 +279,12 @@ await encrypt('h264 idr, escaped', 'h264', await craftedIdr(key0, 1, 0x300),
 await encrypt('h264 two slices', 'h264', h264Sliced, video('key', 'video/H264'), passphraseKey);
 await encrypt('h264 delta', 'h264', h264Delta, video('delta', 'video/H264'), passphraseKey);
 await encrypt('h265 idr', 'h265', h265Idr, video('key', 'video/H265'), passphraseKey);
+// No slice for the sender's NAL parse (an SEI or AUD would read as an H.265 slice): it
+// falls back to VP8's clear bytes, unescaped.
+await encrypt('h264 without a slice, key', 'h264', concat(NAL4, SPS, NAL4, PPS, filler(200, 9)),
+  video('key', 'video/H264'), passphraseKey);
+await encrypt('h264 without a slice, delta', 'h264', concat(NAL4, PPS, filler(200, 10)),
+  video('delta', 'video/H264'), passphraseKey);
 
 // The sender ratchets its key twice (a receiver holding the passphrase must follow).
 await sender.setKey(await ratchetTimes(material, senderOptions.ratchetSalt, 2), 0);
