@@ -69,7 +69,7 @@ class Row:
     publishers: int
     seconds: float
     cpu_per_recording: float  # % of one core
-    rss_mb: float  # the agent's process tree
+    rss_mb: float  # the agent's process tree, each process's resident set summed
     first_segment_median: float | None
     first_segment_max: float | None
     frames_lost: int
@@ -83,6 +83,10 @@ class Row:
     packets_lost: int = 0
     packets_recovered: int = 0
     most_delay: float = 0.0  # seconds: the transcoder's lag at its worst
+    # The same tree's memory with each shared page counted once (the sum of the
+    # proportional set sizes): what the machine gives it. The recording processes share
+    # the media stack their fork server loaded, which RSS counts once per process.
+    pss_mb: float = 0.0
 
 
 @dataclass
@@ -122,11 +126,19 @@ def cpu_seconds(pids: list[int]) -> float:
 
 
 def rss_mb(pids: list[int]) -> float:
+    return _sum_kb(pids, "status", "VmRSS:")
+
+
+def pss_mb(pids: list[int]) -> float:
+    return _sum_kb(pids, "smaps_rollup", "Pss:")
+
+
+def _sum_kb(pids: list[int], file: str, field: str) -> float:
     total = 0
     for pid in pids:
         try:
-            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
+            for line in Path(f"/proc/{pid}/{file}").read_text().splitlines():
+                if line.startswith(field):
                     total += int(line.split()[1])
         except OSError:
             continue
@@ -260,6 +272,7 @@ async def sample(agent: AgentProcess, server: LiveKitServer, mode: str, count: i
               round(rss_mb(pids), 1), None, None, 0, 0, 0, 0)
     row.sfu_cpu_per_stream = round(100 * sfu / wall / count, 2)
     row.agent_sfu_ratio = round(cpu / sfu, 2) if sfu else 0.0
+    row.pss_mb = round(pss_mb(pids), 1)
     return row
 
 
@@ -298,7 +311,8 @@ async def soak(server: LiveKitServer, work: Path, size: str, seconds: float) -> 
 def print_table(results: Results) -> None:
     print(f"\n{results.size}, agent processes only (worker + recording processes)")
     print(f"{'mode':<5} {'N':>3} {'CPU %/rec':>10} {'SFU %/rec':>9} {'ratio':>5} "
-          f"{'RSS MB':>8} {'1st seg med/max s':>18} {'lost':>5} {'dropped':>7} {'late':>5} "
+          f"{'RSS MB':>8} {'PSS MB':>8} {'1st seg med/max s':>18} {'lost':>5} "
+          f"{'dropped':>7} {'late':>5} "
           f"{'recorded':>8} {'frames min':>10} {'gap max s':>9} {'pkts lost/back':>14} "
           f"{'delay s':>7}")
     for row in results.rows:
@@ -307,7 +321,8 @@ def print_table(results: Results) -> None:
         packets = f"{row.packets_lost}/{row.packets_recovered}"
         print(f"{row.mode:<5} {row.publishers:>3} {row.cpu_per_recording:>10.2f} "
               f"{row.sfu_cpu_per_stream:>9.2f} {row.agent_sfu_ratio:>5.2f} "
-              f"{row.rss_mb:>8.1f} {first:>18} {row.frames_lost:>5} {row.frames_dropped:>7} "
+              f"{row.rss_mb:>8.1f} {row.pss_mb:>8.1f} {first:>18} {row.frames_lost:>5} "
+              f"{row.frames_dropped:>7} "
               f"{row.packets_late:>5} {row.recordings:>8} {row.frames_recorded_min:>10.1%} "
               f"{row.longest_gap:>9.3f} {packets:>14} {row.most_delay:>7.2f}")
     for mode, mb in results.memory_per_recording_mb.items():

@@ -15,7 +15,7 @@ import pytest
 from testbed.demo import token
 from testbed.livekit_server import LiveKitServer
 
-from publisher_hls_agent.recorder.recorder import RecorderOptions
+from publisher_hls_agent.recorder.options import RecorderOptions
 from publisher_hls_agent.worker.session import RecordingSession
 
 from .support import publisher_process

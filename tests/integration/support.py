@@ -16,7 +16,7 @@ from testbed.agent_process import AgentProcess, running_agent
 from testbed.livekit_server import LiveKitServer
 from testbed.publisher import SyntheticPublisher, make_token
 
-from publisher_hls_agent.recorder.recorder import RecorderOptions
+from publisher_hls_agent.recorder.options import RecorderOptions
 from publisher_hls_agent.worker.session import RecordingSession
 
 

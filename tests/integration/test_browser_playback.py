@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from testbed.livekit_server import LiveKitServer
 
-from publisher_hls_agent.recorder.recorder import RecorderOptions
+from publisher_hls_agent.recorder.options import RecorderOptions
 
 from ..unit.fmp4_sizes import write_size_changes
 from .playback import assert_plays_to_the_end

@@ -19,7 +19,7 @@ from testbed.capture_files import write_beeping_wav, write_flashing_y4m
 from testbed.livekit_server import LiveKitServer
 
 from publisher_hls_agent.hls.check import check_recording, parse_playlist
-from publisher_hls_agent.recorder.recorder import RecorderOptions
+from publisher_hls_agent.recorder.options import RecorderOptions
 
 from .playback import assert_plays_to_the_end
 from .support import ffprobe_streams, record_for, token

@@ -19,7 +19,7 @@ from testbed.livekit_server import LiveKitServer
 from testbed.publisher import rtc_configuration
 
 from publisher_hls_agent.hls.check import check_recording
-from publisher_hls_agent.recorder.recorder import RecorderOptions
+from publisher_hls_agent.recorder.options import RecorderOptions
 
 from .support import ffprobe_streams, record_for, token
 

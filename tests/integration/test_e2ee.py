@@ -19,7 +19,7 @@ from testbed.synthetic_media import access_unit_digest
 from publisher_hls_agent.config import E2EEConfig
 from publisher_hls_agent.hls.check import check_recording
 from publisher_hls_agent.inspection.tsparse import read_pes
-from publisher_hls_agent.recorder.recorder import RecorderOptions
+from publisher_hls_agent.recorder.options import RecorderOptions
 from publisher_hls_agent.room.decryption import CANNOT_DECRYPT, GIVE_UP
 from publisher_hls_agent.worker.session import RecordingSession
 

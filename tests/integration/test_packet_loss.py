@@ -29,7 +29,7 @@ from testbed.livekit_server import LiveKitServer
 from testbed.loss import PacketLoss, loss_available
 
 from publisher_hls_agent.hls.check import check_recording
-from publisher_hls_agent.recorder.recorder import RecorderOptions
+from publisher_hls_agent.recorder.options import RecorderOptions
 from publisher_hls_agent.worker.session import RecordingSession
 
 from .support import publisher_process, record_for, token

@@ -25,7 +25,7 @@ from testbed.synthetic_media import access_unit_digest
 
 from publisher_hls_agent.hls.check import check_recording
 from publisher_hls_agent.inspection.tsparse import read_pes
-from publisher_hls_agent.recorder.recorder import RecorderOptions
+from publisher_hls_agent.recorder.options import RecorderOptions
 from publisher_hls_agent.worker.session import RecordingSession
 
 from .support import ffmpeg_complaints

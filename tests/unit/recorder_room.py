@@ -6,7 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from publisher_hls_agent.media.track import RemoteTrack
-from publisher_hls_agent.recorder.recorder import Recorder, RecorderOptions
+from publisher_hls_agent.recorder.options import RecorderOptions
+from publisher_hls_agent.recorder.recorder import Recorder
 
 from .fake_time import FakeTime
 

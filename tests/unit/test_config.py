@@ -142,7 +142,7 @@ def test_segment_format_follows_the_audio_codec() -> None:
 
 
 def test_recorder_options_follow_the_configuration() -> None:
-    from publisher_hls_agent.recorder.recorder import RecorderOptions
+    from publisher_hls_agent.recorder.options import RecorderOptions
 
     options = RecorderOptions.from_config(config(
         OUTPUT_DIR="/rec", HLS_SEGMENT_DURATION="4", HLS_MAX_SEGMENTS="5",
@@ -247,7 +247,7 @@ def test_the_e2ee_passphrase_is_taken_exactly_and_never_shown() -> None:
     assert e2ee is not None
     assert (e2ee.passphrase, e2ee.ratchet_salt, e2ee.key_derivation) == (
         " two words ", "LKFrameEncryptionKey", "pbkdf2")  # spaces are part of it
-    from publisher_hls_agent.recorder.recorder import RecorderOptions
+    from publisher_hls_agent.recorder.options import RecorderOptions
     shown = repr(config(E2EE_PASSPHRASE="hunter2-passphrase"))
     assert "hunter2-passphrase" not in shown
     assert "hunter2" not in repr(RecorderOptions.from_config(

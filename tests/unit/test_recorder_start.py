@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from publisher_hls_agent.media.track import RemoteTrack
-from publisher_hls_agent.recorder.recorder import Recorder, RecorderOptions
+from publisher_hls_agent.recorder.options import RecorderOptions
+from publisher_hls_agent.recorder.recorder import Recorder
 from publisher_hls_agent.recorder.start import KEYFRAME_WAIT
 from publisher_hls_agent.recorder.state import State
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from publisher_hls_agent.recorder.recorder import RecorderOptions
+from publisher_hls_agent.recorder.options import RecorderOptions
 from publisher_hls_agent.worker import ipc
 from publisher_hls_agent.worker.ipc import (
     Command,

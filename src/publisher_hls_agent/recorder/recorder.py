@@ -24,8 +24,9 @@ from ..hls.tsformat import CLOCK
 from ..media.rtp import SenderReport
 from ..media.track import RemoteTrack
 from ..media.units import AccessUnit, AudioPacket
+from .options import RecorderOptions
 from .prebuffer import PreBuffer
-from .recording import Participant, RecorderOptions, Recording, Upload
+from .recording import Participant, Recording, Upload
 from .segmenting import SegmentPolicy
 from .start import KEYFRAME_WAIT, Do, StartPolicy
 from .state import State

@@ -12,12 +12,11 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
-from ..config import Config, E2EEConfig, ThumbnailConfig
 from ..hls.files import atomic_write
 from ..hls.fmp4_writer import Fmp4HlsWriter
 from ..hls.mpegts import Streams
@@ -25,11 +24,12 @@ from ..hls.names import create_recording_folder
 from ..hls.tsformat import CLOCK
 from ..hls.writer import SegmentedWriter, SegmentRecord, TsHlsWriter
 from ..layout import STARTED_NAME, SUMMARY_NAME, THUMBNAILS_FOLDER, THUMBNAILS_PLAYLIST
-from ..media.codecs import DEFAULT_X264_PRESET, FMP4, TS, RecordingFormat, codec_named
+from ..media.codecs import FMP4, TS, codec_named
 from ..media.rtp import SenderReport
 from ..media.track import RemoteTrack
 from ..media.units import AccessUnit, AudioPacket
 from ..processes import process_identity
+from .options import RecorderOptions
 from .pipeline import RecordingPipeline
 from .summary import RecordingSummary, recorded_codec
 from .thumbnails import Thumbnails
@@ -49,39 +49,6 @@ class Upload(Protocol):
     def thumbnail_made(self, name: str) -> None:
         """A thumbnail (``thumbnails/thumbNNNNN.jpg``) and its playlist are on disk."""
     def finished(self) -> None: ...
-
-
-@dataclass(frozen=True)
-class RecorderOptions:
-    output_dir: Path
-    segment_duration: float = 2.0
-    max_segments: int = 0
-    auto_activate: bool = False
-    keep_opus: bool = False  # Opus kept (in fMP4 segments) instead of AAC (in MPEG-TS)
-    expected_kinds: frozenset[str] = frozenset({"audio", "video"})
-    # Seconds finalizing waits for a transcoder to go through the frames it is behind
-    # (room/tracks.TranscodingReader): half of SHUTDOWN_TIMEOUT, the rest for uploads.
-    catch_up_within: float = 30.0
-    transcode_preset: str = DEFAULT_X264_PRESET
-    # Where each recording's events go (notify/); never shown (a URL may hold a token).
-    webhook_urls: tuple[str, ...] = field(default=(), repr=False)
-    thumbnails: ThumbnailConfig | None = None  # None: no thumbnails
-    e2ee: E2EEConfig | None = field(default=None, repr=False)  # the room's shared key
-
-    @classmethod
-    def from_config(cls, config: Config) -> RecorderOptions:
-        return cls(output_dir=config.output_dir, segment_duration=config.segment_duration,
-                   max_segments=config.max_segments, auto_activate=config.auto_activate,
-                   keep_opus=config.segment_format == FMP4,
-                   catch_up_within=config.worker.shutdown_timeout / 2,
-                   transcode_preset=config.transcode_preset,
-                   webhook_urls=config.webhook_urls,
-                   thumbnails=config.thumbnails, e2ee=config.e2ee)
-
-    @property
-    def format(self) -> RecordingFormat:
-        """The segments' container and audio codec, and the video they carry as it came."""
-        return RecordingFormat.for_container(FMP4 if self.keep_opus else TS)
 
 
 @dataclass(frozen=True)

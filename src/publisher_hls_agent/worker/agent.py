@@ -24,9 +24,8 @@ from ..metrics import Metrics
 from ..notify.outbox import Outbox
 from ..notify.recording_events import closed_after_a_crash
 from ..notify.sender import WebhookSender, shown
-from ..recorder.recorder import RecorderOptions
+from ..recorder.options import RecorderOptions
 from ..repair.close import close_interrupted, interrupted_recordings
-from ..storage.storage import Storage
 from . import protocol
 from .connection import WorkerConnection
 from .ipc import Command, CommandOp, Event, Finished, Outcome, Progress, Recorded, StartJob
@@ -149,6 +148,7 @@ class RecorderAgent:
         return closed
 
     async def _recover_uploads(self, closed: list[Path]) -> None:
+        from ..storage.storage import Storage  # botocore: only with S3 (its processes' too)
         assert self.config.s3 is not None
         async with Storage(self.config.s3) as storage:
             await storage.recover(self.config.output_dir, closed)

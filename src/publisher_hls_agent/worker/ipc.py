@@ -15,7 +15,7 @@ import enum
 from dataclasses import dataclass
 from typing import Any
 
-from ..recorder.recorder import RecorderOptions
+from ..recorder.options import RecorderOptions
 
 # --- the worker to a recording process -------------------------------------------------
 

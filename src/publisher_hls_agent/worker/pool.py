@@ -13,15 +13,26 @@ from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 
 from ..config import S3Config
-from . import ipc, recording_process
+from . import ipc
 from .ipc import Command, CommandOp, Event, Finished, Pong, StartJob, ToProcess
 from .liveness import PING_INTERVAL, PING_TIMEOUT, STARTUP_TIMEOUT, Liveness
 
 logger = logging.getLogger(__name__)
 
-# Spawned, not forked: a fork of a process running an event loop and threads inherits
-# their state half-way.
-_CONTEXT = multiprocessing.get_context("spawn")
+# Forked from a server process that imported the media stack once (PyAV, aiortc, numpy:
+# some 90 MB): each recording process starts at once and shares those pages with the
+# others, and the worker itself never loads them. Not forked from the worker: a fork of
+# a process running an event loop and threads inherits their state half-way.
+RECORDING_PROCESS = "publisher_hls_agent.worker.recording_process"
+_CONTEXT = multiprocessing.get_context("forkserver")
+_CONTEXT.set_forkserver_preload([RECORDING_PROCESS])
+
+
+def _process_main(*args: object) -> None:
+    """The recording process's entry (a reference the worker can pass without
+    importing the module)."""
+    from .recording_process import main
+    main(*args)  # type: ignore[arg-type]
 
 EventHandler = Callable[[Event, int], None]  # (event, the process's pid)
 
@@ -101,7 +112,7 @@ class RecordingProcesses:
 
     def _spawn(self, index: int) -> _Slot:
         ours, theirs = _CONTEXT.Pipe()
-        process = _CONTEXT.Process(target=recording_process.main, name=f"recording-{index}",
+        process = _CONTEXT.Process(target=_process_main, name=f"recording-{index}",
                                    args=(theirs, *self._process_args), daemon=False)
         process.start()
         theirs.close()

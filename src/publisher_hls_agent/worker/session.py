@@ -15,7 +15,8 @@ from ..media.rtp import SenderReport
 from ..media.transcode import EncoderSettings
 from ..notify.outbox import Outbox
 from ..notify.recording_events import RecordingWebhooks
-from ..recorder.recorder import Recorder, RecorderOptions
+from ..recorder.options import RecorderOptions
+from ..recorder.recorder import Recorder
 from ..recorder.recording import Upload
 from ..room.client import RoomClient
 from ..room.rpc import RpcMethod
