@@ -3,9 +3,17 @@ publisher comes back, and are cut from the end of a recording when it does not."
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from pathlib import Path
+
 import pytest
 
+from publisher_hls_agent.hls.mpegts import Streams
 from publisher_hls_agent.hls.tail import Mark, Pending, TailHold
+from publisher_hls_agent.hls.writer import TsHlsWriter
+from publisher_hls_agent.media import h264
+
+from .h264_samples import IDR, PPS, SLICE, SPS
 
 pytestmark = pytest.mark.unit
 
@@ -81,3 +89,19 @@ def test_a_long_pause_is_published_as_it_goes_on() -> None:
     assert [s.sequence for s in published] == list(range(1, 17))
     assert tail.finish(segment(20, 40, 41, None)) == []
     assert tail.trimmed == 7 * S  # 17-19 and the last: only what came after is cut
+
+
+def test_the_real_media_ends_at_the_latest_end_marked(tmp_path: Path) -> None:
+    """At the end the interleaver flushes one stream after the other: the video's last
+    frames, then audio that ends before them. The segment ends after the video."""
+    writer = TsHlsWriter(tmp_path, Streams(video=True, audio=False), segment_duration=2.0,
+                         max_segments=0, started_at=datetime(2026, 1, 1, tzinfo=UTC))
+    writer.start_segment(0)
+    for index in range(30):
+        writer.write_video(h264.to_annexb([SPS, PPS, IDR] if index == 0 else [SLICE]),
+                           index * 3000, index == 0)
+        writer.mark_real((index + 1) * 3000)
+    writer.mark_real(20 * 3000)  # audio, flushed after the video, ending before it
+    writer.finish(30 * 3000)
+    assert writer.trimmed == 0
+    assert writer.end_pts == 30 * 3000

@@ -315,3 +315,23 @@ async def test_a_rejoined_sessions_reader_holds_its_pictures_until_the_last_one_
     assert stamps[40:] == [10_000 + i * FRAME_TICKS for i in range(20)], stamps[38:]
     after.on_bye()
     assert await after.caught_up(within=10)
+
+
+async def test_keyframes_come_from_the_last_sessions_transcoder_while_it_catches_up(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """After a rejoin the recording's pictures come from the broken session's backlog
+    for a while: asked for a keyframe (a segment boundary), that transcoder makes it, or
+    no segment ends until the backlog is through."""
+    from publisher_hls_agent.room.client import RoomClient
+
+    slow_transcoder(monkeypatch, 0.01)
+    consumer = Consumer(60)
+    before = fed_at_once(consumer, 60)
+    before.on_bye()
+    client = RoomClient("ws://unused", "token", "someone", consumer)
+    client._ended_readers.append(before)
+    await asyncio.sleep(0.15)  # a few pictures out
+    await client.request_keyframe("TR_v")
+    assert await before.caught_up(within=30)
+    keyframes = [index for index, unit in enumerate(consumer.units) if unit.keyframe]
+    assert len(keyframes) >= 2 and keyframes[1] < 40, keyframes

@@ -123,7 +123,10 @@ class SegmentedWriter:
 
     def mark_real(self, end_pts: int) -> None:
         """What was just written is the publisher's media (not a repeated picture, not
-        silence), and ends at ``end_pts``."""
+        silence), and ends at ``end_pts``. The real media ends at the latest such end:
+        the streams' last frames, flushed at the end, come one stream after the other."""
+        if self._real is not None:
+            end_pts = max(end_pts, self._real.end)
         self._real = Mark(self._position(), end_pts)
         self._tail.active = True
 

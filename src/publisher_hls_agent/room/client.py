@@ -178,7 +178,16 @@ class RoomClient:
         """A keyframe soon on one video track, or on all of them: a PLI to the publisher
         (once the losses being recovered are filled, 0.3 s at most: ``tap.PLI_HOLD``), or
         for a transcoded track an IDR from the transcoder. (The readers' own requests,
-        after a loss, go at once.)"""
+        after a loss, go at once.)
+
+        A transcoded track whose last session's reader still goes through its backlog
+        (a rejoin on a busy machine) has its pictures from that reader for now, so it is
+        that transcoder that makes the keyframe: without it, nothing ends a segment
+        until the backlog is through."""
+        for ended in self._ended_readers:
+            if (isinstance(ended, TranscodingReader) and ended.delivering
+                    and track_sid in (None, ended.track.sid)):
+                ended.request_keyframe()
         for mid_tap in self._taps.values():
             reader = mid_tap.sink
             if not isinstance(reader, VideoReader) or (
