@@ -17,7 +17,8 @@ code appears inside it; ``unescape`` undoes that before the trailer is read.
 
 Frames the SFU makes itself (blank keyframes, silence, on mute) are not encrypted: they
 end with the room's random "SIF trailer" (``JoinResponse.sif_trailer``), and are
-reported as ``ServerInjected`` for the caller to drop.
+reported as ``ServerInjected`` for the caller to drop; so is one of its fixed blank
+frames (``blank.py``) that does not decrypt, trailer or not.
 
 What ``FrameDecryptor.decrypt`` takes is the frame libwebrtc's receiver hands its
 transform, which is also what the media path rebuilds from RTP:
@@ -37,9 +38,13 @@ from dataclasses import dataclass, field
 from typing import TypeAlias
 
 from ..errors import BitsExhausted
+from . import blank
 from .bits import read_leb128
 from .e2ee_keys import Opened, SharedKeyRing, Unopened
-from .h264 import unescape  # (what the sender escaped, as in any NAL unit)
+from .h264 import (
+    split_annexb,
+    unescape,  # (what the sender escaped, as in any NAL unit)
+)
 
 IV_LENGTH = 12
 GCM_TAG_LENGTH = 16
@@ -203,8 +208,20 @@ class FrameDecryptor:
         result = (self._open(frame, clear, escaped=nal_codec) if clear is not None
                   else Undecryptable(f"not a {self.codec} frame the SDKs encrypt"))
         if nal_codec and not isinstance(result, Decrypted):
-            return self._as_vp8(frame) or result
+            result = self._as_vp8(frame) or result
+        if not isinstance(result, Decrypted) and self._is_blank(frame):
+            return ServerInjected()
         return result
+
+    def _is_blank(self, frame: bytes) -> bool:
+        """One of the SFU's fixed blank frames, looked for only once a frame failed."""
+        if self.codec == AUDIO:
+            return blank.is_blank_audio(frame)
+        if self.codec == VP8:
+            return blank.is_blank_vp8_keyframe(frame)
+        if self.codec == H264:
+            return blank.is_blank_keyframe(split_annexb(frame))
+        return False
 
     def _open(self, frame: bytes, clear: int, *, escaped: bool,
               ratchet: bool = True) -> DecryptResult:

@@ -78,8 +78,12 @@ class TrackDecryption:
         self.failures += 1
         if self._failing_since is None:
             self._failing_since = arrival
-            logger.warning("track %s: a frame did not decrypt (%s); dropped, as are the "
-                           "next ones until one does", self._track_sid, result.reason)
+            # Its length and first bytes (a clear header, or ciphertext: nothing secret)
+            # tell a frame cut short from one the sender made otherwise.
+            logger.warning("track %s: a frame did not decrypt (%s; %d bytes, %s..., after "
+                           "%d that did); dropped, as are the next ones until one does",
+                           self._track_sid, result.reason, len(frame), frame[:12].hex(),
+                           self.decrypted)
         elif arrival - self._failing_since >= GIVE_UP and not self.given_up:
             self.given_up = True
             logger.error("track %s: %s: no frame decrypted for %.0f s (%d frames, %d "
