@@ -428,3 +428,20 @@ def test_an_fmp4_recording_is_cut_where_the_real_media_ends(
     assert 4.3 <= writer.trimmed <= 4.6
     init = (tmp_path / "init.mp4").stat().st_size
     assert (tmp_path / "output.mp4").stat().st_size == init + sum(s.bytes for s in writer.segments)
+
+
+def test_silence_is_kept_where_there_is_no_picture_to_freeze(
+        tmp_path: Path, opus_packets: list[bytes], silent_packets: list[bytes]) -> None:
+    """Audio alone: a speaker who falls silent before leaving is no frozen tail."""
+    writer = TsHlsWriter(tmp_path, Streams(video=False, audio=True), segment_duration=2.0,
+                         max_segments=0, started_at=datetime(2026, 1, 1, tzinfo=UTC))
+    pipeline = RecordingPipeline(writer, has_video=False, has_audio=True, segment_duration=2.0,
+                                 audio_channels=1, audio_codec="aac",
+                                 request_keyframe=lambda: None)
+    pipeline.audio_timeline = TrackTimeline(0)
+    for index in range(400):  # 4 s of tone, 4 s of silent packets
+        packets = opus_packets if index < 200 else silent_packets
+        pipeline.audio(AudioPacket(packets[index], index * 960, index * 0.02))
+    writer.finish(pipeline.finish())
+    assert check_structure(tmp_path).ok
+    assert writer.trimmed == 0 and writer.end_pts / 90000 >= 7.9

@@ -15,8 +15,9 @@ things happens:
 
 Held media is bounded (``limit``): a pause longer than that is published as it is, so
 that live viewers and the real-time upload see the pause go on; only what came after is
-trimmed at the end. Until the first real media is marked nothing is held (a writer
-used on its own, with no one to say what is real).
+trimmed at the end. (Live viewers of a frozen, silent stretch wait up to ``limit`` for
+its segments: the price of not publishing what may be cut.) Until the first real media
+is marked nothing is held (a writer used on its own, with no one to say what is real).
 """
 
 from __future__ import annotations

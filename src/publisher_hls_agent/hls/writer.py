@@ -30,7 +30,10 @@ from .tsformat import CLOCK
 # the recorder's stall (pipeline.STALL, 0.7 s), after which it repeats the last picture;
 # a segment held for a shorter gap (loss at its end) is only published a segment late.
 TAIL_TOLERANCE = CLOCK // 4
-HOLD_LIMIT = 30 * CLOCK  # a pause longer than this is published as it goes on
+# A pause longer than this is published as it goes on: live viewers wait at most this
+# long for the segments of a frozen, silent stretch, and only its last this-much can be
+# cut from a recording's end.
+HOLD_LIMIT = 10 * CLOCK
 
 
 def target_duration_for(segment_duration: float) -> int:

@@ -301,7 +301,10 @@ class RecordingPipeline:
             return
         self.writer.write_audio(frame)
         self._audio_end = (frame.pts + frame.duration) * 15 // 8
-        if self._audible.covers(frame.pts, frame.pts + frame.duration):
+        # Silence counts as real where there is no picture to freeze (a recording of
+        # audio alone, or before its video joined): a quiet speaker is no frozen tail.
+        sound = self._audible.covers(frame.pts, frame.pts + frame.duration)
+        if sound or self._last_video_pts is None:
             self.writer.mark_real(self._audio_end)
         self.stats.audio_frames += 1
 
