@@ -137,7 +137,8 @@ async def test_without_the_key_encrypted_tracks_are_not_recorded(
 
 @pytest.mark.parametrize("codec", ["h264", "vp8", "vp9"])  # VP9: in L3T3_KEY spatial layers
 async def test_a_browser_publishing_encrypted_is_recorded_and_plays(
-        livekit_server: LiveKitServer, tmp_path: Path, codec: str) -> None:
+        livekit_server: LiveKitServer, tmp_path: Path, codec: str,
+        caplog: pytest.LogCaptureFixture) -> None:
     room = f"e2ee-browser-{codec}"
     async with browser_publishing(livekit_server.url, token(livekit_server, room, "chromium"),
                                   codec, width=640, height=360, scratch=tmp_path,
@@ -151,7 +152,14 @@ async def test_a_browser_publishing_encrypted_is_recorded_and_plays(
     assert summary["tracks_not_recorded"] == []
     assert summary["video"]["source_codec"] == codec
     receive = summary["receive"]
-    assert receive["frames_decrypted"] > 8 * 30 and receive["decrypt_failures"] == 0, receive
+    assert receive["frames_decrypted"] > 8 * 30, receive
+    # Every frame decrypts but, at most, a track's first: a simulcast layer the SFU
+    # begins forwarding at an IDR's own packets, without the SPS/PPS packet before them
+    # that the sender authenticated with it (seen on a loaded machine: an IDR of 1253
+    # bytes, "after 0 that did"). No receiver can decrypt that one.
+    failed = [r.getMessage() for r in caplog.records if "did not decrypt" in r.getMessage()]
+    assert receive["decrypt_failures"] <= 1, (receive, failed)
+    assert all("after 0 that did" in message for message in failed), failed
     assert_check_passes(folder)
     assert ffmpeg_complaints(folder / "playlist.m3u8") == ""
     fps = summary["frames"]["video"] / summary["duration"]
