@@ -266,12 +266,14 @@ class TsHlsWriter(SegmentedWriter):
         return data, self._segment_offset
 
     def _segment_bytes(self, segment: Pending) -> bytes:
+        data: bytes
+        offset: int
         data, offset = segment.content
         if segment.trimmed:  # TS packets stand alone: the cut falls between two
             assert segment.real is not None
             data = data[:segment.real.position]
         self._published_end = offset + len(data)
-        return bytes(data)
+        return data
 
     def _output_finished(self) -> None:
         if self._published_end < self._written:

@@ -250,7 +250,7 @@ class FrameDecryptor:
         """An H.264/H.265 frame the JS sender found no slice in (its NAL parse threw, or
         saw no codec) is encrypted as it does VP8: 10 clear bytes on a keyframe, 3
         otherwise, nothing escaped (``FrameCryptor.getUnencryptedBytes``' fallback).
-        Chromium sends one now and then; the frame type is not known here, so both."""
+        The frame type is not known here, so both are tried."""
         for clear in (VP8_DELTA_CLEAR, VP8_KEYFRAME_CLEAR):
             result = self._open(frame, clear, escaped=False, ratchet=False)
             if isinstance(result, Decrypted):
