@@ -18,8 +18,9 @@ PING_INTERVAL = 1.0
 # loop answers within a fraction of a second even under load: seconds mean it is not
 # running.
 PING_TIMEOUT = 5.0
-# Until its first answer: a spawned process imports the media stack before its event
-# loop runs, which a busy machine can make take several seconds.
+# Until its first answer: the first recording process waits for the fork server to
+# import the media stack before its event loop runs, which a busy machine can make
+# take several seconds.
 STARTUP_TIMEOUT = 30.0
 SLOW_ANSWER = 2.0  # a round trip this long is worth a warning: the loop was held up
 
