@@ -24,6 +24,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import threading
 import time
 from collections.abc import Coroutine
 from typing import Any
@@ -55,6 +56,27 @@ MAX_LATE_PERIODS = 2
 # x264's VBV holds the stream to its bitrate over a second; single frames (an IDR)
 # burst above it, so the rate declared to libwebrtc leaves room for them.
 BITRATE_HEADROOM = 1.5
+
+
+SOURCE_CLOSE_WAIT = 10.0
+
+
+async def _close_sources(sources: list[Any]) -> None:
+    """Close the SDK's native sources off the event loop, waiting at most
+    ``SOURCE_CLOSE_WAIT``: their ``aclose`` drops the native handle synchronously, and in
+    a fresh-clone run that drop never returned, holding the loop (and the test) for good.
+    A daemon thread that hangs is left behind; the loop goes on."""
+    done = threading.Event()
+
+    def close() -> None:
+        for source in sources:
+            asyncio.run(source.aclose())
+        done.set()
+
+    threading.Thread(target=close, name="close-sdk-sources", daemon=True).start()
+    if not await asyncio.to_thread(done.wait, SOURCE_CLOSE_WAIT):
+        logger.warning("the SDK's sources did not close within %.0f s; left to the process's "
+                       "end", SOURCE_CLOSE_WAIT)
 
 
 class SyntheticPublisher:
@@ -344,10 +366,9 @@ class SyntheticPublisher:
                     except Exception:  # leaving the room unpublishes it anyway
                         logger.warning("could not unpublish %s", sid, exc_info=True)
             await self.room.disconnect()
-        for source in (self._video_source, self._audio_source):
-            if source is not None:
-                await source.aclose()
+        sources = [s for s in (self._video_source, self._audio_source) if s is not None]
         self._video_source = self._audio_source = None
+        await _close_sources(sources)
         logger.info(
             "stopped: %d video frames (%d dropped late), %d audio frames, %d keyframe requests",
             self.frames_sent,
