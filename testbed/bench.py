@@ -216,13 +216,14 @@ async def create_room(server: LiveKitServer, room: str, agent_name: str) -> None
 
 async def measure(server: LiveKitServer, work: Path, mode: str, count: int, size: str,
                   seconds: float, loss: PacketLoss | None = None, loss_percent: float = 0.0,
-                  loss_only: str = "", publishers: tuple[str, ...] = ("sdk",)) -> Row:
+                  loss_only: str = "", publishers: tuple[str, ...] = ("sdk",),
+                  log_level: str = "WARNING") -> Row:
     output = work / f"{mode}-{count}"
     name = f"bench-{mode}-{count}"
     async with running_agent(server, output, work / f"{name}.log", AGENT_NAME=name,
                              AUTO_ACTIVATE_RECORDING="true", MAX_RECORDINGS="100",
                              KEEP_OPUS="true" if mode == "opus" else "false",
-                             LOG_LEVEL="WARNING") as agent:
+                             LOG_LEVEL=log_level) as agent:
         await create_room(server, name, name)
         async with publishing(server, name, list(publishers), count, size, seconds + 120,
                               work / "pages"):
@@ -364,7 +365,7 @@ async def _run(arguments: argparse.Namespace, results: Results, work: Path,
             print(f"{mode}, {count} publishers, {arguments.seconds:.0f} s ...", flush=True)
             results.rows.append(await measure(server, work, mode, count, arguments.size,
                                               arguments.seconds, loss, arguments.loss, only,
-                                              arguments.publisher))
+                                              arguments.publisher, arguments.log_level))
         results.memory_per_recording_mb[mode] = round(slope(
             [(r.publishers, r.rss_mb) for r in results.rows if r.mode == mode]), 2)
     print_table(results)
@@ -389,6 +390,8 @@ def main(argv: list[str] | None = None) -> int:
                              "comma-separated, taken in turn")
     parser.add_argument("--busy", action="store_true",
                         help="keep one core busy with another process for the whole run")
+    parser.add_argument("--log-level", default="WARNING",
+                        help="the agent's LOG_LEVEL (its log is kept with the recordings)")
     arguments = parser.parse_args(argv)
     arguments.publishers = [int(n) for n in arguments.publishers.split(",")]
     arguments.modes = arguments.modes.split(",")

@@ -80,6 +80,18 @@ def test_segments_cut_on_the_first_keyframe_after_the_target() -> None:
     assert not policy.wants_keyframe(3000 + 3 * S + 6000)  # a new segment asks anew
 
 
+def test_a_keyframe_a_tick_short_of_the_target_ends_the_segment() -> None:
+    """A publisher with keyframes every 2 s whose clock rounds them a tick early: no
+    keyframe request and no 4 s segment for it, (as measured with the SDK publisher)."""
+    policy = SegmentPolicy(target=2 * S, retry=S)
+    assert policy.on_video(0, keyframe=True)
+    early = 2 * S - 90
+    assert not policy.wants_keyframe(early, keyframe=True)  # arrived, not yet written
+    assert not policy.wants_keyframe(early + 3000)  # the cut is on its way: no request
+    assert policy.on_video(early, keyframe=True)
+    assert not policy.on_video(early + S, keyframe=True)  # a second short: no cut
+
+
 def test_audio_only_cuts_on_time() -> None:
     policy = SegmentPolicy(target=2 * S, retry=S)
     assert policy.on_audio_only(0)

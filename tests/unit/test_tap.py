@@ -32,6 +32,7 @@ from aiortc.rtp import (
 )
 
 from publisher_hls_agent.media.nack import NACK_INTERVAL, NackStats
+from publisher_hls_agent.media.pli import RETRY, PliPacing
 from publisher_hls_agent.media.rtp import SenderReport
 from publisher_hls_agent.room.express import (
     RECEIVE_BUFFER,
@@ -179,6 +180,27 @@ async def test_keyframe_request_is_a_pli_for_the_media_ssrc(wired) -> None:  # t
     assert struct.unpack("!BB", sent[-1][:2])[1] == 206  # payload-specific feedback
 
 
+async def test_an_unanswered_pli_is_repeated_and_an_answered_one_is_not(wired) -> None:  # type: ignore[no-untyped-def]
+    """A PLI the SFU ignores after one it answered stops NACKs for nothing; one that
+    brought no keyframe (lost on the way) is sent again soon (media/pli.py)."""
+    transport, tap, _, sent = wired
+    tap.starts_keyframe = lambda payload: payload[0] & 0x1F == 5  # an IDR slice
+
+    def plis() -> int:
+        return sum(1 for packet in sent if struct.unpack("!BB", packet[:2])[1] == 206)
+
+    await transport._handle_rtp_data(rtp(1, b"\x41x").serialize(), arrival_time_ms=0)
+    assert await tap.request_keyframe() is True and plis() == 1
+    assert await tap.request_keyframe() is True and plis() == 1  # its keyframe is on its way
+    await asyncio.sleep(RETRY)
+    await transport._handle_rtp_data(rtp(2, b"\x41x").serialize(), arrival_time_ms=0)
+    assert await tap.request_keyframe() is True and plis() == 2  # none came: again
+
+    await transport._handle_rtp_data(rtp(3, b"\x65x").serialize(), arrival_time_ms=0)  # IDR
+    await asyncio.sleep(RETRY)
+    assert await tap.request_keyframe() is True and plis() == 2  # answered: the SFU throttles
+
+
 async def test_tap_replaces_the_decoding_receiver_of_every_transceiver() -> None:
     pc = RTCPeerConnection()
     try:
@@ -277,10 +299,10 @@ async def test_a_keyframe_request_waits_while_fresh_losses_are_recovered(wired) 
     assert await asyncio.wait_for(request, PLI_HOLD) is True and plis() == 1
 
     await transport._handle_rtp_data(rtp(5, b"\x41x").serialize(), arrival_time_ms=0)  # 4 lost
-    tap._pli_at = -10.0  # (the interval since the last PLI is another rule)
+    tap.pli = PliPacing()  # (the pacing of PLIs is another rule: media/pli.py)
     assert await tap.request_keyframe() is True and plis() == 2  # for a loss: at once
     await asyncio.sleep(PLI_HOLD)  # by now probably lost for good
-    tap._pli_at = -10.0
+    tap.pli = PliPacing()
     started = asyncio.get_running_loop().time()
     assert await tap.request_keyframe(after_recovery=True) is True and plis() == 3
     assert asyncio.get_running_loop().time() - started < PLI_HOLD / 3

@@ -23,6 +23,7 @@ class RemoteTrack:
     width: int = 0
     height: int = 0
     stereo: bool = False
+    simulcast: bool = False  # sent as several streams (the SFU forwards one of them)
     # What the publisher also sends for subscribers that cannot take ``mime_type``:
     # livekit-client adds VP8 to VP9 and AV1 unless told not to.
     backup_mime_types: tuple[str, ...] = ()

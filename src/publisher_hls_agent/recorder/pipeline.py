@@ -174,7 +174,7 @@ class RecordingPipeline:
         if pts < 0 or (self._last_video_pts is not None and pts <= self._last_video_pts):
             self.stats.dropped_frames += 1
             return
-        if not unit.keyframe and self._policy.wants_keyframe(pts):
+        if self._policy.wants_keyframe(pts, unit.keyframe):
             self.ask_for_keyframe()
         if unit.delay > self.stats.most_video_delay:
             self.stats.most_video_delay = unit.delay

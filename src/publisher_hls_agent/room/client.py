@@ -29,6 +29,7 @@ from ..config import E2EEConfig
 from ..errors import ParticipantLeft, SignalError
 from ..media.codecs import TRANSCODED_TO, TS, VIDEO_CODECS, RecordingFormat
 from ..media.e2ee_keys import SharedKeyRing
+from ..media.pli import PliPacing
 from ..media.rtp import SenderReport
 from ..media.track import MediaConsumer, RemoteTrack
 from ..media.transcode import DEFAULT_SETTINGS, EncoderSettings
@@ -73,7 +74,7 @@ def track_from_info(info: models.TrackInfo) -> RemoteTrack:
     codecs = [c.mime_type for c in info.codecs if c.mime_type]
     mime = info.mime_type or (codecs[0] if codecs else "")
     return RemoteTrack(sid=info.sid, kind=kind, mime_type=mime, width=info.width,
-                       height=info.height, stereo=info.stereo,
+                       height=info.height, stereo=info.stereo, simulcast=info.simulcast,
                        backup_mime_types=tuple(c for c in codecs if c.lower() != mime.lower()),
                        encryption=ENCRYPTIONS.get(info.encryption, "custom"))
 
@@ -435,6 +436,8 @@ class RoomClient:
             self._schedule(tap.request_keyframe())
 
         if (codec := VIDEO_CODECS.get(mime)) is not None:
+            tap.pli = PliPacing(simulcast=track.simulcast)
+            tap.starts_keyframe = codec.starts_keyframe
             if codec.depacketize is None:  # H.264, by NAL unit, always passed through
                 return H264Reader(dataclasses.replace(track, recorded_codec=codec.name),
                                   self._consumer, send_pli)

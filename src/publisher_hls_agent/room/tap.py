@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from aiortc import RTCPeerConnection, RTCRtpReceiver
@@ -39,6 +40,7 @@ from aiortc.rtp import (
 
 from ..media.assembler import KEYFRAME_AFTER
 from ..media.nack import NackList, NackStats, nack_packets
+from ..media.pli import PliPacing
 from ..media.rtp import SenderReport, sequence_unwrapper
 
 logger = logging.getLogger(__name__)
@@ -47,13 +49,9 @@ logger = logging.getLogger(__name__)
 # recording wants the best layer, so it never asks the SFU to back off.
 REMB_BITRATE = 50_000_000
 RTCP_INTERVAL = 1.0
-# LiveKit forwards at most one PLI a second per layer to the publisher, and after each
-# PLI (or FIR) a subscriber sends it ignores that subscriber's NACKs until it forwards a
-# keyframe (downtrack.go: FlagStopRTXOnPLI, isNACKThrottled). A PLI sooner than this
-# after the last brings no keyframe and stops loss recovery until one comes: not sent.
-PLI_INTERVAL = 1.0
-# So a keyframe the recorder wants for its own sake (a segment boundary's) waits, at
-# most this long, while packets found missing less than this ago are asked for again:
+# After a PLI the SFU ignores our NACKs until it forwards a keyframe (media/pli.py). So
+# a keyframe the recorder wants for its own sake (a segment boundary's) waits, at most
+# this long, while packets found missing less than this ago are asked for again:
 # sent at once, the PLI would stop the retransmissions about to fill them. A keyframe
 # wanted for a loss (the readers', media/assembler.py) goes at once.
 PLI_HOLD = KEYFRAME_AFTER
@@ -138,7 +136,9 @@ class TapReceiver(RTCRtpReceiver):
         self._reception: dict[int, _Reception] = {}
         self._media_ssrc: int | None = None
         self._own_ssrc: int | None = None
-        self._pli_at = -PLI_INTERVAL  # time.monotonic() of the last PLI sent
+        self.pli = PliPacing()  # the room client sets it up for the track's layers
+        # set by the room client: whether an RTP payload begins a keyframe
+        self.starts_keyframe: Callable[[bytes], bool] | None = None
         self._rtcp_task: asyncio.Task[None] | None = None
         self._nack_task: asyncio.Task[None] | None = None
         self._gap = asyncio.Event()  # set when a NACK list has something to ask for
@@ -239,6 +239,9 @@ class TapReceiver(RTCRtpReceiver):
         reception.add(packet.sequence_number, arrival)
         if reception.nacks is not None and reception.nacks.missing and not self._gap.is_set():
             self._gap.set()
+        if self.pli.awaiting and self.starts_keyframe is not None and (
+                packet.payload and self.starts_keyframe(packet.payload)):
+            self.pli.keyframe_arrived()
         if self._sink is not None and packet.payload:
             if packet.payload_type in self._red_types:
                 self._sink.on_red(packet, arrival)
@@ -248,8 +251,8 @@ class TapReceiver(RTCRtpReceiver):
     # --- what the room client calls ----------------------------------------------------
 
     async def request_keyframe(self, *, after_recovery: bool = False) -> bool:
-        """Send an RTCP PLI for the track's current SSRC, unless one went out less than
-        ``PLI_INTERVAL`` ago (its keyframe is on its way); False if no SSRC is known yet.
+        """Send an RTCP PLI for the track's current SSRC, unless the SFU would throttle
+        it (``PliPacing``: its keyframe is on its way); False if no SSRC is known yet.
         ``after_recovery`` (a keyframe wanted for its own sake, not for a loss): while
         packets are being recovered, wait up to ``PLI_HOLD`` first."""
         if self._media_ssrc is None or self._own_ssrc is None:
@@ -260,9 +263,12 @@ class TapReceiver(RTCRtpReceiver):
                 break
             await asyncio.sleep(NACK_TICK)
         now = time.monotonic()
-        if now - self._pli_at < PLI_INTERVAL:
+        if not self.pli.may_send(now):
             return True
-        self._pli_at = now
+        logger.debug("PLI for %08x (%s; %s)", self._media_ssrc,
+                     "a keyframe wanted" if after_recovery else "after a loss",
+                     "again: no keyframe came" if self.pli.awaiting else "first")
+        self.pli.sent(now)
         await self._send(bytes(RtcpPsfbPacket(fmt=RTCP_PSFB_PLI, ssrc=self._own_ssrc,
                                               media_ssrc=self._media_ssrc)))
         return True

@@ -108,11 +108,15 @@ class _VideoReader(_Reader):
                                 packet.payload, arrival)
         if assembler.keyframe_wanted:  # a packet that is probably lost for good
             assembler.keyframe_wanted = False
+            logger.debug("track %s: a packet is probably lost for good", self.track.sid)
             self._lost_for_good()
         for frame in frames:
             if self._frame_dropped:  # the frames after it may refer to it
                 self._frame_dropped = False
                 frame = dataclasses.replace(frame, after_loss=True)
+            if frame.after_loss:
+                logger.debug("track %s: a frame after a loss (%d given up so far)",
+                             self.track.sid, assembler.frames_dropped)
             self._take(frame)
 
     def _take(self, frame: AssembledFrame) -> None:
