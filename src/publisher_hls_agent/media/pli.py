@@ -13,8 +13,8 @@ brought no keyframe at all (it, or the SFU's to the publisher, was lost: one in 
 5 % loss both ways) is sent again after ``RETRY``, not after the throttle. NACKs stop
 with the first PLI the SFU hears, so waiting only makes the freeze longer, and a
 repeated PLI the SFU throttles costs nothing. The one hazard is a repeat that arrives
-after the SFU forwarded the keyframe but before its first packet reached us: a
-one-way trip, which ``RETRY`` leaves far behind on any working path.
+after the SFU forwarded the keyframe but before that keyframe's first packet reached
+us: a window of one one-way trip, at the end of a wait of ``RETRY``.
 """
 
 from __future__ import annotations
@@ -37,7 +37,9 @@ class PliPacing:
     def __init__(self, *, simulcast: bool = True) -> None:
         self.throttle = THROTTLE_SIMULCAST if simulcast else THROTTLE_SINGLE_STREAM
         self._sent_at: float | None = None
-        self.awaiting = False  # a PLI went out and no keyframe has come since (per packet)
+        # A PLI went out and no keyframe has come since (a plain attribute: the tap
+        # reads it for every packet).
+        self.awaiting = False
 
     def may_send(self, now: float) -> bool:
         if self._sent_at is None:
@@ -51,6 +53,3 @@ class PliPacing:
 
     def keyframe_arrived(self) -> None:
         self.awaiting = False
-
-    def since_sent(self, now: float) -> float | None:
-        return None if self._sent_at is None else now - self._sent_at
