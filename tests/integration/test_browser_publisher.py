@@ -128,8 +128,13 @@ async def test_a_browser_publishers_audio_and_video_stay_together(
     flashes = flash_times(folder / "output.ts", white=180)
     flashes = [f for f in flashes if f < summary["duration"] - 0.3]
     found = offsets(flashes, beep_times(folder / "output.ts"))
+    # Begun by arrival times, the audio moves once when the sender reports come (at
+    # most a few tens of ms): steady on either side of that move.
+    moved = summary.get("audio_moved", {"by": 0.0, "at": 0.0})
     print(f"{codec}: flash -> beep offsets (ms):", [round(o * 1000) for o in found],
-          "aligned by", summary["aligned_by"])
+          "aligned by", summary["aligned_by"], "moved", moved)
     assert len(found) >= 4, (flashes, found)
-    assert max(found) - min(found) <= 0.015, found  # steady: nothing drifts
+    for side in ([o for f, o in zip(flashes, found, strict=True) if f < moved["at"]],
+                 [o for f, o in zip(flashes, found, strict=True) if f >= moved["at"]]):
+        assert not side or max(side) - min(side) <= 0.015, found  # nothing drifts
     assert max(abs(o) for o in found) <= 0.100, found

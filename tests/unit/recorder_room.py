@@ -48,14 +48,17 @@ class Room:
         self.time = FakeTime()
         self.t0 = self.time.now
         self.reports_from = float("inf")  # seconds after t0 when reports exist
+        # How much later than its arrival says the audio's reports put it (seconds)
+        self.audio_report_skew = 0.0
         self.keyframe_requests = 0
         self.ended: list[str] = []
 
         def report(sid: str) -> SenderReport | None:
             if self.time.now - self.t0 < self.reports_from:
                 return None
-            rtp = 90_000 if sid.startswith("TR_v") else 4_800  # each track's first
-            return SenderReport(3_900_000_000.0, rtp, self.time.now)  # at t0, in NTP
+            if sid.startswith("TR_v"):
+                return SenderReport(3_900_000_000.0, 90_000, self.time.now)  # its first, at t0
+            return SenderReport(3_900_000_000.0 + self.audio_report_skew, 4_800, self.time.now)
 
         self.recorder = Recorder(
             "room", "alice", RecorderOptions(output_dir=tmp_path, segment_duration=1.0,

@@ -91,18 +91,57 @@ def test_with_reports_a_recording_starts_on_the_next_keyframe_lined_up_by_them(
 
 def test_reports_that_never_come_start_it_by_arrival_after_the_report_wait(
         tmp_path: Path, opus_packets: list[bytes]) -> None:
-    from publisher_hls_agent.recorder.start import REPORT_WAIT
+    from publisher_hls_agent.recorder.start import report_wait_for
+    wait = report_wait_for(1.0)  # the room's segments are of 1 s
     room = Room(tmp_path, auto_activate=True)
     room.recorder.on_track_started(VIDEO)
     room.recorder.on_track_started(AUDIO)
-    room.play(REPORT_WAIT - 0.1, opus_packets)
+    room.play(wait - 0.1, opus_packets)
     assert room.recorder.state is State.RECORDING_PENDING  # holding, nothing on disk
-    room.play(3.0, opus_packets, start=REPORT_WAIT - 0.1)
+    room.play(3.0, opus_packets, start=wait - 0.1)
     summary = room.recorder.finalize()
     assert summary is not None and summary["aligned_by"] == "arrival times"
+    assert "audio_moved" not in summary
     # Nothing held was lost: the recording starts at the first keyframe, t=0.
-    assert summary["duration"] == pytest.approx(REPORT_WAIT + 2.9, abs=0.05)
-    assert REPORT_WAIT <= summary["first_segment_after_activation"] <= REPORT_WAIT + 0.2
+    assert summary["duration"] == pytest.approx(wait + 2.9, abs=0.05)
+    # the first segment is not late for want of reports
+    assert summary["first_segment_after_activation"] <= 1.0 + 0.2
+
+
+def test_the_wait_for_reports_never_makes_the_first_segment_late() -> None:
+    from publisher_hls_agent.recorder.start import REPORT_WAIT, report_wait_for
+    assert report_wait_for(2.0) == 1.5
+    assert report_wait_for(1.0) == 0.5 and report_wait_for(0.5) == 0.5
+    assert report_wait_for(10.0) == REPORT_WAIT
+
+
+@pytest.mark.parametrize("skew", [0.03, -0.05])
+def test_reports_that_come_after_the_start_move_the_audio_once_at_a_pause(
+        tmp_path: Path, opus_packets: list[bytes], skew: float) -> None:
+    """Begun by arrival times (the reports come 2 s after activation, past the wait):
+    once they come, the audio goes where they put it, at a silent packet; the video
+    stays where it was, and the recording stays valid."""
+    from .recorder_room import opus_packets_of
+    from .structure import check_structure
+    room = Room(tmp_path, auto_activate=True, keep_opus=True)
+    room.reports_from, room.audio_report_skew = 2.0, skew
+    room.recorder.on_track_started(VIDEO)
+    room.recorder.on_track_started(AUDIO)
+    tone = opus_packets_of(50, tone=440.0)
+    room.play(2.5, tone)  # no pause: nothing moves yet
+    assert room.recorder.state is State.RECORDING
+    silent = opus_packets_of(10)
+    assert all(len(packet) <= 3 for packet in silent[2:])  # libopus's silence
+    room.play(2.0, silent[2:], start=2.5)
+    summary = room.recorder.finalize()
+    assert summary is not None
+    assert summary["aligned_by"] == "arrival times, then sender reports"
+    moved = summary["audio_moved"]
+    assert moved["by"] == pytest.approx(skew, abs=0.001)
+    assert 2.5 <= moved["at"] <= 2.6  # at the first silent packet
+    assert summary["first_segment_after_activation"] <= 1.0 + 0.2
+    report = check_structure(Path(summary["folder"]))
+    assert report.ok, report.render()
 
 
 def test_audio_that_comes_after_the_start_is_placed_on_the_same_timeline(
@@ -220,7 +259,7 @@ def test_what_was_held_is_replayed_in_the_order_it_came(
     arrival, it came second, was dropped as out of order, and every picture after it
     until the next keyframe was undecodable (a 1 % loss recording's segment 0)."""
     room = Room(tmp_path, auto_activate=True)
-    room.reports_from = 1.5
+    room.reports_from = 0.4  # (within the report wait: the start waits for them)
     room.recorder.on_track_started(VIDEO)
     room.recorder.on_track_started(AUDIO)
     room.play(3.0, opus_packets, late=frozenset({10, 40}))

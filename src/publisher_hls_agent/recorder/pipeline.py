@@ -16,14 +16,14 @@ from dataclasses import dataclass
 
 from ..hls.aac import OpusToAac
 from ..hls.audio import AudioFrame
-from ..hls.opus import OpusTimeline
+from ..hls.opus import OpusTimeline, is_silence
 from ..hls.tsformat import CLOCK
 from ..hls.writer import SegmentedWriter
 from ..media.units import AccessUnit, AudioPacket
 from .audible import AudibleSpans
 from .interleave import Interleaver
 from .segmenting import SegmentPolicy
-from .timeline import TrackClock, TrackTimeline, track_timeline
+from .timeline import AUDIO_RATE, TrackClock, TrackTimeline, track_timeline
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +36,12 @@ STALL = CLOCK * 7 // 10  # video this far behind audio has stopped: freeze the p
 # libopus delays what it encodes by its lookahead, 6.5 ms at 48 kHz, and RTP has no
 # pre-skip to say so: the sound of RTP time t is heard 312 samples later.
 OPUS_LOOKAHEAD = 312
+# Moving the audio to where sender reports put it (``move_audio``) waits for a silent
+# packet, where the silence it adds or the sound it skips is not heard; a publisher
+# who never pauses has it done this long (seconds of arrival) after it was asked for.
+AUDIO_MOVE_WAIT = 5.0
+# Smaller moves than this are not made: under a 48th of a 20 ms frame's sound.
+AUDIO_MOVE_LEAST = 120  # 48 kHz samples, 2.5 ms
 
 
 @dataclass
@@ -54,6 +60,9 @@ class PipelineStats:
     # The longest a picture came after its arrival, beyond the usual: a transcoder
     # behind on a busy machine (AccessUnit.delay). Segments are that much late.
     most_video_delay: float = 0.0
+    # Begun by arrival times: how far the audio moved once sender reports came
+    # (seconds, later positive) and where (seconds of media).
+    audio_moved: tuple[float, float] | None = None
 
 
 class FreezeMeter:
@@ -102,6 +111,8 @@ class RecordingPipeline:
         self._audible = AudibleSpans()
         self.video_timeline: TrackTimeline | None = None
         self.audio_timeline: TrackTimeline | None = None
+        # (timeline, by when): the audio's place by sender reports, taken at a pause
+        self._audio_move: tuple[TrackTimeline, float | None] | None = None
         self._config: bytes | None = None  # of the last keyframe written (AccessUnit)
         self._last_keyframe: bytes | None = None
         self._last_video_pts: int | None = None  # written
@@ -155,8 +166,25 @@ class RecordingPipeline:
 
     def place_audio(self, clock: TrackClock, origin_seconds: float, *, restart: bool) -> None:
         self.audio_timeline = track_timeline(clock, origin_seconds)
+        self._audio_move = None
         if restart:
             self._pending_discontinuity = True
+
+    def move_audio(self, clock: TrackClock, origin_seconds: float) -> float:
+        """The audio's better place (by sender reports, where arrival times placed it):
+        taken at the next silent packet, or ``AUDIO_MOVE_WAIT`` from now at the latest.
+        The audio stages see a jump in its timestamps: a later place is filled with
+        silence, an earlier one skips what would overlap. Returns the move (seconds,
+        later positive), 0 when it is too small to make."""
+        if self.audio_timeline is None:
+            return 0.0
+        timeline = track_timeline(clock, origin_seconds)
+        move = timeline.offset - self.audio_timeline.offset
+        if abs(move) < AUDIO_MOVE_LEAST:
+            self.stats.audio_moved = (0.0, 0.0)
+            return 0.0
+        self._audio_move = (timeline, None)
+        return move / AUDIO_RATE
 
     # --- input -------------------------------------------------------------------------
 
@@ -190,12 +218,27 @@ class RecordingPipeline:
     def audio(self, packet: AudioPacket) -> None:
         if self._audio is None or self.audio_timeline is None:
             return
+        if self._audio_move is not None:
+            self._maybe_move_audio(packet)
         pts48 = self.audio_timeline.pts(packet.rtp_timestamp) - OPUS_LOOKAHEAD
         if pts48 + 960 <= 0:
             return  # entirely before t=0
         self._audible.packet(packet.data, pts48)
         for frame in self._audio.push(packet.data, pts48):
             self._push_audio(frame, packet.arrival)
+
+    def _maybe_move_audio(self, packet: AudioPacket) -> None:
+        assert self._audio_move is not None and self.audio_timeline is not None
+        timeline, by = self._audio_move
+        if by is None:
+            by = packet.arrival + AUDIO_MOVE_WAIT
+            self._audio_move = (timeline, by)
+        if not is_silence(packet.data) and packet.arrival < by:
+            return
+        moved = timeline.offset - self.audio_timeline.offset
+        at = self.audio_timeline.pts(packet.rtp_timestamp)
+        self.audio_timeline, self._audio_move = timeline, None
+        self.stats.audio_moved = (moved / AUDIO_RATE, max(at, 0) / AUDIO_RATE)
 
     def finish(self) -> int:
         """Flush everything; return the end of the media (90 kHz) for the last EXTINF.

@@ -28,14 +28,16 @@ from .options import RecorderOptions
 from .prebuffer import PreBuffer
 from .recording import Participant, Recording, Upload
 from .segmenting import SegmentPolicy
-from .start import KEYFRAME_WAIT, Do, StartPolicy
+from .start import KEYFRAME_WAIT, Do, StartPolicy, report_wait_for
 from .state import State
 from .summary import recorded_codec
 from .timeline import (
     AUDIO_RATE,
+    VIDEO_RATE,
     TrackStart,
     align_start,
     clock_from_arrival,
+    clock_from_report,
 )
 
 __all__ = ["Recorder", "RecorderOptions", "Upload"]
@@ -84,7 +86,8 @@ class Recorder:
         self._timer: Timer | None = None
         self._timer_at: float | None = None
         self._start = StartPolicy(auto_activate=options.auto_activate,
-                                  expected_kinds=options.expected_kinds)
+                                  expected_kinds=options.expected_kinds,
+                                  report_wait=report_wait_for(options.segment_duration))
         self._failure: str | None = None  # why it could not begin
         self.tracks: dict[str, RemoteTrack] = {}  # every track seen, by sid
         self.not_recorded: list[dict[str, str]] = []  # tracks left out (their codec)
@@ -95,6 +98,9 @@ class Recorder:
         self._recording: Recording | None = None
         # An audio track whose timeline is set by its next packet: "first" or "republished"
         self._audio_clock_pending: str | None = None
+        # Begun by arrival times before the sender reports came: the RTP timestamp of
+        # the first keyframe (t=0), to place the audio by them once they come.
+        self._reports_awaited_for: int | None = None
         self._hold_policy: SegmentPolicy | None = None
         self._arrivals: dict[str, deque[tuple[int, float]]] = {
             kind: deque(maxlen=ARRIVAL_SAMPLES) for kind in ("audio", "video")}
@@ -142,6 +148,8 @@ class Recorder:
             if republished and recording is not None:
                 recording.audio_sid = track.sid
                 self._audio_clock_pending = "republished"
+        if republished:  # the reports awaited were of the tracks that began it
+            self._reports_awaited_for = None
         self._do(self._start.track_started(track.sid, track.kind, self._clock()))
 
     def on_track_ended(self, track_sid: str) -> None:
@@ -194,6 +202,8 @@ class Recorder:
                 self._recording.place(packet.rtp_timestamp, packet.arrival, self._audio_sid,
                                       AUDIO_RATE, self._audio_clock_pending == "republished")
                 self._audio_clock_pending = None
+            elif self._reports_awaited_for is not None and self._reports_for_all_tracks():
+                self._move_audio_to_reports(packet)
             self._recording.audio(packet)
         elif actions := self._start.audio(video_expected=self._video_sid is not None):
             self._do(actions, packet)
@@ -347,6 +357,8 @@ class Recorder:
         pipeline = self._open(keyframe.arrival,
                               alignment.origin if alignment.by_reports else None).pipeline
         pipeline.set_video_timeline(keyframe.rtp_timestamp)
+        if not alignment.by_reports and self._audio_sid is not None:
+            self._reports_awaited_for = keyframe.rtp_timestamp
         if alignment.audio_clock is not None and first_audio is not None:
             pipeline.place_audio(alignment.audio_clock, alignment.origin, restart=False)
             self._log_alignment(keyframe, first_audio, alignment.audio_clock.seconds_at(
@@ -366,6 +378,27 @@ class Recorder:
                 pipeline.video(item)
             else:
                 pipeline.audio(item)
+
+    def _move_audio_to_reports(self, packet: AudioPacket) -> None:
+        """The recording began by arrival times (the reports came later than its first
+        segment could wait): now that they are here, the audio goes where they put it,
+        relative to the same first keyframe, and tracks that join later are placed by
+        them too. Only the audio moves: the video's timeline is its own RTP clock."""
+        assert self._recording is not None and self._reports_awaited_for is not None
+        assert self._video_sid is not None and self._audio_sid is not None
+        video_report = self._sender_report(self._video_sid)
+        audio_report = self._sender_report(self._audio_sid)
+        assert video_report is not None and audio_report is not None
+        keyframe_rtp, self._reports_awaited_for = self._reports_awaited_for, None
+        origin = clock_from_report(video_report, keyframe_rtp, VIDEO_RATE).seconds_at(
+            keyframe_rtp)
+        clock = clock_from_report(audio_report, packet.rtp_timestamp, AUDIO_RATE)
+        move = self._recording.pipeline.move_audio(clock, origin)
+        self._recording.origin = (self._recording.origin[0], origin)
+        self.aligned_by = "arrival times, then sender reports"
+        self._log.info("sender reports came after the start: %s",
+                       f"the audio moves by {move * 1000:+.0f} ms at its next pause" if move
+                       else "arrival times had the audio where they put it")
 
     def _log_alignment(self, keyframe: AccessUnit, audio: AudioPacket, audio_at: float,
                        use_reports: bool) -> None:

@@ -12,10 +12,14 @@ A video track that gives no usable keyframe at all (a broken or silent camera) i
 reason to record nothing: ``VIDEO_WAIT`` after activation the recording starts with
 the audio alone, and the video joins at its first keyframe (after a DISCONTINUITY).
 
-Audio and video are lined up by the RTCP sender reports, which LiveKit forwards some 3 s
-after a subscription: a recording activated that early holds everything from its
-keyframe on and waits up to ``REPORT_WAIT`` for them; nothing is lost, the first segment
-only comes later. A participant with no video track starts on its first audio packet.
+Audio and video are lined up by the RTCP sender reports, which LiveKit sends a
+subscriber every 3 s from its joining (``subscriberRTCPWorker``), so the first may come
+3 s after a subscription. A recording activated that early holds everything from its
+keyframe on and waits for them as long as its first segment can wait
+(``report_wait_for``: half a second short of the segment duration, at most
+``REPORT_WAIT``); then arrival times line it up, and the recorder moves the audio to
+the reports' place once they come. Nothing held is lost. A participant with no video
+track starts on its first audio packet.
 With auto activation, the recording starts once every expected kind of track is there,
 or ``TRACK_WAIT`` after the first one.
 
@@ -36,6 +40,13 @@ TRACK_WAIT = 3.0  # auto activation waits this long for every expected track
 # meanwhile): then the audio starts alone. Past REPORT_WAIT, so a buffered keyframe
 # held at KEYFRAME_WAIT has started the recording by then.
 VIDEO_WAIT = 6.0
+
+
+def report_wait_for(segment_duration: float) -> float:
+    """How long after activation a start waits for sender reports: the first segment
+    ends about a segment duration after it (its keyframe comes at once), so waiting
+    longer than this would make it late; at least half a second."""
+    return min(REPORT_WAIT, max(0.5, segment_duration - 0.5))
 
 
 class Do(enum.Enum):

@@ -94,6 +94,9 @@ class RecordingSummary:
             "tracks_not_recorded": self.not_recorded,
             "first_segment_after_activation": self.first_segment_after_activation,
             "aligned_by": self.aligned_by,
+            **({"audio_moved": {"by": round(stats.audio_moved[0], 4),
+                                "at": round(stats.audio_moved[1], 3)}}
+               if stats.audio_moved is not None else {}),
             **({"video_missing": {
                 "reason": self.video_missing,
                 "joined_at": (round(stats.video_joined_at, 3)
