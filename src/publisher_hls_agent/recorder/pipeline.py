@@ -40,7 +40,7 @@ OPUS_LOOKAHEAD = 312
 # packet, where the silence it adds or the sound it skips is not heard; a publisher
 # who never pauses has it done this long (seconds of arrival) after it was asked for.
 AUDIO_MOVE_WAIT = 5.0
-# Smaller moves than this are not made: under a 48th of a 20 ms frame's sound.
+# Smaller moves than this are not made: an eighth of a 20 ms frame, not heard.
 AUDIO_MOVE_LEAST = 120  # 48 kHz samples, 2.5 ms
 
 
