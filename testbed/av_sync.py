@@ -50,3 +50,15 @@ def offsets(flashes: list[float], beeps: list[float]) -> list[float]:
     if not beeps:
         return []
     return [min(beeps, key=lambda beep: abs(beep - flash)) - flash for flash in flashes]
+
+
+def either_side_of_the_move(flashes: list[float], found: list[float],
+                            summary: dict[str, object]) -> list[list[float]]:
+    """The offsets (one per flash) before and after the audio's one move, if the
+    recording made one (``recording.json``'s ``audio_moved``: begun by arrival times,
+    moved when the sender reports came). On either side the offset must hold still."""
+    moved = summary.get("audio_moved")
+    at = float(moved["at"]) if isinstance(moved, dict) else 0.0
+    pairs = list(zip(flashes, found, strict=True))
+    return [side for side in ([o for f, o in pairs if f < at], [o for f, o in pairs if f >= at])
+            if side]
