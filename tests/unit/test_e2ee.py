@@ -27,6 +27,7 @@ from publisher_hls_agent.media.codecs import VIDEO_CODECS
 from publisher_hls_agent.media.e2ee import (
     Decrypted,
     FrameDecryptor,
+    ParameterSetsAlone,
     ServerInjected,
     Undecryptable,
     clear_header_length,
@@ -310,6 +311,24 @@ def test_server_injected_frames_are_told_apart(codec: str, payload: bytes) -> No
                       Undecryptable)
 
 
+def test_a_keyframe_cut_to_its_clear_parameter_sets_is_no_failure() -> None:
+    """Seen on a busy machine with Chromium's H.264 simulcast: the SFU forwarded a
+    keyframe's first packet (SPS and PPS, clear) and not the rest. No picture is lost:
+    the track's decryption does not count it as a frame that failed."""
+    from publisher_hls_agent.room.decryption import TrackDecryption
+
+    from .h264_samples import PPS, SPS
+    ring = _ring(FRAMES["h264 idr, escaped"])
+    fragment = h264.to_annexb([SPS, PPS])
+    assert FrameDecryptor(ring, "video/H264").decrypt(fragment) == ParameterSetsAlone()
+    assert isinstance(FrameDecryptor(ring, "video/H264").decrypt(
+        h264.to_annexb([SPS, PPS, b"\x65\x88\x84"])), Undecryptable)  # a clear IDR is not
+    assert isinstance(FrameDecryptor(ring, "vp8").decrypt(fragment), Undecryptable)
+    track = TrackDecryption(ring, "video/H264", b"", "TR_v", lambda reason: None)
+    assert track.open(fragment, 0.0) is None
+    assert (track.failures, track.fragments) == (0, 1)
+
+
 def test_encrypted_frames_pass_the_sif_check() -> None:
     decryptor = FrameDecryptor(_ring(FRAMES["vp8 delta"]), "vp8", SIF_TRAILER)
     assert isinstance(decryptor.decrypt(_encrypted("vp8 delta")), Decrypted)
@@ -324,12 +343,28 @@ def test_truncated_and_altered_frames_are_undecryptable(name: str) -> None:
     vector = FRAMES[name]
     decryptor = FrameDecryptor(_ring(vector, ratchet_window_size=2), vector["codec"])
     encrypted = _encrypted(name)
+    alone = []
     for length in range(1, len(encrypted)):
-        assert isinstance(decryptor.decrypt(encrypted[:length]), Undecryptable), length
+        result = decryptor.decrypt(encrypted[:length])
+        if isinstance(result, ParameterSetsAlone):  # cut right after its clear SPS/PPS
+            alone.append(length)
+            continue
+        assert isinstance(result, Undecryptable), length
+    # An H.264 keyframe cut within its parameter sets is told apart; once a byte of its
+    # IDR slice is in, it is a frame that does not decrypt.
+    if name == "h264 idr, escaped":
+        slice_at = next(i + 3 for i in range(len(encrypted))
+                        if encrypted[i:i + 3] == b"\x00\x00\x01" and encrypted[i + 3] & 0x1F == 5)
+        assert alone and max(alone) <= slice_at, (alone, slice_at)
+    else:
+        assert not alone, alone
     for position in range(len(encrypted)):
         altered = bytearray(encrypted)
         altered[position] ^= 0x01
-        assert isinstance(decryptor.decrypt(bytes(altered)), Undecryptable), position
+        result = decryptor.decrypt(bytes(altered))
+        # (a start code broken before the IDR slice makes its bytes a PPS's: dropped too)
+        assert isinstance(result, Undecryptable) or (
+            name == "h264 idr, escaped" and isinstance(result, ParameterSetsAlone)), position
     assert isinstance(decryptor.decrypt(encrypted), Decrypted)  # and the ring is intact
 
 

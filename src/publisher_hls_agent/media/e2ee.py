@@ -43,6 +43,7 @@ from .bits import read_leb128
 from .e2ee_keys import Opened, SharedKeyRing, Unopened
 from .h264 import (
     split_annexb,
+    sps_size,
     unescape,  # (what the sender escaped, as in any NAL unit)
 )
 
@@ -81,11 +82,20 @@ class ServerInjected:
 
 
 @dataclass(frozen=True, slots=True)
+class ParameterSetsAlone:
+    """An H.264 frame of nothing but clear parameter sets (SPS, PPS, SEI, AUD) and no
+    trailer: the first packet of a keyframe whose other packets the SFU did not forward
+    (seen at a simulcast layer switch on a busy machine). No picture: to be dropped,
+    and nothing after it depends on it (every IDR brings or gets its parameter sets)."""
+
+
+@dataclass(frozen=True, slots=True)
 class Undecryptable:
     reason: str  # short, for logs; never a key
 
 
-DecryptResult: TypeAlias = Decrypted | ServerInjected | Undecryptable
+DecryptResult: TypeAlias = Decrypted | ServerInjected | ParameterSetsAlone | Undecryptable
+_H264_NOT_PICTURES = frozenset({6, 7, 8, 9})  # SEI, SPS, PPS, access unit delimiter
 
 
 def codec_of(name: str) -> str:
@@ -97,6 +107,18 @@ def codec_of(name: str) -> str:
     if subtype in CODECS:
         return subtype
     raise ValueError(f"no end-to-end decryption for codec {name!r}")
+
+
+def _parameter_sets_alone(frame: bytes) -> bool:
+    """Whether an H.264 frame is, in the clear, a readable SPS, a PPS (and perhaps SEI
+    and AUD) and nothing else."""
+    if not frame.startswith(_START_CODE) and not frame.startswith(_FOUR_BYTE_START):
+        return False
+    nals = split_annexb(frame)
+    types = [nal[0] & 0x9F for nal in nals]  # the forbidden bit kept: it must be 0
+    readable_sps = any(t == 7 and sps_size(nal) is not None
+                       for t, nal in zip(types, nals, strict=True))
+    return all(t in _H264_NOT_PICTURES for t in types) and 8 in types and readable_sps
 
 
 def is_server_injected(data: bytes, sif_trailer: bytes) -> bool:
@@ -211,6 +233,9 @@ class FrameDecryptor:
             result = self._as_vp8(frame) or result
         if not isinstance(result, Decrypted) and self._is_blank(frame):
             return ServerInjected()
+        if not isinstance(result, Decrypted) and self.codec == H264 and (
+                _parameter_sets_alone(frame)):
+            return ParameterSetsAlone()
         return result
 
     def _is_blank(self, frame: bytes) -> bool:

@@ -16,7 +16,13 @@ import logging
 from collections.abc import Callable
 
 from ..config import E2EEConfig
-from ..media.e2ee import Decrypted, FrameDecryptor, ServerInjected, is_server_injected
+from ..media.e2ee import (
+    Decrypted,
+    FrameDecryptor,
+    ParameterSetsAlone,
+    ServerInjected,
+    is_server_injected,
+)
 from ..media.e2ee_keys import KeyDerivation, KeyRingOptions, SharedKeyRing
 
 logger = logging.getLogger(__name__)
@@ -50,6 +56,7 @@ class TrackDecryption:
         self.key_indexes: set[int | None] = set()  # those the decrypted frames named
         self.failures = 0  # frames dropped because they did not decrypt
         self.server_injected = 0  # the SFU's own frames (blank video, silence), dropped
+        self.fragments = 0  # keyframes cut to their clear parameter sets, dropped
         self._failing_since: float | None = None  # arrival of the first of a run of failures
         self.given_up = False
 
@@ -74,6 +81,9 @@ class TrackDecryption:
             return result.data
         if isinstance(result, ServerInjected):
             self.server_injected += 1
+            return None
+        if isinstance(result, ParameterSetsAlone):
+            self.fragments += 1
             return None
         self.failures += 1
         if self._failing_since is None:
