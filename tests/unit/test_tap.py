@@ -36,8 +36,10 @@ from publisher_hls_agent.media.pli import RETRY, PliPacing
 from publisher_hls_agent.media.rtp import SenderReport
 from publisher_hls_agent.room.express import (
     RECEIVE_BUFFER,
+    drain_at_each_wakeup,
     enlarge_receive_buffer,
     open_express_lane,
+    parse_rtp,
 )
 from publisher_hls_agent.room.tap import TapReceiver, tap_transceivers
 
@@ -266,6 +268,129 @@ def test_the_receive_buffer_holds_seconds_of_media() -> None:
         granted = enlarge_receive_buffer(sock)
     assert granted > default
     assert granted >= min(RECEIVE_BUFFER, 2 * 212_992)  # at least rmem_max where capped
+
+
+def fields(packet: RtpPacket) -> tuple[object, ...]:
+    return (packet.version, packet.marker, packet.payload_type, packet.sequence_number,
+            packet.timestamp, packet.ssrc, packet.csrc, packet.payload, packet.padding_size)
+
+
+def test_the_express_lanes_parse_reads_what_aiortcs_reads_but_the_extensions() -> None:
+    """Header extensions (as LiveKit sends them), CSRCs, padding: every field the same as
+    aiortc's parse; and what aiortc refuses, refused too (random cuts and bytes), but for
+    the extensions' contents, which are not read."""
+    import random
+
+    from aiortc.rtcrtpparameters import RTCRtpHeaderExtensionParameters, RTCRtpParameters
+    from aiortc.rtp import HeaderExtensions, HeaderExtensionsMap
+
+    class Unread(HeaderExtensionsMap):
+        def get(self, extension_profile: int, extension_value: bytes) -> HeaderExtensions:
+            return HeaderExtensions()
+
+    extensions = HeaderExtensionsMap()
+    extensions.configure(RTCRtpParameters(headerExtensions=[
+        RTCRtpHeaderExtensionParameters(id=2, uri="http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time"),
+        RTCRtpHeaderExtensionParameters(id=3, uri="http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01"),
+    ]))
+    draw = random.Random(14)
+    packets = []
+    for index in range(300):
+        packet = RtpPacket(payload_type=draw.randrange(128), marker=draw.randrange(2),
+                           sequence_number=draw.randrange(1 << 16),
+                           timestamp=draw.randrange(1 << 32), ssrc=draw.randrange(1 << 32),
+                           payload=os.urandom(draw.randrange(0, 1200)))
+        packet.csrc = [draw.randrange(1 << 32) for _ in range(draw.choice((0, 0, 0, 2)))]
+        if index % 3:
+            packet.extensions.abs_send_time = draw.randrange(1 << 24)
+            packet.extensions.transport_sequence_number = draw.randrange(1 << 16)
+        data = packet.serialize(extensions)
+        if index % 5 == 0:  # padded, as an SFU's probes are
+            size = draw.randrange(1, 256)
+            data = bytes([data[0] | 0x20]) + data[1:] + bytes(size - 1) + bytes([size])
+        packets.append(data)
+    for data in packets:
+        assert fields(parse_rtp(data)) == fields(RtpPacket.parse(data, extensions))
+    for data in packets:
+        broken = bytearray(data[:draw.randrange(len(data) + 1)])
+        if broken and draw.randrange(2):
+            broken[draw.randrange(len(broken))] = draw.randrange(256)
+        try:
+            theirs: object = fields(RtpPacket.parse(bytes(broken), Unread()))
+        except ValueError:
+            theirs = ValueError
+        try:
+            ours: object = fields(parse_rtp(bytes(broken)))
+        except ValueError:
+            ours = ValueError
+        assert ours == theirs, bytes(broken).hex()
+
+
+class Datagrams(asyncio.DatagramProtocol):
+    def __init__(self) -> None:
+        self.received: list[bytes] = []
+        self.errors: list[OSError] = []
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        self.received.append(data)
+
+    def error_received(self, exc: Exception) -> None:
+        assert isinstance(exc, OSError)
+        self.errors.append(exc)
+
+
+async def test_a_burst_of_datagrams_is_read_in_one_turn_of_the_loop() -> None:
+    """asyncio reads one datagram per turn of the event loop; the express lane reads
+    the socket dry (room/express.py): a frame's packets cost one wake-up, not ten."""
+    loop = asyncio.get_running_loop()
+    transport, protocol = await loop.create_datagram_endpoint(
+        Datagrams, local_addr=("127.0.0.1", 0))
+    address = transport.get_extra_info("sockname")
+
+    async def burst(tag: bytes) -> list[bytes]:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender:
+            for i in range(10):
+                sender.sendto(tag + bytes([i]), address)
+        protocol.received.clear()
+        for _ in range(2):  # the turn that reads, and the one that returns to us
+            await asyncio.sleep(0)
+        return list(protocol.received)
+
+    try:
+        assert len(await burst(b"a")) < 10  # asyncio's own reader: one a turn
+        for _ in range(20):
+            await asyncio.sleep(0)  # the rest of that burst
+        assert drain_at_each_wakeup(transport, protocol)
+        assert await burst(b"b") == [b"b" + bytes([i]) for i in range(10)]
+    finally:
+        transport.close()
+    await asyncio.sleep(0)  # the transport closes: its reader, now ours, goes with it
+    assert not protocol.errors
+
+
+async def test_a_drained_socket_still_reports_its_errors() -> None:
+    """An ICMP port unreachable (a connected UDP socket, nobody listening) reaches the
+    protocol as asyncio's reader would pass it, and reading goes on after it."""
+    loop = asyncio.get_running_loop()
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as closed:
+        closed.bind(("127.0.0.1", 0))
+        nobody = closed.getsockname()
+    transport, protocol = await loop.create_datagram_endpoint(
+        Datagrams, local_addr=("127.0.0.1", 0), remote_addr=nobody)
+    try:
+        assert drain_at_each_wakeup(transport, protocol)
+        transport.sendto(b"x")
+        for _ in range(100):
+            if protocol.errors:
+                break
+            await asyncio.sleep(0.01)
+        assert protocol.errors and isinstance(protocol.errors[0], ConnectionRefusedError)
+    finally:
+        transport.close()
+
+
+def test_only_a_datagram_transport_is_drained() -> None:
+    assert not drain_at_each_wakeup(object(), Datagrams())
 
 
 async def test_a_reader_that_fails_on_a_packet_does_not_end_the_receive_loop(wired) -> None:  # type: ignore[no-untyped-def]

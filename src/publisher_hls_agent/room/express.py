@@ -8,21 +8,33 @@ datagram callback so that SRTP (never STUN, never DTLS: RFC 7983 tells them apar
 the first byte) is decrypted, parsed and routed on the spot. RTCP and everything else
 still take aiortc's road, so nothing changes for them.
 
+The header is parsed here too, without its extensions: aiortc parses every one of them
+(abs-send-time, transport-cc, audio level...) into a new object per packet, and nothing
+on this path reads them (aiortc's router routes by SSRC and payload type).
+
+It also reads the socket dry at each wake-up. asyncio's datagram transport reads one
+datagram per turn of the event loop, and a video frame comes as a burst of packets: a
+turn (an epoll call, the loop's bookkeeping) per packet was the largest single cost of a
+recording process. Draining the socket makes it one turn per burst.
+
 Like ``tap.py`` this is pinned to aiortc 1.16.0 and aioice 0.13.0: it relies on
-``RTCDtlsTransport._rx_srtp``, ``_rtp_router`` and ``_rtp_header_extensions_map``, on
+``RTCDtlsTransport._rx_srtp`` and ``_rtp_router``, on
 ``RTCIceTransport._connection`` and on aioice's ``Connection._nominated`` pairs and
-their ``protocol``; ``tests/unit/test_tap.py`` fails if an upgrade moves them.
+their ``protocol``, and on asyncio's selector datagram transport (``_sock``, ``_loop``
+and the loop's ``_add_reader``); ``tests/unit/test_tap.py`` fails if an upgrade moves them.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import socket
+import struct
 from typing import Any
 
 import pylibsrtp
 from aiortc.rtcdtlstransport import RTCDtlsTransport
-from aiortc.rtp import RtpPacket, is_rtcp
+from aiortc.rtp import HeaderExtensions, RtpPacket, is_rtcp
 
 from .tap import TapReceiver
 
@@ -33,6 +45,10 @@ _OPENED = "_publisher_hls_express_lane"
 # 720p30 stream: a process stalled longer (a busy machine, a garbage collection) lost
 # packets in the socket, and frames with them. 4 MiB holds seconds.
 RECEIVE_BUFFER = 4 << 20
+# Datagrams read at most per wake-up, so that one busy socket cannot hold the event
+# loop (a 720p frame is about ten; the RTCP and timers of the others wait at most this).
+DRAIN_MOST = 64
+MAX_DATAGRAM = 65_535
 
 
 def open_express_lane(dtls: RTCDtlsTransport) -> bool:
@@ -45,13 +61,13 @@ def open_express_lane(dtls: RTCDtlsTransport) -> bool:
     pairs = list(connection._nominated.values())
     if srtp is None or not pairs:
         return False
-    router, extensions = dtls._rtp_router, dtls._rtp_header_extensions_map
+    router = dtls._rtp_router
     failures = 0
 
     def receive(data: bytes) -> None:
         nonlocal failures
         try:
-            packet = RtpPacket.parse(srtp.unprotect(data), extensions)
+            packet = parse_rtp(srtp.unprotect(data))
         except (pylibsrtp.Error, ValueError):
             return  # what aiortc does too: a packet that does not decrypt or parse is gone
         receiver = router.route_rtp(packet)
@@ -69,8 +85,60 @@ def open_express_lane(dtls: RTCDtlsTransport) -> bool:
         sock = transport.get_extra_info("socket") if transport is not None else None
         if sock is not None:
             enlarge_receive_buffer(sock)
+        if transport is not None:
+            drain_at_each_wakeup(transport, pair.protocol)
     setattr(dtls, _OPENED, True)
     return True
+
+
+_HEADER = struct.Struct("!BBHII")
+_NO_EXTENSIONS = HeaderExtensions()
+
+
+class _Packet(RtpPacket):
+    """An ``RtpPacket`` as ``parse_rtp`` makes it: no extensions, made in one call."""
+
+    def __init__(self, marker_type: int, sequence_number: int, timestamp: int, ssrc: int,
+                 payload: bytes, csrc: list[int], padding_size: int) -> None:
+        self.version = 2
+        self.marker = marker_type >> 7
+        self.payload_type = marker_type & 0x7F
+        self.sequence_number = sequence_number
+        self.timestamp = timestamp
+        self.ssrc = ssrc
+        self.csrc = csrc
+        self.extensions = _NO_EXTENSIONS  # shared: nothing on this path writes it
+        self.payload = payload
+        self.padding_size = padding_size
+
+
+def parse_rtp(data: bytes) -> RtpPacket:
+    """``RtpPacket.parse`` less the header extensions (skipped, not read), refusing
+    with a ValueError what it refuses."""
+    size = len(data)
+    if size < 12:
+        raise ValueError("an RTP packet of less than 12 bytes")
+    first, marker_type, sequence_number, timestamp, ssrc = _HEADER.unpack_from(data)
+    if first >> 6 != 2:
+        raise ValueError("not RTP version 2")
+    count = first & 0x0F
+    start = 12 + 4 * count
+    if size < start:
+        raise ValueError("an RTP packet with truncated CSRCs")
+    csrc = list(struct.unpack_from(f"!{count}I", data, 12)) if count else []
+    if first & 0x10:
+        if size < start + 4:
+            raise ValueError("an RTP packet with a truncated extension header")
+        start += 4 + 4 * int.from_bytes(data[start + 2:start + 4], "big")
+        if size < start:
+            raise ValueError("an RTP packet with truncated extensions")
+    padding = 0
+    if first & 0x20:
+        padding = data[-1]
+        if not padding or padding > size - start:
+            raise ValueError("an RTP packet with invalid padding")
+    return _Packet(marker_type, sequence_number, timestamp, ssrc,
+                   data[start:size - padding], csrc, padding)
 
 
 def enlarge_receive_buffer(sock: socket.socket, size: int = RECEIVE_BUFFER) -> int:
@@ -85,6 +153,37 @@ def enlarge_receive_buffer(sock: socket.socket, size: int = RECEIVE_BUFFER) -> i
         except OSError:
             continue
     return int(sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF))
+
+
+def drain_at_each_wakeup(transport: Any, protocol: Any) -> bool:
+    """Read every datagram waiting (up to ``DRAIN_MOST``) each time the socket of
+    ``transport`` wakes the loop, where asyncio reads one; True if the transport is the
+    selector loop's datagram transport this can do it for. What the transport did per
+    datagram is done for each: errors go to ``error_received``, data to the protocol."""
+    sock = getattr(transport, "_sock", None)
+    add_reader = getattr(getattr(transport, "_loop", None), "_add_reader", None)
+    if not isinstance(transport, asyncio.BaseTransport) or not isinstance(
+            sock, socket.socket) or sock.type != socket.SOCK_DGRAM or add_reader is None:
+        return False
+    recvfrom = sock.recvfrom
+
+    def read_ready() -> None:
+        for _ in range(DRAIN_MOST):
+            if transport.is_closing():
+                return
+            try:
+                data, addr = recvfrom(MAX_DATAGRAM)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:  # an ICMP error, say: the transport's own handling
+                protocol.error_received(exc)
+                return
+            protocol.datagram_received(data, addr)
+
+    # In place of the transport's one-datagram reader (the public add_reader refuses a
+    # transport's socket); the transport removes it when it closes, as it would its own.
+    add_reader(sock.fileno(), read_ready)
+    return True
 
 
 def _wrap(protocol: Any, receive: Any) -> None:
