@@ -90,6 +90,7 @@ class RecordingSession:
         self._repeatable = repeatable
         self._tasks: set[asyncio.Task[None]] = set()
         self._stop_reason = "participant left"
+        self._stopping = False
         self._log = logging.LoggerAdapter(logger, {"room": room, "participant": identity})
 
     def activate(self) -> None:
@@ -134,9 +135,17 @@ class RecordingSession:
                                                           for o in result["objects"]))
 
     async def stop(self, reason: str = "stopped") -> None:
-        """End the session (and its recording)."""
-        self._stop_reason = reason
+        """End the session (and its recording). The first reason given is the one the
+        recording keeps: a worker shutting down makes the session leave the room, and
+        the server's termination of the job that follows is not why it ended."""
+        if not self._stopping:
+            self._stopping, self._stop_reason = True, reason
         await self.client.close()
+
+    @property
+    def stop_reason(self) -> str:
+        """Why the session ends, or will ("participant left" unless told otherwise)."""
+        return self._stop_reason
 
     def stop_recording(self, reason: str = "stopped by request") -> None:
         """Finalize the recording; see the class docstring for what follows."""
