@@ -98,8 +98,12 @@ class SyntheticPublisher:
         red: bool = False,
         looped: bool = False,
         shared_key: bytes | None = None,
+        keyframe_answer_delay_s: float = 0.0,
     ) -> None:
+        """``keyframe_answer_delay_s``: requests are honoured that late, as by a browser
+        whose encoder is starved or a publisher whose pacer holds a queue."""
         self._url = url
+        self._answer_delay = keyframe_answer_delay_s
         # End-to-end encryption with the room's shared key, as the SDK does it.
         self._encryption = (rtc.E2EEOptions(rtc.KeyProviderOptions(shared_key=shared_key))
                             if shared_key is not None else None)
@@ -251,6 +255,9 @@ class SyntheticPublisher:
                 logger.warning("video loop %.0f ms late: dropped %d frames", -delay * 1e3, missed)
                 continue
             pending_request = self._poll_feedback(source, video, pending_request)
+            if pending_request is not None and (
+                    time.monotonic() - pending_request >= self._answer_delay):
+                video.request_keyframe()
             if not self._video_paused:
                 # Frame numbers follow the clock: ticks not sent are frames not shown.
                 video.skip(tick - video.next_index)
@@ -283,7 +290,6 @@ class SyntheticPublisher:
             self.keyframe_requests += 1
             pending_request = time.monotonic()
             logger.debug("keyframe requested")
-        video.request_keyframe()
         return pending_request
 
     def _capture(

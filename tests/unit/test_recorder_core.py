@@ -1,5 +1,6 @@
 """Pure parts of the recorder: lifecycle, timeline, segmenting, interleaving, playlist."""
 
+import itertools
 from datetime import UTC, datetime
 
 import pytest
@@ -90,6 +91,57 @@ def test_a_keyframe_a_tick_short_of_the_target_ends_the_segment() -> None:
     assert not policy.wants_keyframe(early + 3000)  # the cut is on its way: no request
     assert policy.on_video(early, keyframe=True)
     assert not policy.on_video(early + S, keyframe=True)  # a second short: no cut
+
+
+def _segments_with_a_publisher_answering(latency: int, seconds: int = 30) -> list[float]:
+    """Segment durations (s) of a 30 fps publisher whose keyframe answers a request
+    ``latency`` ticks of media time after it, frames written as they arrive."""
+    policy = SegmentPolicy(target=2 * S, retry=S)
+    answer_at: int | None = None
+    cuts = []
+    for pts in range(0, seconds * S, 3000):
+        keyframe = pts == 0 or (answer_at is not None and pts >= answer_at)
+        if keyframe:
+            answer_at = None
+        if policy.wants_keyframe(pts, keyframe) and answer_at is None:
+            answer_at = pts + latency
+        if policy.on_video(pts, keyframe):
+            cuts.append(pts)
+    return [(b - a) / S for a, b in itertools.pairwise(cuts)]
+
+
+def test_a_publisher_slow_to_answer_is_asked_that_much_ahead_of_the_target() -> None:
+    """Measured with the SDK publisher whose pacer queue held its video 0.6-0.7 s at
+    the start: segments of 2.5-2.9 s while every request waited that long."""
+    late = _segments_with_a_publisher_answering(latency=round(0.6 * S))
+    assert late[0] == pytest.approx(2.6, abs=0.04)  # learnt on the first
+    assert all(abs(d - 2.0) <= 0.04 for d in late[1:]), late
+    quick = _segments_with_a_publisher_answering(latency=3000)  # the next frame
+    assert all(abs(d - 2.0) <= 0.04 for d in quick), quick
+
+
+def test_a_lead_is_never_more_than_half_the_target() -> None:
+    policy = SegmentPolicy(target=2 * S, retry=S)
+    slow = _segments_with_a_publisher_answering(latency=3 * S)
+    # Asked a second ahead at most: 3 s answers make 4 s segments after the first 5 s.
+    assert slow[0] == pytest.approx(5.0, abs=0.04)
+    assert all(d == pytest.approx(4.0, abs=0.04) for d in slow[1:]), slow
+    assert policy.lead == 0
+    policy.on_video(0, keyframe=True)
+    assert policy.wants_keyframe(2 * S)
+    policy.wants_keyframe(5 * S, keyframe=True)
+    assert policy.lead == S
+
+
+def test_an_answer_just_short_of_half_the_target_does_not_end_the_segment() -> None:
+    policy = SegmentPolicy(target=2 * S, retry=S)
+    assert policy.on_video(0, keyframe=True)
+    assert policy.wants_keyframe(2 * S)
+    policy.wants_keyframe(2 * S + S, keyframe=True)  # a lead of a second, learnt
+    assert policy.on_video(3 * S, keyframe=True)
+    assert policy.wants_keyframe(3 * S + S)  # asked a second ahead
+    assert not policy.on_video(3 * S + S - 3000, keyframe=True)  # before the request
+    assert policy.on_video(3 * S + S, keyframe=True)  # the answer, at half the target
 
 
 def test_audio_only_cuts_on_time() -> None:

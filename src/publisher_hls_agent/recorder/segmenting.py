@@ -4,13 +4,27 @@ A segment is cut only on a keyframe, and only once the target duration has passe
 (within ``CUT_TOLERANCE``: a publisher whose keyframe interval is the segment's has its
 keyframes a tick or two either side of it, as its clock rounds, and one just short must
 not cost a keyframe request and a segment of twice the target). Keyframes mostly come on
-request, so one is asked for when the target is reached, and again every ``retry``
-while none has come; never while a keyframe that ends the segment is on its way to it.
+request, so one is asked for as the target nears, and again every ``retry`` while none
+has come; never while a keyframe that ends the segment is on its way to it.
+
+How early to ask is learned. A keyframe asked for arrives some media time after the
+request: a round trip and a frame at best, but a publisher's pacer queue (a fixed-rate
+encoder starting above its bandwidth estimate) or an overloaded browser makes that
+hundreds of milliseconds or seconds, and every segment then ran over its target by as
+much. So the policy asks ``lead`` ahead of the target, the longest of the last few
+answers (at most half the target), and the keyframe that answers a request ends the
+segment even a little short of the target. Answers under ``LEAD_LEAST`` leave the
+request at the target: a publisher that answers at once costs a segment a frame or
+two over it, and one whose own keyframe cadence is the segment's is not asked at all.
 """
 
 from __future__ import annotations
 
+from collections import deque
+
 CUT_TOLERANCE = 4500  # ticks of the timeline (90 kHz): 50 ms, under a frame at 20 fps
+LEAD_MEMORY = 3  # answers the lead is the longest of
+LEAD_LEAST = 22500  # 0.25 s: answers quicker than this are not asked ahead of
 
 
 class SegmentPolicy:
@@ -18,8 +32,17 @@ class SegmentPolicy:
         self.target = target  # ticks of the timeline (90 kHz)
         self.retry = retry
         self.segment_start: int | None = None
-        self._requested_at: int | None = None
+        self._requested_at: int | None = None  # the last request in this segment
+        self._first_request: int | None = None  # the first one: an answer is after it
+        self._answered: int | None = None  # the first request whose answer is counted
         self._cut_coming: int | None = None  # an arrived keyframe that ends the segment
+        self._answers: deque[int] = deque(maxlen=LEAD_MEMORY)  # request to keyframe
+
+    @property
+    def lead(self) -> int:
+        """How long before the target a keyframe is asked for."""
+        longest = max(self._answers, default=0)
+        return min(longest, self.target // 2) if longest >= LEAD_LEAST else 0
 
     def on_video(self, pts: int, keyframe: bool) -> bool:
         """Where a frame goes, in presentation order: does it start a segment?"""
@@ -34,14 +57,20 @@ class SegmentPolicy:
         if start is None:
             return False
         if keyframe:
+            asked = self._first_request
+            if asked is not None and pts >= asked and self._answered != asked:
+                self._answered = asked
+                self._answers.append(pts - asked)
             if self._ends_segment(pts):
                 self._cut_coming = pts
             return False
         if (self._cut_coming is not None and self._cut_coming > start) or (
-                pts - start < self.target):
+                pts - start < self.target - self.lead):
             return False
         if self._requested_at is None or pts - self._requested_at >= self.retry:
             self._requested_at = pts
+            if self._first_request is None:
+                self._first_request = pts
             return True
         return False
 
@@ -59,11 +88,15 @@ class SegmentPolicy:
     def due(self, pts: int) -> bool:
         return self.segment_start is not None and pts - self.segment_start >= self.target
 
+    def _answers_request(self, pts: int) -> bool:
+        return self._first_request is not None and pts >= self._first_request
+
     def _ends_segment(self, pts: int) -> bool:
         start = self.segment_start
-        return start is None or pts - start >= self.target - CUT_TOLERANCE
+        return start is None or pts - start >= self.target - CUT_TOLERANCE or (
+            self._answers_request(pts) and pts - start >= self.target // 2)
 
     def _cut(self, pts: int) -> bool:
         self.segment_start = pts
-        self._requested_at = None
+        self._requested_at = self._first_request = None
         return True
