@@ -34,7 +34,6 @@ import argparse
 import asyncio
 import contextlib
 import json
-import os
 import statistics
 import sys
 import tempfile
@@ -48,6 +47,7 @@ from livekit import api
 
 from publisher_hls_agent.hls.check import check_recording
 from publisher_hls_agent.layout import SUMMARY_NAME
+from publisher_hls_agent.worker.load import TreeCpu, cpu_seconds_by_pid, process_tree
 
 from . import ROOT, module_command
 from .agent_process import AgentProcess, running_agent
@@ -60,7 +60,6 @@ from .publisher import make_token
 SIZES = {"360p": (640, 360, 800_000), "720p": (1280, 720, 2_000_000),
          "1080p": (1920, 1080, 4_000_000)}
 PUBLISHERS_PER_PROCESS = 8
-TICKS = os.sysconf("SC_CLK_TCK")
 
 
 @dataclass
@@ -95,34 +94,6 @@ class Results:
     rows: list[Row] = field(default_factory=list)
     memory_per_recording_mb: dict[str, float] = field(default_factory=dict)
     soak: dict[str, Any] | None = None
-
-
-def process_tree(root: int) -> list[int]:
-    parents: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                parents[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1]
-                                               .split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-    tree, frontier = [root], [root]
-    while frontier:
-        children = [pid for pid, parent in parents.items() if parent in frontier]
-        tree += children
-        frontier = children
-    return tree
-
-
-def cpu_seconds(pids: list[int]) -> float:
-    total = 0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / TICKS
 
 
 def rss_mb(pids: list[int]) -> float:
@@ -263,12 +234,17 @@ async def measure(server: LiveKitServer, work: Path, mode: str, count: int, size
 
 async def sample(agent: AgentProcess, server: LiveKitServer, mode: str, count: int,
                  seconds: float) -> Row:
-    pids = process_tree(agent.process.pid)
-    cpu, sfu, wall = cpu_seconds(pids), cpu_seconds([server.pid]), time.monotonic()
+    # Per process: one that ends in the window (a transcoder) must not take back what
+    # it had used before it; one that begins counts from its start.
+    agent_cpu, server_cpu = TreeCpu(), TreeCpu()
+    agent_cpu.read(cpu_seconds_by_pid(process_tree([agent.process.pid])))
+    server_cpu.read(cpu_seconds_by_pid([server.pid]))
+    before, sfu_before, wall = agent_cpu.total, server_cpu.total, time.monotonic()
     await asyncio.sleep(seconds)
-    pids = process_tree(agent.process.pid)
-    cpu, wall = cpu_seconds(pids) - cpu, time.monotonic() - wall
-    sfu = cpu_seconds([server.pid]) - sfu
+    pids = process_tree([agent.process.pid])
+    cpu = agent_cpu.read(cpu_seconds_by_pid(pids)) - before
+    sfu = server_cpu.read(cpu_seconds_by_pid([server.pid])) - sfu_before
+    wall = time.monotonic() - wall
     row = Row(mode, count, round(wall, 1), round(100 * cpu / wall / count, 2),
               round(rss_mb(pids), 1), None, None, 0, 0, 0, 0)
     row.sfu_cpu_per_stream = round(100 * sfu / wall / count, 2)
@@ -296,7 +272,7 @@ async def soak(server: LiveKitServer, work: Path, size: str, seconds: float) -> 
         started = time.monotonic()
         try:
             while (elapsed := time.monotonic() - started) < seconds:
-                samples.append((round(elapsed), rss_mb(process_tree(agent.process.pid))))
+                samples.append((round(elapsed), rss_mb(process_tree([agent.process.pid]))))
                 print(f"  {elapsed:6.0f} s  agent RSS {samples[-1][1]:.1f} MB", flush=True)
                 await asyncio.sleep(min(30.0, seconds / 20))
         finally:

@@ -15,6 +15,7 @@ from publisher_hls_agent.media.codecs import VIDEO_CODECS
 from publisher_hls_agent.media.track import RemoteTrack
 from publisher_hls_agent.media.transcode import EncodedPicture, TranscodeError, VideoTranscoder
 from publisher_hls_agent.media.units import AccessUnit, AudioPacket
+from publisher_hls_agent.room import tracks
 from publisher_hls_agent.room.tracks import TranscodingReader
 
 from .encoded_video import FRAME_TICKS, REALTIME_VPX, encode
@@ -235,14 +236,14 @@ async def test_a_track_joined_between_keyframes_asks_the_publisher_for_one() -> 
 
 
 def slow_transcoder(monkeypatch: pytest.MonkeyPatch, seconds: float) -> None:
-    """Every frame takes ``seconds`` more to transcode: a machine busy with other work."""
-    original = VideoTranscoder.transcode
+    """Every frame takes ``seconds`` more to transcode: a machine busy with other work.
+    (In this process: the reader's backlog is what these tests are about.)"""
+    class Slow(VideoTranscoder):
+        def transcode(self, frame: bytes, rtp_timestamp: int) -> list[EncodedPicture]:
+            time.sleep(seconds)
+            return super().transcode(frame, rtp_timestamp)
 
-    def slow(self: VideoTranscoder, frame: bytes, rtp_timestamp: int) -> list[EncodedPicture]:
-        time.sleep(seconds)
-        return original(self, frame, rtp_timestamp)
-
-    monkeypatch.setattr(VideoTranscoder, "transcode", slow)
+    monkeypatch.setattr(tracks, "new_transcoder", Slow)
 
 
 def fed_at_once(consumer: Consumer, count: int) -> TranscodingReader:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import time
 
 import pytest
@@ -13,8 +14,10 @@ from publisher_hls_agent.worker.load import (
     RAMP,
     TRANSCODED_JOB,
     LoadEstimate,
+    TreeCpu,
+    cpu_seconds_by_pid,
     expected_cost,
-    tree_cpu_seconds,
+    process_tree,
 )
 
 pytestmark = pytest.mark.unit
@@ -62,9 +65,28 @@ def test_a_job_costs_by_the_video_it_must_transcode() -> None:
 
 
 def test_the_cpu_of_processes_is_read_from_proc() -> None:
-    before = tree_cpu_seconds([os.getpid()])
+    before = cpu_seconds_by_pid([os.getpid()])[os.getpid()]
     deadline = time.process_time() + 0.3
     while time.process_time() < deadline:
         pass
-    assert tree_cpu_seconds([os.getpid()]) - before >= 0.2
-    assert tree_cpu_seconds([2**22 + 1]) == 0.0  # no such process
+    assert cpu_seconds_by_pid([os.getpid()])[os.getpid()] - before >= 0.2
+    assert cpu_seconds_by_pid([2**22 + 1]) == {}  # no such process
+
+
+def test_the_tree_holds_the_childrens_children() -> None:
+    """A recording process's transcoders are its children."""
+    with subprocess.Popen(["sh", "-c", "sleep 30 & wait"]) as shell:
+        deadline = time.monotonic() + 10
+        while len(tree := process_tree([shell.pid])) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        shell.kill()
+    assert tree[0] == shell.pid and len(tree) == 2
+    assert os.getpid() not in process_tree([shell.pid])
+
+
+def test_a_process_that_ends_keeps_the_cpu_it_used() -> None:
+    cpu = TreeCpu()
+    assert cpu.read({1: 5.0, 2: 1.0}) == 6.0
+    assert cpu.read({1: 6.0, 2: 3.0}) == 9.0
+    assert cpu.read({1: 6.5}) == 9.5  # 2 ended: the counter never goes back
+    assert cpu.read({1: 7.0, 3: 0.25}) == 10.25  # 3 began

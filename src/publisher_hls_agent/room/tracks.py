@@ -29,19 +29,22 @@ from ..media.red import split_red
 from ..media.rtp import SenderReport, sequence_unwrapper, timestamp_unwrapper
 from ..media.top_layer import TOP_LAYER_WAIT, TopLayerStart
 from ..media.track import MediaConsumer, RemoteTrack
-from ..media.transcode import (
-    DEFAULT_SETTINGS,
-    EncodedPicture,
-    EncoderSettings,
-    VideoTranscoder,
-)
+from ..media.transcode import DEFAULT_SETTINGS, EncodedPicture, EncoderSettings
+from ..media.transcoder_process import TranscoderProcess
 from ..media.units import AccessUnit, AudioPacket
 from .decryption import TrackDecryption
-from .transcoding import TranscodingThread
+from .transcoding import Transcoder, TranscodingThread
 
 logger = logging.getLogger(__name__)
 
 RECORDABLE_VIDEO = frozenset(VIDEO_CODECS)
+
+
+def new_transcoder(source_codec: str, size: tuple[int, int] | None,
+                   settings: EncoderSettings) -> Transcoder:
+    """Out of the recording process: see ``media/transcoder_process.py``."""
+    return TranscoderProcess(source_codec, size, settings)
+
 SOURCE_KEYFRAME_INTERVAL = 1.0  # seconds between keyframe requests while resynchronising
 
 
@@ -415,8 +418,8 @@ class TranscodingReader(_VideoReader):
             return
         if self._thread is None:
             self._thread = TranscodingThread(
-                VideoTranscoder(self._frame.codec.name, (self.track.width, self.track.height),
-                                self._settings),
+                new_transcoder(self._frame.codec.name, (self.track.width, self.track.height),
+                               self._settings),
                 f"transcode-{self.track.sid}", self._done, self._failed, self._finished,
                 spill_dir=self._spill_dir)
         self._thread.submit(data, frame.rtp_timestamp, frame.arrival)

@@ -1,6 +1,7 @@
-"""A ``VideoTranscoder`` on a thread of its own: decoding and encoding a picture takes
+"""A transcoder fed from a thread of its own: decoding and encoding a picture takes
 milliseconds, which the event loop (and every other recording on it) must not wait for.
-PyAV lets go of the GIL inside FFmpeg, so the thread runs beside the loop.
+The transcoding itself is done in a process of its own (``TranscoderProcess``); the
+thread waits for it on a pipe, without the GIL.
 
 Frames wait for it in a ``FrameBacklog`` that refuses none: on a machine too busy for
 the transcoder, the pictures come late (``delay`` says how late) but all of them come,
@@ -16,16 +17,25 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Protocol
 
 from ..errors import TranscodeError
-from ..media.transcode import EncodedPicture, VideoTranscoder
+from ..media.transcode import EncodedPicture
 from .backlog import FrameBacklog
 
 logger = logging.getLogger(__name__)
 
 
+class Transcoder(Protocol):
+    """``VideoTranscoder``'s calls, made in this process or another."""
+
+    def transcode(self, frame: bytes, rtp_timestamp: int) -> list[EncodedPicture]: ...
+    def force_keyframe(self) -> None: ...
+    def close(self) -> None: ...
+
+
 class TranscodingThread:
-    def __init__(self, transcoder: VideoTranscoder, name: str,
+    def __init__(self, transcoder: Transcoder, name: str,
                  done: Callable[[list[EncodedPicture], float, float], None],
                  failed: Callable[[str], None], finished: Callable[[], None], *,
                  spill_dir: Path | None = None) -> None:

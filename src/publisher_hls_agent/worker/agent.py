@@ -29,7 +29,7 @@ from ..repair.close import close_interrupted, interrupted_recordings
 from . import protocol
 from .connection import WorkerConnection
 from .ipc import Command, CommandOp, Event, Finished, Outcome, Progress, Recorded, StartJob
-from .load import LoadEstimate, expected_cost, tree_cpu_seconds
+from .load import LoadEstimate, TreeCpu, cpu_seconds_by_pid, expected_cost, process_tree
 from .pool import RecordingProcesses
 
 logger = logging.getLogger(__name__)
@@ -80,6 +80,7 @@ class RecorderAgent:
         self._options = RecorderOptions.from_config(config)
         self._status_tasks: set[asyncio.Task[None]] = set()
         self._load = LoadEstimate(len(os.sched_getaffinity(0)))
+        self._cpu = TreeCpu()
         self._reported: tuple[bool, float] = (False, 0.0)  # (full, load) last sent
 
     # --- running -----------------------------------------------------------------------
@@ -109,8 +110,8 @@ class RecorderAgent:
         """Sample the CPU of the worker's processes; tell the server when the load moved."""
         while True:
             now = time.monotonic()
-            pids = [os.getpid(), *self.processes.pids()]
-            self._load.sample(await asyncio.to_thread(tree_cpu_seconds, pids), now)
+            used = await asyncio.to_thread(_cpu_by_pid, self.processes.pids())
+            self._load.sample(self._cpu.read(used), now)
             self.metrics.cpu.set(round(self._load.measured(), 3))
             load = self._load.load(now)
             self.metrics.load.set(round(load, 3))
@@ -382,3 +383,9 @@ def _describe_summary(summary: dict[str, Any] | None) -> str:
         return "nothing was recorded"
     return (f"{len(summary['segments'])} segments, {summary['duration']:.1f} s in "
             f"{summary['folder']} ({summary['ended_because']})")
+
+
+def _cpu_by_pid(recording_processes: list[int]) -> dict[int, float]:
+    """The worker's, its recording processes' and their transcoders': not every
+    descendant of the worker's, which may be a test's own servers."""
+    return cpu_seconds_by_pid([os.getpid(), *process_tree(recording_processes)])

@@ -10,7 +10,8 @@ worker's process tree over the last seconds, as a share of the cores it may use 
 livekit-agents' default load function measures, for this worker's processes only),
 plus each new job's expected cost until the measurement has had time to see it; a job
 that would take the load past ``LOAD_THRESHOLD`` is declined, and the server offers it
-to another worker. ``LoadEstimate`` is pure; ``tree_cpu_seconds`` reads ``/proc``.
+to another worker. ``LoadEstimate`` and ``TreeCpu`` are pure; ``process_tree`` and
+``cpu_seconds_by_pid`` read ``/proc``.
 """
 
 from __future__ import annotations
@@ -77,14 +78,53 @@ def expected_cost(video_mimes: Iterable[str], passthrough: frozenset[str]) -> fl
     return TRANSCODED_JOB
 
 
-def tree_cpu_seconds(pids: Iterable[int]) -> float:
-    """User and system CPU seconds of these processes (every thread), from ``/proc``;
-    a process gone in the meantime counts nothing."""
-    total = 0
+def _stat(pid: int | str) -> list[str]:
+    """The fields of ``/proc/PID/stat`` after the command name (the state is [0])."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
+def process_tree(roots: Iterable[int]) -> list[int]:
+    """These processes and all their descendants (a recording process's transcoders)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                children.setdefault(int(_stat(entry.name)[1]), []).append(int(entry.name))
+            except (OSError, IndexError, ValueError):
+                continue  # gone meanwhile
+    tree, frontier = list(roots), list(roots)
+    while frontier:
+        frontier = [child for pid in frontier for child in children.get(pid, [])]
+        tree += frontier
+    return tree
+
+
+def cpu_seconds_by_pid(pids: Iterable[int]) -> dict[int, float]:
+    """User and system CPU seconds of each process (every thread), from ``/proc``; a
+    process gone in the meantime is left out."""
+    seconds = {}
     for pid in pids:
         try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])  # utime, stime
+            fields = _stat(pid)
+            seconds[pid] = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime
         except (OSError, IndexError, ValueError):
             continue
-    return total / CLOCK_TICKS
+    return seconds
+
+
+class TreeCpu:
+    """CPU seconds a changing set of processes used, as one counter that never goes
+    back: a process that ended keeps what it had used by the last reading (a transcoder
+    ends with its track; summed afresh, the tree's total would drop), and one that began
+    counts from its start."""
+
+    def __init__(self) -> None:
+        self._last: dict[int, float] = {}
+        self.total = 0.0
+
+    def read(self, now: dict[int, float]) -> float:
+        """Add what ``cpu_seconds_by_pid`` says now; the counter."""
+        for pid, seconds in now.items():
+            self.total += max(0.0, seconds - self._last.get(pid, 0.0))
+        self._last = now
+        return self.total
