@@ -114,3 +114,18 @@ def test_the_default_timeout() -> None:
     liveness.ping(1.0)
     assert not liveness.unresponsive(1.0 + PING_TIMEOUT)
     assert liveness.unresponsive(1.1 + PING_TIMEOUT)
+
+
+def test_a_starved_process_that_still_moves_is_not_judged() -> None:
+    """Pings answered 2-6 s late on a machine short of CPU, its socket reads going on:
+    killing it would lose its recordings to load. Once it stops moving, it is."""
+    liveness = answering(timeout=5.0)
+    for second in range(1, 30):
+        liveness.ping(float(second))
+        liveness.progress(second, float(second))  # a read of its sockets each second
+        assert not liveness.unresponsive(second + 0.5)
+    assert liveness.waiting(30.0) == 29.0
+    for second in range(30, 36):
+        liveness.progress(29, float(second))  # stuck on one packet
+    assert not liveness.unresponsive(34.0)
+    assert liveness.unresponsive(34.01)

@@ -8,6 +8,8 @@ any internal the tap relies on.
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import multiprocessing
 import os
 import socket
 import struct
@@ -36,6 +38,7 @@ from publisher_hls_agent.media.pli import RETRY, PliPacing
 from publisher_hls_agent.media.rtp import SenderReport
 from publisher_hls_agent.room.express import (
     RECEIVE_BUFFER,
+    count_reads_in,
     drain_at_each_wakeup,
     enlarge_receive_buffer,
     open_express_lane,
@@ -356,13 +359,17 @@ async def test_a_burst_of_datagrams_is_read_in_one_turn_of_the_loop() -> None:
             await asyncio.sleep(0)
         return list(protocol.received)
 
+    progress = multiprocessing.get_context("forkserver").RawValue(ctypes.c_uint64, 0)
     try:
         assert len(await burst(b"a")) < 10  # asyncio's own reader: one a turn
         for _ in range(20):
             await asyncio.sleep(0)  # the rest of that burst
         assert drain_at_each_wakeup(transport, protocol)
+        count_reads_in(progress)  # what the recording process does for its watchdog
         assert await burst(b"b") == [b"b" + bytes([i]) for i in range(10)]
+        assert progress.value == 1  # one read of the socket
     finally:
+        count_reads_in(None)
         transport.close()
     await asyncio.sleep(0)  # the transport closes: its reader, now ours, goes with it
     assert not protocol.errors

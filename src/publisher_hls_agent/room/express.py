@@ -51,6 +51,23 @@ DRAIN_MOST = 64
 MAX_DATAGRAM = 65_535
 
 
+class _NoCounter:
+    value = 0
+
+
+# Socket reads begun in this process: the progress a watchdog in another process reads
+# (``worker/liveness.py``: a starved process moves, a hung one does not). A counter in
+# shared memory when the recording process sets one.
+_progress: Any = _NoCounter()
+
+
+def count_reads_in(counter: Any | None) -> None:
+    """Advance ``counter.value`` (a ``multiprocessing`` shared integer) at each read;
+    None: count nowhere."""
+    global _progress
+    _progress = _NoCounter() if counter is None else counter
+
+
 def open_express_lane(dtls: RTCDtlsTransport) -> bool:
     """Take SRTP packets of ``dtls`` straight to their receivers; True once done (also
     when it was already). Call when the transport is connected."""
@@ -168,6 +185,7 @@ def drain_at_each_wakeup(transport: Any, protocol: Any) -> bool:
     recvfrom = sock.recvfrom
 
     def read_ready() -> None:
+        _progress.value += 1
         for _ in range(DRAIN_MOST):
             if transport.is_closing():
                 return

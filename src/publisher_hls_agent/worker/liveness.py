@@ -7,6 +7,15 @@ its recordings are being lost while its pipe still looks open: only silence says
 A process is judged on the pings it was sent, never on the time since it was last
 heard from: a worker whose own loop stalled sent nothing meanwhile, and the process
 is not to blame for that.
+
+A loop that runs but is starved answers late too: on a machine short of CPU (four
+Chromium publishers and a busy core on 2 cores, measured), a turn of the loop took
+seconds, each read of the sockets up to a second, and pings waited 2-6 s. Killing
+that process would lose its recordings to load. So a process also shows progress, a
+counter in shared memory its socket reads advance (``room/express.py``): one that
+moves is starved, not hung, and is left alone; only a process that neither answers nor
+moves for the timeout is killed (a loop spinning on one crafted packet, a deadlock,
+SIGSTOP).
 """
 
 from __future__ import annotations
@@ -37,6 +46,8 @@ class Liveness:
         self._next_seq = 0
         self._unanswered: dict[int, float] = {}  # seq -> sent at, oldest first
         self._running_since: float | None = None  # its first answer
+        self._progress: int | None = None  # the counter as last read
+        self._moved_at = started  # when it last moved
 
     def ping(self, now: float) -> Ping:
         """The next ping to send."""
@@ -67,9 +78,15 @@ class Liveness:
         oldest = next(iter(self._unanswered.values()), None)
         return 0.0 if oldest is None else now - oldest
 
+    def progress(self, counter: int, now: float) -> None:
+        """The process's progress counter, read at ``now``."""
+        if counter != self._progress:
+            self._progress, self._moved_at = counter, now
+
     def unresponsive(self, now: float) -> bool:
-        """True once the process has left a ping unanswered for too long."""
+        """True once the process has left a ping unanswered for too long, and made no
+        progress for as long."""
         if self._running_since is None:
             # Judged from its start, and only once it has been sent something.
             return bool(self._unanswered) and now - self._started > self._startup_timeout
-        return self.waiting(now) > self._timeout
+        return self.waiting(now) > self._timeout and now - self._moved_at > self._timeout

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import logging
 import multiprocessing
 from collections.abc import Callable
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
+from typing import Any
 
 from ..config import S3Config
 from . import ipc
@@ -39,11 +41,12 @@ EventHandler = Callable[[Event, int], None]  # (event, the process's pid)
 
 class _Slot:
     def __init__(self, index: int, process: BaseProcess, connection: Connection,
-                 liveness: Liveness) -> None:
+                 liveness: Liveness, progress: Any) -> None:
         self.index = index
         self.process = process
         self.connection = connection
         self.liveness = liveness
+        self.progress = progress  # shared with the process (Liveness.progress)
         self.jobs: set[str] = set()
 
     @property
@@ -112,14 +115,16 @@ class RecordingProcesses:
 
     def _spawn(self, index: int) -> _Slot:
         ours, theirs = _CONTEXT.Pipe()
+        progress = _CONTEXT.RawValue(ctypes.c_uint64, 0)
         process = _CONTEXT.Process(target=_process_main, name=f"recording-{index}",
-                                   args=(theirs, *self._process_args), daemon=False)
+                                   args=(theirs, progress, *self._process_args),
+                                   daemon=False)
         process.start()
         theirs.close()
         loop = asyncio.get_running_loop()
         slot = _Slot(index, process, ours,
                      Liveness(loop.time(), timeout=self._ping_timeout,
-                              startup_timeout=self._startup_timeout))
+                              startup_timeout=self._startup_timeout), progress)
         loop.add_reader(ours.fileno(), self._on_readable, slot)
         return slot
 
@@ -141,6 +146,7 @@ class RecordingProcesses:
         if slot.connection.closed:
             return  # it died meanwhile, and was replaced
         now = loop.time()
+        slot.liveness.progress(slot.progress.value, now)
         if slot.liveness.unresponsive(now):
             self._kill_unresponsive(slot, slot.liveness.waiting(now))
         else:

@@ -20,6 +20,7 @@ from typing import Any, assert_never
 
 from .. import logs
 from ..config import S3Config
+from ..room import express
 from ..storage.storage import Storage
 from . import ipc
 from .ipc import Command, CommandOp, Finished, Outcome, Ping, Pong, Progress, Recorded, StartJob
@@ -33,10 +34,12 @@ PROGRESS_INTERVAL = 1.0
 ORPHAN_GRACE = 30.0
 
 
-def main(connection: Connection, log_level: str, log_format: str,
+def main(connection: Connection, progress: Any, log_level: str, log_format: str,
          s3: S3Config | None) -> None:
-    """The process's entry point (``multiprocessing`` spawn target)."""
+    """The process's entry point (``multiprocessing`` spawn target); ``progress``: a
+    shared integer its socket reads advance, for the worker's watchdog."""
     logs.setup_logging(log_level, log_format)
+    express.count_reads_in(progress)
     # A terminal's Ctrl-C and systemd's stop signal the whole process group; only the
     # worker acts on them, and tells this process (or its pipe closes) so that every
     # recording here is finalized rather than cut off.
