@@ -38,14 +38,13 @@ from .transcoding import Transcoder, TranscodingThread
 logger = logging.getLogger(__name__)
 
 RECORDABLE_VIDEO = frozenset(VIDEO_CODECS)
+SOURCE_KEYFRAME_INTERVAL = 1.0  # seconds between keyframe requests while resynchronising
 
 
 def new_transcoder(source_codec: str, size: tuple[int, int] | None,
                    settings: EncoderSettings) -> Transcoder:
     """Out of the recording process: see ``media/transcoder_process.py``."""
     return TranscoderProcess(source_codec, size, settings)
-
-SOURCE_KEYFRAME_INTERVAL = 1.0  # seconds between keyframe requests while resynchronising
 
 
 @dataclass
