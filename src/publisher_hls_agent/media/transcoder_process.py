@@ -2,12 +2,13 @@
 
 On a thread of the recording process, x264 and libvpx let go of the GIL, but every
 return from them takes it back, and so does the event loop after each of its system
-calls (a recvfrom per datagram). On a machine short of CPU, each hand-over waits for a
-starved thread to be scheduled: measured with two Chromium VP8 publishers transcoded
-beside two more on a 2-core machine with one core kept busy, the recording process's
-loop answered the pool's pings 2-5 s late, its packets waited in the socket, and the
-pool killed it as hung, with both its recordings. In a process of its own the
-transcoder shares no lock with the loop; a crash in FFmpeg (a crafted frame) ends only
+calls (a recvfrom per datagram). On a machine short of CPU each hand-over waits for a
+starved thread to be scheduled: with two Chromium VP8 publishers transcoded beside two
+more on a 2-core machine with one core kept busy, py-spy put 70 % of the loop
+thread's samples (idle included) on a return from the AAC encoder and on a property
+read, where a thread takes the GIL back, and its pings went 2-5 s unanswered. In a
+process of its own the transcoder shares no lock with the loop (which the machine may
+still starve: ``worker/liveness.py``); a crash in FFmpeg (a crafted frame) ends only
 that process, and the next keyframe starts a new one.
 
 The wire: each request is a header (flags, frame length, RTP timestamp) and the frame;
