@@ -9,6 +9,7 @@ import time
 import pytest
 
 from publisher_hls_agent.media.codecs import RecordingFormat
+from publisher_hls_agent.worker import load
 from publisher_hls_agent.worker.load import (
     PASSTHROUGH_JOB,
     RAMP,
@@ -73,8 +74,12 @@ def test_the_cpu_of_processes_is_read_from_proc() -> None:
     assert cpu_seconds_by_pid([2**22 + 1]) == {}  # no such process
 
 
-def test_the_tree_holds_the_childrens_children() -> None:
-    """A recording process's transcoders are its children."""
+@pytest.mark.parametrize("listed", [True, False], ids=["children files", "a scan"])
+def test_the_tree_holds_the_childrens_children(
+        listed: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A recording process's transcoders are its children: found from the kernel's
+    lists of each thread's children, or by a scan of /proc where it has none."""
+    monkeypatch.setattr(load, "_CHILDREN_LISTED", listed and load._CHILDREN_LISTED)
     with subprocess.Popen(["sh", "-c", "sleep 30 & wait"]) as shell:
         deadline = time.monotonic() + 10
         while len(tree := process_tree([shell.pid])) < 2 and time.monotonic() < deadline:

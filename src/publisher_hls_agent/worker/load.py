@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 # Expected cost of a job, in cores, until measured: a 720p30 VP8 recording transcoded
@@ -85,6 +85,35 @@ def _stat(pid: int | str) -> list[str]:
 
 def process_tree(roots: Iterable[int]) -> list[int]:
     """These processes and all their descendants (a recording process's transcoders)."""
+    children = _children if _CHILDREN_LISTED else _children_from_a_scan()
+    tree, frontier = list(roots), list(roots)
+    while frontier:
+        frontier = [child for pid in frontier for child in children(pid)]
+        tree += frontier
+    return tree
+
+
+# Each thread's children, as the kernel lists them (CONFIG_PROC_CHILDREN): a few small
+# reads, where a scan of /proc reads every process's stat on a machine that may run
+# thousands.
+_CHILDREN_LISTED = Path(f"/proc/self/task/{os.getpid()}/children").exists()
+
+
+def _children(pid: int) -> list[int]:
+    found: list[int] = []
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:
+        return found  # gone meanwhile
+    for task in tasks:
+        try:
+            found += [int(child) for child in (task / "children").read_text().split()]
+        except (OSError, ValueError):
+            continue
+    return found
+
+
+def _children_from_a_scan() -> Callable[[int], list[int]]:
     children: dict[int, list[int]] = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
@@ -92,11 +121,7 @@ def process_tree(roots: Iterable[int]) -> list[int]:
                 children.setdefault(int(_stat(entry.name)[1]), []).append(int(entry.name))
             except (OSError, IndexError, ValueError):
                 continue  # gone meanwhile
-    tree, frontier = list(roots), list(roots)
-    while frontier:
-        frontier = [child for pid in frontier for child in children.get(pid, [])]
-        tree += frontier
-    return tree
+    return lambda pid: children.get(pid, [])
 
 
 def cpu_seconds_by_pid(pids: Iterable[int]) -> dict[int, float]:
