@@ -237,9 +237,9 @@ async def sample(agent: AgentProcess, server: LiveKitServer, mode: str, count: i
     # Per process: one that ends in the window (a transcoder) must not take back what
     # it had used before it; one that begins counts from its start.
     agent_cpu, server_cpu = TreeCpu(), TreeCpu()
-    agent_cpu.read(cpu_seconds_by_pid(process_tree([agent.process.pid])))
-    server_cpu.read(cpu_seconds_by_pid([server.pid]))
-    before, sfu_before, wall = agent_cpu.total, server_cpu.total, time.monotonic()
+    before = agent_cpu.read(cpu_seconds_by_pid(process_tree([agent.process.pid])))
+    sfu_before = server_cpu.read(cpu_seconds_by_pid([server.pid]))
+    wall = time.monotonic()
     await asyncio.sleep(seconds)
     pids = process_tree([agent.process.pid])
     cpu = agent_cpu.read(cpu_seconds_by_pid(pids)) - before

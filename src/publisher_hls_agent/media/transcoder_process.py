@@ -48,7 +48,7 @@ CLOSE_WAIT = 5.0  # seconds for the child to finish after its input closed
 class TranscoderProcess:
     """The calls of ``VideoTranscoder`` (``transcode``, ``force_keyframe``, ``close``),
     each answered by a child process. Called from one thread; ``force_keyframe`` from
-    any (a flag sent with the next frame)."""
+    any (the request goes with the next frame)."""
 
     def __init__(self, source_codec: str, size: tuple[int, int] | None,
                  settings: EncoderSettings) -> None:
@@ -80,12 +80,12 @@ class TranscoderProcess:
                     "utf-8", "replace"))
             return [_read_picture(child.stdout) for _ in range(count)]
         except (OSError, EOFError) as exc:
-            self._end_child()
+            self._end_child(ended_itself=True)
             raise TranscodeError(f"the transcoding process ended ({exc or 'no answer'}); "
                                  "a new one starts at the next frame") from exc
 
     def close(self) -> None:
-        self._end_child()
+        self._end_child(ended_itself=False)
 
     def _running_child(self) -> subprocess.Popen[bytes]:
         if self._child is None:
@@ -96,14 +96,12 @@ class TranscoderProcess:
                 start_new_session=True)
         return self._child
 
-    def _end_child(self) -> None:
+    def _end_child(self, *, ended_itself: bool) -> None:
+        """Close the pipe and reap the child; ``ended_itself``: it broke the pipe (a
+        crash, a kill), where polling it could still find it running an instant after."""
         child, self._child = self._child, None
         if child is None:
             return
-        if child.poll() is not None:
-            self.restarts += 1
-            logger.warning("%s transcoding process %d ended (exit code %s)",
-                           self.source_codec, child.pid, child.returncode)
         for stream in (child.stdin, child.stdout):
             with contextlib.suppress(OSError):
                 stream.close()  # type: ignore[union-attr]
@@ -112,6 +110,10 @@ class TranscoderProcess:
         except subprocess.TimeoutExpired:
             child.kill()
             child.wait()
+        if ended_itself:
+            self.restarts += 1
+            logger.warning("%s transcoding process %d ended (exit code %s)",
+                           self.source_codec, child.pid, child.returncode)
 
 
 def _read_exactly(stream: IO[bytes], size: int) -> bytes:

@@ -61,8 +61,8 @@ class SegmentPolicy:
         if start is None:
             return False
         if keyframe:
-            asked = self._first_request
-            if asked is not None and pts >= asked and self._answered != asked:
+            asked = self._answered_request(pts)
+            if asked is not None and self._answered != asked:
                 self._answered = asked
                 self._answers.append(pts - asked)
             if self._ends_segment(pts):
@@ -92,13 +92,15 @@ class SegmentPolicy:
     def due(self, pts: int) -> bool:
         return self.segment_start is not None and pts - self.segment_start >= self.target
 
-    def _answers_request(self, pts: int) -> bool:
-        return self._first_request is not None and pts >= self._first_request
+    def _answered_request(self, pts: int) -> int | None:
+        """The request a keyframe at ``pts`` answers, if any: the segment's first."""
+        asked = self._first_request
+        return asked if asked is not None and pts >= asked else None
 
     def _ends_segment(self, pts: int) -> bool:
         start = self.segment_start
         return start is None or pts - start >= self.target - CUT_TOLERANCE or (
-            self._answers_request(pts) and pts - start >= self.target // 2)
+            self._answered_request(pts) is not None and pts - start >= self.target // 2)
 
     def _cut(self, pts: int) -> bool:
         self.segment_start = pts
