@@ -92,6 +92,43 @@ def test_a_gap_is_not_given_up_before_the_wait() -> None:
     assert not any(f.after_loss for f in retransmitted)
 
 
+def test_a_backlog_read_at_once_does_not_give_up_what_came_in_time() -> None:
+    """A receiver that fell behind reads the socket's backlog late, in batches, each
+    packet dated by its arrival (room/express.py). The gap at seq 106 is known, and
+    asked for, when 107 is read: at 1.0 s, though 107 arrived at 0.01. 108 was already
+    waiting then; 109 and the retransmission came after the NACK, 30 and 50 ms after,
+    in time; all three are read two seconds later."""
+    packets = stream(GOP)
+    gap = 6
+    assembler = new()  # waits 0.1 s
+    frames = feed(assembler, packets[:gap])
+    frames += assembler.push(*packets[gap + 1], arrival=0.010, seen=1.0)
+    frames += assembler.push(*packets[gap + 2], arrival=0.011, seen=3.0)
+    frames += assembler.push(*packets[gap + 3], arrival=1.03, seen=3.0)
+    frames += assembler.push(*packets[gap], arrival=1.05, seen=3.0)
+    assert [h264.depacketize(f.payloads) for f in frames] == GOP
+    assert assembler.frames_dropped == 0
+
+    # Dated by their reading, as before: the two-second stall looked like the stream's,
+    # and the frame was given up with its retransmission on the way.
+    dated_by_reading = new()
+    feed(dated_by_reading, packets[:gap])
+    for index, read_at in ((gap + 1, 1.0), (gap + 2, 3.0), (gap + 3, 3.0), (gap, 3.0)):
+        dated_by_reading.push(*packets[index], arrival=read_at)
+    assert dated_by_reading.frames_dropped == 1
+
+
+def test_a_gap_read_late_is_still_given_up_once_the_stream_went_on_without_it() -> None:
+    packets = stream(GOP)
+    gap = 6
+    assembler = new()  # waits 0.1 s
+    frames = feed(assembler, packets[:gap])
+    frames += assembler.push(*packets[gap + 1], arrival=0.010, seen=1.0)
+    frames += assembler.push(*packets[gap + 2], arrival=1.2, seen=3.0)  # 0.2 s after 1.0
+    assert [f.rtp_timestamp - 1000 for f in frames] == [0, 6000, 9000]
+    assert assembler.frames_dropped == 1
+
+
 def test_late_and_duplicate_packets_are_counted_not_emitted() -> None:
     packets = stream(GOP)
     assembler = new()

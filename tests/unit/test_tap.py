@@ -13,6 +13,7 @@ import multiprocessing
 import os
 import socket
 import struct
+import time
 
 import pylibsrtp
 import pytest
@@ -61,7 +62,7 @@ class Sink:
         self.byes = 0
         self.reception = NackStats()
 
-    def on_rtp(self, packet: RtpPacket, arrival: float) -> None:
+    def on_rtp(self, packet: RtpPacket, arrival: float, seen: float | None = None) -> None:
         self.packets.append((packet.ssrc, packet.sequence_number, packet.payload))
 
     def on_sender_report(self, report: SenderReport) -> None:
@@ -373,6 +374,39 @@ async def test_a_burst_of_datagrams_is_read_in_one_turn_of_the_loop() -> None:
         transport.close()
     await asyncio.sleep(0)  # the transport closes: its reader, now ours, goes with it
     assert not protocol.errors
+
+
+async def test_each_datagram_is_dated_by_its_arrival_not_its_reading() -> None:
+    """A process that falls behind reads its datagrams late; each comes with the
+    instant the kernel queued it (SO_TIMESTAMPNS), on the monotonic clock. RTP goes to
+    the express lane, anything else (STUN here) to the protocol."""
+    loop = asyncio.get_running_loop()
+    transport, protocol = await loop.create_datagram_endpoint(
+        Datagrams, local_addr=("127.0.0.1", 0))
+    address = transport.get_extra_info("sockname")
+    dated: list[tuple[bytes, float | None, float]] = []
+
+    def srtp(data: bytes, arrival: float | None) -> None:
+        dated.append((data, arrival, time.monotonic()))
+
+    try:
+        assert drain_at_each_wakeup(transport, protocol, srtp)
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender:
+            sender.sendto(b"\x80\x60rtp", address)
+            sent_at = time.monotonic()
+            sender.sendto(b"\x00\x01stun", address)
+        time.sleep(0.3)  # noqa: ASYNC251 (the loop held up: the datagrams wait in the socket)
+        for _ in range(100):
+            if dated and protocol.received:
+                break
+            await asyncio.sleep(0.01)
+    finally:
+        transport.close()
+    [(data, arrival, read_at)] = dated
+    assert data == b"\x80\x60rtp" and protocol.received == [b"\x00\x01stun"]
+    assert arrival is not None
+    assert abs(arrival - sent_at) < 0.05
+    assert read_at - arrival >= 0.25
 
 
 async def test_a_drained_socket_still_reports_its_errors() -> None:

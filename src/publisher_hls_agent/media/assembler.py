@@ -22,6 +22,13 @@ that share a timestamp and never set the marker, say) is given up, the buffer ne
 holds more than ``max_packets``, and each packet is looked at a bounded number of
 times (the scan of the frame in progress resumes where it stopped).
 
+Two instants per packet: when it reached the machine (``arrival``) and when the receiver
+read it (``seen``, later when the receiver was behind). A gap is known, and its packet
+asked for, when the first packet after it is read; it has waited as long as the stream
+has since gone on, in arrival time. Packets that were already waiting in the socket
+when the gap was read cannot have brought its retransmission, so a receiver that reads
+a second of backlog at once does not give up, in that second, packets that came in time.
+
 Pure: arrival times are data, nothing here reads a clock or a socket.
 """
 
@@ -55,6 +62,7 @@ class _Packet:
     marker: bool
     payload: bytes
     arrival: float
+    seen: float
 
 
 class FrameAssembler:
@@ -85,8 +93,11 @@ class FrameAssembler:
         self.packets_late = 0
 
     def push(
-        self, sequence: int, timestamp: int, marker: bool, payload: bytes, arrival: float
+        self, sequence: int, timestamp: int, marker: bool, payload: bytes, arrival: float,
+        seen: float | None = None,
     ) -> list[AssembledFrame]:
+        """Take one packet (``seen``: when it was read, if later than ``arrival``); the
+        frames it completes, in order."""
         seq = self._seq.unwrap(sequence)
         if self._next is None:
             if not self._starts_frame(payload):
@@ -95,7 +106,8 @@ class FrameAssembler:
         elif seq < self._next or seq in self._buffer:
             self.packets_late += 1
             return []
-        self._buffer[seq] = _Packet(self._ts.unwrap(timestamp), marker, payload, arrival)
+        self._buffer[seq] = _Packet(self._ts.unwrap(timestamp), marker, payload, arrival,
+                                    arrival if seen is None else seen)
         if self._starts_keyframe is not None and self._starts_keyframe(payload):
             self._keyframe_starts.add(seq)
         if seq > self._highest:
@@ -163,10 +175,11 @@ class FrameAssembler:
         return frame
 
     def _gap_age(self, missing: int, now: float) -> float:
-        """How long the packet ``missing`` has been waited for: since the first packet
-        after it arrived, which is when it was known to be missing. (Not since the gap
-        reached the head of the buffer: losses closer together than the window would
-        then queue up behind each other, and reading fall ever further behind.)"""
+        """How long the packet ``missing`` has been waited for: from when the first
+        packet after it was read, which is when it was known to be missing, to the
+        arrival of the newest (``now``). (Not since the gap reached the head of the
+        buffer: losses closer together than the window would then queue up behind each
+        other, and reading fall ever further behind.)"""
         if len(self._buffer) > self._max_packets:
             return float("inf")
         seq = missing + 1
@@ -174,7 +187,7 @@ class FrameAssembler:
             seq += 1  # ends: a packet beyond ``missing`` is buffered (see _drain)
             if seq - missing > MAX_FRAME_PACKETS:
                 return float("inf")  # a jump that wide, no retransmission fills
-        return now - after.arrival
+        return now - after.seen
 
     def _whole_keyframe_beyond(self, missing: int) -> int | None:
         """The first sequence number of a keyframe after ``missing`` that is all here."""

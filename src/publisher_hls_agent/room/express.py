@@ -17,6 +17,13 @@ datagram per turn of the event loop, and a video frame comes as a burst of packe
 turn (an epoll call, the loop's bookkeeping) per packet was the largest single cost of a
 recording process. Draining the socket makes it one turn per burst.
 
+Each datagram is dated by the kernel (``SO_TIMESTAMPNS``) as it reaches the socket. A
+process that falls behind (a busy machine) reads seconds of datagrams at once: dated by
+the loop's clock they would seem to arrive together, and the pause before the next read
+would seem a pause of the stream. The frame assembler would then give up packets whose
+retransmissions came in time (``media/assembler.py`` counts a gap's wait in arrival
+time), and the start alignment of the first frames would be off by the lag.
+
 Like ``tap.py`` this is pinned to aiortc 1.16.0 and aioice 0.13.0: it relies on
 ``RTCDtlsTransport._rx_srtp`` and ``_rtp_router``, on
 ``RTCIceTransport._connection`` and on aioice's ``Connection._nominated`` pairs and
@@ -30,6 +37,9 @@ import asyncio
 import logging
 import socket
 import struct
+import sys
+import time
+from collections.abc import Callable
 from typing import Any
 
 import pylibsrtp
@@ -49,6 +59,13 @@ RECEIVE_BUFFER = 4 << 20
 # loop (a 720p frame is about ten; the RTCP and timers of the others wait at most this).
 DRAIN_MOST = 64
 MAX_DATAGRAM = 65_535
+# Linux's SO_TIMESTAMPNS (and SCM_TIMESTAMPNS), which Python's socket module does not
+# name: each datagram comes with the CLOCK_REALTIME instant it was queued, a timespec.
+SO_TIMESTAMPNS = 35 if sys.platform.startswith("linux") else None
+_TIMESPEC = struct.Struct("@ll")  # struct timespec: time_t and long, longs on Linux
+# A date further back than this is a step of the wall clock, not a wait in the socket
+# (which holds RECEIVE_BUFFER: seconds): the reading's own time is used instead.
+MOST_WAITED = 30.0
 
 
 class _NoCounter:
@@ -81,7 +98,7 @@ def open_express_lane(dtls: RTCDtlsTransport) -> bool:
     router = dtls._rtp_router
     failures = 0
 
-    def receive(data: bytes) -> None:
+    def receive(data: bytes, arrival: float | None) -> None:
         nonlocal failures
         try:
             packet = parse_rtp(srtp.unprotect(data))
@@ -90,20 +107,19 @@ def open_express_lane(dtls: RTCDtlsTransport) -> bool:
         receiver = router.route_rtp(packet)
         if isinstance(receiver, TapReceiver):  # every receiver the room client makes
             try:
-                receiver.receive_rtp(packet)
+                receiver.receive_rtp(packet, arrival)
             except Exception:  # never into the socket's callback
                 failures += 1
                 if failures in (1, 100):
                     logger.exception("a tap failed on an RTP packet")
 
     for pair in pairs:
-        _wrap(pair.protocol, receive)
         transport = getattr(pair.protocol, "transport", None)
         sock = transport.get_extra_info("socket") if transport is not None else None
         if sock is not None:
             enlarge_receive_buffer(sock)
-        if transport is not None:
-            drain_at_each_wakeup(transport, pair.protocol)
+        if transport is None or not drain_at_each_wakeup(transport, pair.protocol, receive):
+            _wrap(pair.protocol, receive)  # asyncio's reader: dated when it is read
     setattr(dtls, _OPENED, True)
     return True
 
@@ -172,31 +188,44 @@ def enlarge_receive_buffer(sock: socket.socket, size: int = RECEIVE_BUFFER) -> i
     return int(sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF))
 
 
-def drain_at_each_wakeup(transport: Any, protocol: Any) -> bool:
+def drain_at_each_wakeup(transport: Any, protocol: Any,
+                         srtp: Callable[[bytes, float | None], None] | None = None) -> bool:
     """Read every datagram waiting (up to ``DRAIN_MOST``) each time the socket of
     ``transport`` wakes the loop, where asyncio reads one; True if the transport is the
     selector loop's datagram transport this can do it for. What the transport did per
-    datagram is done for each: errors go to ``error_received``, data to the protocol."""
+    datagram is done for each: errors go to ``error_received``, data to the protocol;
+    SRTP (RFC 7983's first byte, not RTCP) to ``srtp`` if given, with its arrival on
+    the ``time.monotonic`` clock (None where the kernel does not date datagrams)."""
     sock = getattr(transport, "_sock", None)
     add_reader = getattr(getattr(transport, "_loop", None), "_add_reader", None)
     if not isinstance(transport, asyncio.BaseTransport) or not isinstance(
             sock, socket.socket) or sock.type != socket.SOCK_DGRAM or add_reader is None:
         return False
-    recvfrom = sock.recvfrom
+    read = _dated_reader(sock)
+    slow = protocol.datagram_received
 
     def read_ready() -> None:
         _progress.value += 1
+        # The wall clock's instants (the kernel's dates) on the monotonic clock; read
+        # once a wake-up: a few microseconds apart, that is all the two clocks drift.
+        now = time.monotonic()
+        shift = now - time.time()
         for _ in range(DRAIN_MOST):
             if transport.is_closing():
                 return
             try:
-                data, addr = recvfrom(MAX_DATAGRAM)
+                data, addr, dated = read()
             except (BlockingIOError, InterruptedError):
                 return
             except OSError as exc:  # an ICMP error, say: the transport's own handling
                 protocol.error_received(exc)
                 return
-            protocol.datagram_received(data, addr)
+            if srtp is None or not 127 < data[0] < 192 or is_rtcp(data):
+                slow(data, addr)
+            elif dated is not None and now - MOST_WAITED < dated + shift <= now:
+                srtp(data, dated + shift)
+            else:  # undated, or the wall clock stepped: dated by its reading, now
+                srtp(data, None)
 
     # In place of the transport's one-datagram reader (the public add_reader refuses a
     # transport's socket); the transport removes it when it closes, as it would its own.
@@ -204,12 +233,42 @@ def drain_at_each_wakeup(transport: Any, protocol: Any) -> bool:
     return True
 
 
-def _wrap(protocol: Any, receive: Any) -> None:
+def _dated_reader(sock: socket.socket) -> Callable[[], tuple[bytes, Any, float | None]]:
+    """A function reading one datagram of ``sock``: its bytes, its sender, and the
+    instant (``time.time``'s clock) the kernel queued it, None if the kernel does not."""
+    recvfrom = sock.recvfrom
+
+    def undated() -> tuple[bytes, Any, float | None]:
+        data, addr = recvfrom(MAX_DATAGRAM)
+        return data, addr, None
+
+    if SO_TIMESTAMPNS is None:
+        return undated
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+    except OSError:
+        return undated
+    recvmsg = sock.recvmsg
+    space = socket.CMSG_SPACE(_TIMESPEC.size)
+    unpack = _TIMESPEC.unpack_from
+
+    def dated() -> tuple[bytes, Any, float | None]:
+        data, ancillary, _flags, addr = recvmsg(MAX_DATAGRAM, space)
+        for level, kind, value in ancillary:
+            if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and (
+                    len(value) >= _TIMESPEC.size):
+                seconds, nanoseconds = unpack(value)
+                return data, addr, seconds + nanoseconds * 1e-9
+        return data, addr, None
+    return dated
+
+
+def _wrap(protocol: Any, receive: Callable[[bytes, float | None], None]) -> None:
     slow = protocol.datagram_received
 
     def datagram_received(data: bytes, addr: tuple[Any, ...]) -> None:
         if 127 < data[0] < 192 and not is_rtcp(data):
-            receive(data)
+            receive(data, None)
         else:
             slow(data, addr)
 

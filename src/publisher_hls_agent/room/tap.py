@@ -62,7 +62,9 @@ DTLS_CONNECT_TIMEOUT = 15.0
 class PacketSink(Protocol):
     """Where a track's packets go. Called on the event loop, once per packet."""
 
-    def on_rtp(self, packet: RtpPacket, arrival: float) -> None: ...
+    def on_rtp(self, packet: RtpPacket, arrival: float, seen: float | None = None) -> None:
+        """``arrival``: when the packet reached the machine; ``seen``: when it was read,
+        later if the process was behind (None: then)."""
 
     def on_red(self, packet: RtpPacket, arrival: float) -> None:
         """A packet of redundant audio (RFC 2198): its primary and earlier frames."""
@@ -219,9 +221,12 @@ class TapReceiver(RTCRtpReceiver):
         except Exception:
             self._note_failure("on an RTP packet")
 
-    def receive_rtp(self, packet: RtpPacket) -> None:
-        """One RTP packet, now: from aiortc's receive task or from ``express.py``."""
-        arrival = time.monotonic()
+    def receive_rtp(self, packet: RtpPacket, arrival: float | None = None) -> None:
+        """One RTP packet, now: from aiortc's receive task or from ``express.py``, which
+        knows when it reached the machine (``arrival``; None: it is reaching us now)."""
+        seen = time.monotonic()
+        if arrival is None:
+            arrival = seen
         codec = self._codecs.get(packet.payload_type)
         if codec is None:
             return
@@ -236,7 +241,7 @@ class TapReceiver(RTCRtpReceiver):
             nacks = NackList(self._stats) if self._kind == "video" else None
             reception = self._reception[packet.ssrc] = _Reception(nacks)
             self._media_ssrc = packet.ssrc
-        reception.add(packet.sequence_number, arrival)
+        reception.add(packet.sequence_number, seen)  # NACKs go out on the loop's clock
         if reception.nacks is not None and reception.nacks.missing and not self._gap.is_set():
             self._gap.set()
         if self.pli.awaiting and self.starts_keyframe is not None and (
@@ -246,7 +251,7 @@ class TapReceiver(RTCRtpReceiver):
             if packet.payload_type in self._red_types:
                 self._sink.on_red(packet, arrival)
             else:
-                self._sink.on_rtp(packet, arrival)
+                self._sink.on_rtp(packet, arrival, seen)
 
     # --- what the room client calls ----------------------------------------------------
 

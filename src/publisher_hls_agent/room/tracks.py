@@ -103,11 +103,11 @@ class _VideoReader(_Reader):
     def packets_late(self) -> int:
         return self._assembler.packets_late
 
-    def on_rtp(self, packet: RtpPacket, arrival: float) -> None:
+    def on_rtp(self, packet: RtpPacket, arrival: float, seen: float | None = None) -> None:
         self.stats.packets += 1
         assembler = self._assembler
         frames = assembler.push(packet.sequence_number, packet.timestamp, bool(packet.marker),
-                                packet.payload, arrival)
+                                packet.payload, arrival, seen)
         if assembler.keyframe_wanted:  # a packet that is probably lost for good
             assembler.keyframe_wanted = False
             logger.debug("track %s: a packet is probably lost for good", self.track.sid)
@@ -140,11 +140,13 @@ class _VideoReader(_Reader):
         self._frame_dropped = clear is None
         return clear
 
-    def _broken(self, arrival: float) -> None:
+    def _broken(self, arrival: float, error: Exception) -> None:
         """A frame that cannot be depacketized is dropped as a lost one is: the frames
         after it may refer to it, so the next one comes after a loss (and what comes
         after a loss waits for a keyframe, which is asked for)."""
         self.stats.broken_frames += 1
+        logger.debug("track %s: a frame that does not depacketize (%s)", self.track.sid,
+                     error)
         self._frame_dropped = True
         self._ask_for_keyframe(arrival)
 
@@ -199,8 +201,8 @@ class H264Reader(_VideoReader):
             return
         try:
             nals = h264.depacketize(frame.payloads)
-        except H264PayloadError:
-            self._broken(arrival)
+        except H264PayloadError as error:
+            self._broken(arrival, error)
             return
         if self.decryption is not None:
             clear = self._clear(h264.to_annexb(nals), frame)
@@ -274,8 +276,8 @@ class PassthroughReader(_VideoReader):
     def _take(self, frame: AssembledFrame) -> None:
         try:
             data = self._frame.read(frame.payloads)
-        except ValueError:  # each codec's payload errors are ValueErrors
-            self._broken(frame.arrival)
+        except ValueError as error:  # each codec's payload errors are ValueErrors
+            self._broken(frame.arrival, error)
             return
         clear = self._clear(data, frame)
         if clear is None:
@@ -486,7 +488,7 @@ class OpusReader(_Reader):
         self.packets_missing = 0  # sequence numbers never seen
         self.red_recovered = 0  # frames that came only as a RED copy
 
-    def on_rtp(self, packet: RtpPacket, arrival: float) -> None:
+    def on_rtp(self, packet: RtpPacket, arrival: float, seen: float | None = None) -> None:
         self._count(packet)
         self._emit(packet.payload, self._timestamps.unwrap(packet.timestamp), arrival)
 
