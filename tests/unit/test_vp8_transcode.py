@@ -13,7 +13,12 @@ from aiortc.rtp import RtpPacket
 from publisher_hls_agent.media import blank, h264, vp8
 from publisher_hls_agent.media.codecs import VIDEO_CODECS
 from publisher_hls_agent.media.track import RemoteTrack
-from publisher_hls_agent.media.transcode import EncodedPicture, TranscodeError, VideoTranscoder
+from publisher_hls_agent.media.transcode import (
+    EncodedPicture,
+    EncoderSettings,
+    TranscodeError,
+    VideoTranscoder,
+)
 from publisher_hls_agent.media.units import AccessUnit, AudioPacket
 from publisher_hls_agent.room import tracks
 from publisher_hls_agent.room.tracks import TranscodingReader
@@ -273,6 +278,34 @@ async def test_a_transcoder_that_falls_behind_loses_no_frame(
     assert stamps == [stamps[0] + i * FRAME_TICKS for i in range(90)]
     assert consumer.pending == [True, False]  # from the first frame in to the last out
     assert consumer.units[-1].delay > 0.5 and reader.most_delay == consumer.units[-1].delay
+
+
+async def test_keyframes_come_on_a_cadence_of_source_time_however_far_behind(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A keyframe asked for on the loop lands on whatever frame the thread takes next,
+    seconds of media later on a busy machine. The thread forces them itself every
+    ``keyframe_every`` of source media since the last one, where segments are cut,
+    however far behind the transcoder and the loop are; one asked for moves the next."""
+    slow_transcoder(monkeypatch, 0.005)
+    consumer = first_out = Consumer(1)
+    reader = TranscodingReader(RemoteTrack("TR_v", "video", "video/VP8"), consumer,
+                               VIDEO_CODECS["video/vp8"], lambda: None,
+                               settings=EncoderSettings(keyframe_every=20 * FRAME_TICKS / 90000))
+    packets = rtp_stream(vp8_frames(60))
+    fourth = [i for i, p in enumerate(packets) if vp8.starts_frame(p.payload)][3]
+    for index, packet in enumerate(packets):
+        if index == fourth:  # three frames in: once one is out, one is asked for
+            await asyncio.wait_for(first_out.all_came.wait(), 20)
+            reader.request_keyframe()  # lands on the next frame the thread takes
+        reader.on_rtp(packet, arrival=1000.0 + index * 0.001)
+    assert reader.backlog > 30
+    reader.on_bye()
+    assert await reader.caught_up(within=30)
+    first = consumer.units[0].rtp_timestamp
+    keyframes = [(u.rtp_timestamp - first) // FRAME_TICKS for u in consumer.units if u.keyframe]
+    asked = keyframes[1]
+    assert 0 < asked < 20
+    assert keyframes == [0, asked, asked + 20, asked + 40]
 
 
 async def test_a_backlog_not_through_in_time_is_given_up_and_said(

@@ -48,6 +48,10 @@ class EncoderSettings:
     preset: str = DEFAULT_X264_PRESET
     crf: int = 28
     threads: int = 1  # 0: x264's own choice
+    # Seconds of source media between keyframes forced without being asked (0: only
+    # those asked for): the segment duration, so that each segment's cut is there on
+    # time however late a request would reach the encoder (room/transcoding.py).
+    keyframe_every: float = 0.0
 
     def options(self) -> dict[str, str]:
         return {**X264_OPTIONS, "preset": self.preset, "crf": str(self.crf),

@@ -39,6 +39,7 @@ logger = logging.getLogger(__name__)
 
 RECORDABLE_VIDEO = frozenset(VIDEO_CODECS)
 SOURCE_KEYFRAME_INTERVAL = 1.0  # seconds between keyframe requests while resynchronising
+VIDEO_CLOCK = 90_000  # ticks a second of every video codec's RTP timestamps
 
 
 def new_transcoder(source_codec: str, size: tuple[int, int] | None,
@@ -422,7 +423,8 @@ class TranscodingReader(_VideoReader):
                 new_transcoder(self._frame.codec.name, (self.track.width, self.track.height),
                                self._settings),
                 f"transcode-{self.track.sid}", self._done, self._failed, self._finished,
-                spill_dir=self._spill_dir)
+                spill_dir=self._spill_dir,
+                keyframe_every=round(self._settings.keyframe_every * VIDEO_CLOCK))
         self._thread.submit(data, frame.rtp_timestamp, frame.arrival)
         self._in_transcoder += 1
         if self._in_transcoder == 1 and self._held is None:

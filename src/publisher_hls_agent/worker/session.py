@@ -85,7 +85,9 @@ class RecordingSession:
                                  passthrough_video=options.format.passthrough_video,
                                  rpc_methods=rpc if answer_rpc else None,
                                  spill_dir=options.output_dir,
-                                 transcoding=EncoderSettings(options.transcode_preset),
+                                 transcoding=EncoderSettings(
+                                     options.transcode_preset,
+                                     keyframe_every=options.segment_duration),
                                  e2ee=options.e2ee)
         self._repeatable = repeatable
         self._tasks: set[asyncio.Task[None]] = set()
