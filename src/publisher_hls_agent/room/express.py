@@ -224,8 +224,8 @@ def drain_at_each_wakeup(transport: Any, protocol: Any,
                 slow(data, addr)
             elif dated is not None and now - MOST_WAITED < dated + shift <= now:
                 srtp(data, dated + shift)
-            else:  # undated, or the wall clock stepped: dated by its reading, now
-                srtp(data, None)
+            else:  # undated, or dated as it was read (the kernel turns dating on in
+                srtp(data, None)  # deferred work), or the wall clock stepped: now
 
     # In place of the transport's one-datagram reader (the public add_reader refuses a
     # transport's socket); the transport removes it when it closes, as it would its own.
