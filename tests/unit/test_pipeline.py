@@ -196,6 +196,22 @@ def test_a_republished_track_continues_after_a_discontinuity(tmp_path: Path) -> 
     assert round(report.segments[1].extinf, 3) == 0.5  # up to its last frame, not to 5.5
 
 
+def test_the_last_picture_lasts_a_frame_not_the_publishers_last_pause(tmp_path: Path) -> None:
+    """A starved browser sent its last pictures a second apart: the last one lasts as
+    long as the pictures before it did (what check reads), not that second."""
+    writer, pipeline = video_only(tmp_path)
+    stamps = [index * 3000 for index in range(75)] + [75 * 3000 + 90000]  # then 1 s later
+    for index, rtp in enumerate(stamps):
+        keyframe = index % 60 == 0
+        data = h264.to_annexb([SPS, PPS, IDR] if keyframe else [SLICE])
+        pipeline.video(AccessUnit(data, rtp, rtp / 90000, keyframe, keyframe, False))
+    end = pipeline.finish()
+    assert end == stamps[-1] + 3000
+    writer.finish(end)
+    report = check_structure(tmp_path)
+    assert report.ok, report.render()
+
+
 def test_a_publisher_that_pauses_everything_resumes_after_a_discontinuity(
         tmp_path: Path, opus_packets: list[bytes]) -> None:
     """Camera and microphone both stop for 10 s (both muted, or the network gone), and

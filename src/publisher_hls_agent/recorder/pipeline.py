@@ -11,8 +11,10 @@ decoding on its own. (VP9 and AV1 keyframes need nothing added: see ``Passthroug
 from __future__ import annotations
 
 import logging
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from statistics import median_low
 
 from ..hls.aac import OpusToAac
 from ..hls.audio import AudioFrame
@@ -116,6 +118,10 @@ class RecordingPipeline:
         self._config: bytes | None = None  # of the last keyframe written (AccessUnit)
         self._last_keyframe: bytes | None = None
         self._last_video_pts: int | None = None  # written
+        # How long the last picture lasts: the median of the last steps between
+        # pictures, as ``check`` reads it (inspection/durations.py). The last step alone
+        # stretched a recording's last EXTINF by the publisher's last pause.
+        self._video_steps: deque[int] = deque([3000], maxlen=9)
         self._last_video_step = 3000
         self._audio_end: int | None = None  # end of the last audio written, 90 kHz
         self._waiting_for_keyframe = False  # after loss or a freeze
@@ -318,7 +324,8 @@ class RecordingPipeline:
         if self.writer.segment_start is None:
             return  # nothing is written before the first keyframe
         if self._last_video_pts is not None:
-            self._last_video_step = max(1, pts - self._last_video_pts)
+            self._video_steps.append(max(1, pts - self._last_video_pts))
+            self._last_video_step = median_low(self._video_steps)
         self.writer.write_video(data, pts, unit.keyframe)
         self.writer.mark_real(pts + self._last_video_step)
         if unit.keyframe and self._keyframe_written is not None:
