@@ -38,12 +38,13 @@ from publisher_hls_agent.media.nack import NACK_INTERVAL, NackStats
 from publisher_hls_agent.media.pli import RETRY, PliPacing
 from publisher_hls_agent.media.rtp import SenderReport
 from publisher_hls_agent.room.express import (
+    DRAIN_MOST,
     RECEIVE_BUFFER,
     count_reads_in,
-    drain_at_each_wakeup,
     enlarge_receive_buffer,
     open_express_lane,
     parse_rtp,
+    read_in_batches,
 )
 from publisher_hls_agent.room.tap import TapReceiver, tap_transceivers
 
@@ -365,7 +366,7 @@ async def test_a_burst_of_datagrams_is_read_in_one_turn_of_the_loop() -> None:
         assert len(await burst(b"a")) < 10  # asyncio's own reader: one a turn
         for _ in range(20):
             await asyncio.sleep(0)  # the rest of that burst
-        assert drain_at_each_wakeup(transport, protocol)
+        assert read_in_batches(transport, protocol)
         count_reads_in(progress)  # what the recording process does for its watchdog
         assert await burst(b"b") == [b"b" + bytes([i]) for i in range(10)]
         assert progress.value == 1  # one read of the socket
@@ -390,7 +391,7 @@ async def test_each_datagram_is_dated_by_its_arrival_not_its_reading() -> None:
         dated.append((data, arrival, time.monotonic()))
 
     try:
-        assert drain_at_each_wakeup(transport, protocol, srtp)
+        assert read_in_batches(transport, protocol, srtp)
         # Linux turns dating on in deferred work: a datagram queued in the same instant
         # may be dated when it is read (and then counts as arriving then).
         await asyncio.sleep(0.1)
@@ -412,6 +413,38 @@ async def test_each_datagram_is_dated_by_its_arrival_not_its_reading() -> None:
     assert read_at - arrival >= 0.25
 
 
+async def test_on_a_timer_datagrams_are_read_in_batches_and_a_backlog_at_once() -> None:
+    """A recording woke its process for each audio packet and video frame, about 100
+    times a second; read every ``every`` seconds, the socket wakes it for none of them.
+    A backlog larger than one read's share is read on at once, not a share a tick."""
+    loop = asyncio.get_running_loop()
+    transport, protocol = await loop.create_datagram_endpoint(
+        Datagrams, local_addr=("127.0.0.1", 0))
+    address = transport.get_extra_info("sockname")
+    reads = type("Reads", (), {"value": 0})()
+    count_reads_in(reads)
+    try:
+        assert read_in_batches(transport, protocol, every=0.2)
+        await asyncio.sleep(0.05)  # the first read, at once
+        before = reads.value
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender:
+            for i in range(5):  # each would have woken the loop
+                sender.sendto(bytes([i]), address)
+                await asyncio.sleep(0.02)
+            assert not protocol.received and reads.value == before
+            await asyncio.sleep(0.25)
+            assert protocol.received == [bytes([i]) for i in range(5)]
+            for i in range(3 * DRAIN_MOST):
+                sender.sendto(i.to_bytes(2, "big"), address)
+            await asyncio.sleep(0.25)  # one tick: all three shares
+        assert len(protocol.received) == 5 + 3 * DRAIN_MOST
+    finally:
+        count_reads_in(None)
+        transport.close()
+    await asyncio.sleep(0.3)  # the transport closed: the timer ends with it
+    assert not protocol.errors
+
+
 async def test_a_drained_socket_still_reports_its_errors() -> None:
     """An ICMP port unreachable (a connected UDP socket, nobody listening) reaches the
     protocol as asyncio's reader would pass it, and reading goes on after it."""
@@ -422,7 +455,7 @@ async def test_a_drained_socket_still_reports_its_errors() -> None:
     transport, protocol = await loop.create_datagram_endpoint(
         Datagrams, local_addr=("127.0.0.1", 0), remote_addr=nobody)
     try:
-        assert drain_at_each_wakeup(transport, protocol)
+        assert read_in_batches(transport, protocol)
         transport.sendto(b"x")
         for _ in range(100):
             if protocol.errors:
@@ -434,7 +467,7 @@ async def test_a_drained_socket_still_reports_its_errors() -> None:
 
 
 def test_only_a_datagram_transport_is_drained() -> None:
-    assert not drain_at_each_wakeup(object(), Datagrams())
+    assert not read_in_batches(object(), Datagrams())
 
 
 async def test_a_reader_that_fails_on_a_packet_does_not_end_the_receive_loop(wired) -> None:  # type: ignore[no-untyped-def]
