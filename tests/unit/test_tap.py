@@ -445,6 +445,33 @@ async def test_on_a_timer_datagrams_are_read_in_batches_and_a_backlog_at_once() 
     assert not protocol.errors
 
 
+async def test_on_a_timer_reading_goes_on_after_a_handler_raised(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """asyncio keeps a reader whose callback raised; a timer that raised would not come
+    again, and the recording would hear nothing more."""
+    class Raising(Datagrams):
+        def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+            super().datagram_received(data, addr)
+            if data == b"bad":
+                raise RuntimeError("a handler's bug")
+
+    loop = asyncio.get_running_loop()
+    transport, protocol = await loop.create_datagram_endpoint(
+        Raising, local_addr=("127.0.0.1", 0))
+    address = transport.get_extra_info("sockname")
+    try:
+        assert read_in_batches(transport, protocol, every=0.05)
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender:
+            sender.sendto(b"bad", address)
+            await asyncio.sleep(0.2)
+            sender.sendto(b"good", address)
+            await asyncio.sleep(0.2)
+    finally:
+        transport.close()
+    assert protocol.received == [b"bad", b"good"]
+    assert "a handler's bug" in caplog.text
+
+
 async def test_a_drained_socket_still_reports_its_errors() -> None:
     """An ICMP port unreachable (a connected UDP socket, nobody listening) reaches the
     protocol as asyncio's reader would pass it, and reading goes on after it."""

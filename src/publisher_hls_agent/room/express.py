@@ -248,11 +248,14 @@ def read_in_batches(transport: Any, protocol: Any,
     def tick() -> None:
         if transport.is_closing():  # its socket is closed: nothing to read any more
             return
-        more = read_ready()
-        if more:  # a backlog: read on at the loop's next turn
-            loop.call_soon(tick)
-        else:
-            loop.call_later(every, tick)
+        more = False
+        try:
+            more = read_ready()
+        finally:  # whatever a datagram's handler raised, the reading goes on
+            if more:  # a backlog: read on at the loop's next turn
+                loop.call_soon(tick)
+            else:
+                loop.call_later(every, tick)
 
     loop._remove_reader(sock.fileno())  # the transport's own reader, gone for good
     loop.call_soon(tick)
