@@ -3,10 +3,11 @@
 aiortc hands every datagram through an asyncio queue: aioice's protocol first tries to
 parse it as STUN, then puts it on the connection's queue, and the DTLS transport's
 receive task wakes up to take it, a future and a task switch per packet. Once the DTLS
-handshake is done, SRTP packets need none of that: this wraps the nominated pair's
-datagram callback so that SRTP (never STUN, never DTLS: RFC 7983 tells them apart by
-the first byte) is decrypted, parsed and routed on the spot. RTCP and everything else
-still take aiortc's road, so nothing changes for them.
+handshake is done, SRTP packets need none of that: this reads the nominated pair's
+socket itself (or, where it cannot, wraps the pair's datagram callback) so that SRTP
+(never STUN, never DTLS: RFC 7983 tells them apart by the first byte) is decrypted,
+parsed and routed on the spot. RTCP and everything else still take aiortc's road, so
+nothing changes for them.
 
 The header is parsed here too, without its extensions: aiortc parses every one of them
 (abs-send-time, transport-cc, audio level...) into a new object per packet, and nothing
@@ -32,7 +33,8 @@ Like ``tap.py`` this is pinned to aiortc 1.16.0 and aioice 0.13.0: it relies on
 ``RTCDtlsTransport._rx_srtp`` and ``_rtp_router``, on
 ``RTCIceTransport._connection`` and on aioice's ``Connection._nominated`` pairs and
 their ``protocol``, and on asyncio's selector datagram transport (``_sock``, ``_loop``
-and the loop's ``_add_reader``); ``tests/unit/test_tap.py`` fails if an upgrade moves them.
+and the loop's ``_add_reader`` and ``_remove_reader``); ``tests/unit/test_tap.py`` fails
+if an upgrade moves them.
 """
 
 from __future__ import annotations
