@@ -424,7 +424,7 @@ async def test_on_a_timer_datagrams_are_read_in_batches_and_a_backlog_at_once() 
     reads = type("Reads", (), {"value": 0})()
     count_reads_in(reads)
     try:
-        assert read_in_batches(transport, protocol, every=0.2)
+        assert read_in_batches(transport, protocol, every=0.5)
         await asyncio.sleep(0.05)  # the first read, at once
         before = reads.value
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender:
@@ -432,16 +432,22 @@ async def test_on_a_timer_datagrams_are_read_in_batches_and_a_backlog_at_once() 
                 sender.sendto(bytes([i]), address)
                 await asyncio.sleep(0.02)
             assert not protocol.received and reads.value == before
-            await asyncio.sleep(0.25)
+            for _ in range(200):
+                if protocol.received:
+                    break
+                await asyncio.sleep(0.01)
             assert protocol.received == [bytes([i]) for i in range(5)]
+            assert reads.value == before + 1  # in one read
+            # A tick just read them; three shares now are all read at the next one
+            # (half a second on), not one share a tick (which takes a second and a half).
             for i in range(3 * DRAIN_MOST):
                 sender.sendto(i.to_bytes(2, "big"), address)
-            await asyncio.sleep(0.25)  # one tick: all three shares
+            await asyncio.sleep(0.75)
         assert len(protocol.received) == 5 + 3 * DRAIN_MOST
     finally:
         count_reads_in(None)
         transport.close()
-    await asyncio.sleep(0.3)  # the transport closed: the timer ends with it
+    await asyncio.sleep(0.6)  # the transport closed: the timer ends with it
     assert not protocol.errors
 
 
