@@ -233,12 +233,14 @@ def read_in_batches(transport: Any, protocol: Any,
             except OSError as exc:  # an ICMP error, say: the transport's own handling
                 protocol.error_received(exc)
                 return False
-            if srtp is None or not 127 < data[0] < 192 or is_rtcp(data):
+            if srtp is None or not _is_srtp(data):
                 slow(data, addr)
-            elif dated is not None and now - MOST_WAITED < dated + shift <= now:
-                srtp(data, dated + shift)
-            else:  # undated, or dated as it was read (the kernel turns dating on in
-                srtp(data, None)  # deferred work), or the wall clock stepped: now
+                continue
+            arrival = None if dated is None else dated + shift
+            # Undated, dated as it was read (the kernel turns dating on in deferred
+            # work), or the wall clock stepped: it counts as arriving now (None).
+            srtp(data, arrival if arrival is not None and now - MOST_WAITED < arrival <= now
+                 else None)
         return True
 
     if not every:
@@ -298,9 +300,14 @@ def _wrap(protocol: Any, receive: Callable[[bytes, float | None], None]) -> None
     slow = protocol.datagram_received
 
     def datagram_received(data: bytes, addr: tuple[Any, ...]) -> None:
-        if 127 < data[0] < 192 and not is_rtcp(data):
+        if _is_srtp(data):
             receive(data, None)
         else:
             slow(data, addr)
 
     protocol.datagram_received = datagram_received
+
+
+def _is_srtp(data: bytes) -> bool:
+    """RTP, not RTCP, by RFC 7983's first byte (128-191) and RFC 5761's payload type."""
+    return 127 < data[0] < 192 and not is_rtcp(data)
