@@ -344,39 +344,6 @@ class Datagrams(asyncio.DatagramProtocol):
         self.errors.append(exc)
 
 
-async def test_a_burst_of_datagrams_is_read_in_one_turn_of_the_loop() -> None:
-    """asyncio reads one datagram per turn of the event loop; the express lane reads
-    the socket dry (room/express.py): a frame's packets cost one wake-up, not ten."""
-    loop = asyncio.get_running_loop()
-    transport, protocol = await loop.create_datagram_endpoint(
-        Datagrams, local_addr=("127.0.0.1", 0))
-    address = transport.get_extra_info("sockname")
-
-    async def burst(tag: bytes) -> list[bytes]:
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender:
-            for i in range(10):
-                sender.sendto(tag + bytes([i]), address)
-        protocol.received.clear()
-        for _ in range(2):  # the turn that reads, and the one that returns to us
-            await asyncio.sleep(0)
-        return list(protocol.received)
-
-    progress = multiprocessing.get_context("forkserver").RawValue(ctypes.c_uint64, 0)
-    try:
-        assert len(await burst(b"a")) < 10  # asyncio's own reader: one a turn
-        for _ in range(20):
-            await asyncio.sleep(0)  # the rest of that burst
-        assert read_in_batches(transport, protocol)
-        count_reads_in(progress)  # what the recording process does for its watchdog
-        assert await burst(b"b") == [b"b" + bytes([i]) for i in range(10)]
-        assert progress.value == 1  # one read of the socket
-    finally:
-        count_reads_in(None)
-        transport.close()
-    await asyncio.sleep(0)  # the transport closes: its reader, now ours, goes with it
-    assert not protocol.errors
-
-
 async def test_each_datagram_is_dated_by_its_arrival_not_its_reading() -> None:
     """A process that falls behind reads its datagrams late; each comes with the
     instant the kernel queued it (SO_TIMESTAMPNS), on the monotonic clock. RTP goes to
@@ -414,15 +381,16 @@ async def test_each_datagram_is_dated_by_its_arrival_not_its_reading() -> None:
 
 
 async def test_on_a_timer_datagrams_are_read_in_batches_and_a_backlog_at_once() -> None:
-    """A recording woke its process for each audio packet and video frame, about 100
-    times a second; read every ``every`` seconds, the socket wakes it for none of them.
-    A backlog larger than one read's share is read on at once, not a share a tick."""
+    """asyncio reads one datagram per turn of the loop, and a recording woke its
+    process for each audio packet and video frame; read every ``every`` seconds, the
+    socket wakes it for none of them, and what waits is read in one turn. A backlog
+    larger than one read's share is read on at once, not a share a tick."""
     loop = asyncio.get_running_loop()
     transport, protocol = await loop.create_datagram_endpoint(
         Datagrams, local_addr=("127.0.0.1", 0))
     address = transport.get_extra_info("sockname")
-    reads = type("Reads", (), {"value": 0})()
-    count_reads_in(reads)
+    reads = multiprocessing.get_context("forkserver").RawValue(ctypes.c_uint64, 0)
+    count_reads_in(reads)  # what the recording process does for its watchdog
     try:
         assert read_in_batches(transport, protocol, every=0.5)
         await asyncio.sleep(0.05)  # the first read, at once
