@@ -35,7 +35,7 @@ from aiortc.rtp import (
 )
 
 from publisher_hls_agent.media.nack import NACK_INTERVAL, NackStats
-from publisher_hls_agent.media.pli import RETRY, PliPacing
+from publisher_hls_agent.media.pli import MAX_RETRIES, RETRY, PliPacing
 from publisher_hls_agent.media.rtp import SenderReport
 from publisher_hls_agent.room.express import (
     DRAIN_MOST,
@@ -113,6 +113,18 @@ async def test_retransmissions_are_unwrapped(wired) -> None:  # type: ignore[no-
     retransmission = wrap_rtx(original, payload_type=107, sequence_number=7, ssrc=RTX_SSRC)
     await transport._handle_rtp_data(retransmission.serialize(), arrival_time_ms=0)
     assert sink.packets == [(MEDIA_SSRC, 500, b"\x41lost-and-found")]
+
+
+def plis(sent: list[bytes]) -> int:
+    """PLIs sent (not the REMBs, also payload-specific feedback, once a second)."""
+    return sum(1 for packet in sent if struct.unpack("!BB", packet[:2]) == (0x81, 206))
+
+
+async def deliver(transport: RTCDtlsTransport, seq: int, payload: bytes = b"\x41x") -> None:
+    """One packet through the transport, then a turn of the loop: a PLI the tap sends
+    unasked goes out from a task of its own."""
+    await transport._handle_rtp_data(rtp(seq, payload).serialize(), arrival_time_ms=0)
+    await asyncio.sleep(0)
 
 
 def nacked(sent: list[bytes]) -> list[list[int]]:
@@ -194,19 +206,71 @@ async def test_an_unanswered_pli_is_repeated_and_an_answered_one_is_not(wired) -
     tap.starts_keyframe = lambda payload: payload[0] & 0x1F == 5  # an IDR slice
     tap.pli.throttle = 60.0  # (never past it in this test, however slow the machine)
 
-    def plis() -> int:
-        return sum(1 for packet in sent if struct.unpack("!BB", packet[:2])[1] == 206)
-
     await transport._handle_rtp_data(rtp(1, b"\x41x").serialize(), arrival_time_ms=0)
-    assert await tap.request_keyframe() is True and plis() == 1
-    assert await tap.request_keyframe() is True and plis() == 1  # its keyframe is on its way
+    assert await tap.request_keyframe() is True and plis(sent) == 1
+    assert await tap.request_keyframe() is True and plis(sent) == 1  # its keyframe is on its way
     await asyncio.sleep(RETRY)
-    await transport._handle_rtp_data(rtp(2, b"\x41x").serialize(), arrival_time_ms=0)
-    assert await tap.request_keyframe() is True and plis() == 2  # none came: again
+    assert await tap.request_keyframe() is True and plis(sent) == 2  # none came: again
 
     await transport._handle_rtp_data(rtp(3, b"\x65x").serialize(), arrival_time_ms=0)  # IDR
     await asyncio.sleep(RETRY)
-    assert await tap.request_keyframe() is True and plis() == 2  # answered: the SFU throttles
+    assert await tap.request_keyframe() is True and plis(sent) == 2  # answered: the SFU throttles
+
+
+async def test_the_tap_repeats_an_unanswered_pli_a_few_times_unasked(wired) -> None:  # type: ignore[no-untyped-def]
+    """After a loss, nobody asks again while the frames are dropped: a PLI that was lost
+    would cost the freeze until the publisher's next keyframe of its own (a second
+    measured). The tap repeats it as packets come, until a keyframe comes, and only
+    ``MAX_RETRIES`` times (each PLI stops the SFU's retransmissions to us)."""
+    transport, tap, _, sent = wired
+    tap.starts_keyframe = lambda payload: payload[0] & 0x1F == 5  # an IDR slice
+    tap.pli.throttle = 60.0  # (never past it in this test, however slow the machine)
+    seq = iter(range(1, 100))
+
+    async def packet(payload: bytes = b"\x41x") -> None:
+        await deliver(transport, next(seq), payload)
+
+    await packet()
+    assert await tap.request_keyframe() is True and plis(sent) == 1
+    await packet()
+    assert plis(sent) == 1  # its keyframe may be on its way
+    for repeats in range(1, MAX_RETRIES + 1):
+        await asyncio.sleep(RETRY)
+        await packet()
+        await packet()  # once per wait, however many packets come
+        assert plis(sent) == 1 + repeats
+    await asyncio.sleep(RETRY)
+    await packet()
+    assert plis(sent) == 1 + MAX_RETRIES  # enough: whoever wants a keyframe asks again
+
+    assert await tap.request_keyframe() is True and plis(sent) == 2 + MAX_RETRIES
+    await packet(b"\x65x")  # an IDR answers it
+    await asyncio.sleep(RETRY)
+    await packet()
+    assert plis(sent) == 2 + MAX_RETRIES
+
+
+async def test_a_pli_asked_for_within_the_throttle_goes_once_past_it(wired) -> None:  # type: ignore[no-untyped-def]
+    """A keyframe came and was broken by a packet lost for good: the PLI for it waits
+    for the SFU's throttle, then goes with the next packet, nobody asking again."""
+    transport, tap, _, sent = wired
+    tap.starts_keyframe = lambda payload: payload[0] & 0x1F == 5  # an IDR slice
+    tap.pli.throttle = 2 * RETRY
+    seq = iter(range(1, 100))
+
+    async def packet(payload: bytes = b"\x41x") -> None:
+        await deliver(transport, next(seq), payload)
+
+    await packet()
+    assert await tap.request_keyframe() is True and plis(sent) == 1
+    await packet(b"\x65x")  # its keyframe
+    assert await tap.request_keyframe() is True and plis(sent) == 1  # within the throttle
+    await packet()
+    assert plis(sent) == 1
+    await asyncio.sleep(2 * RETRY)
+    await packet()
+    await packet()
+    assert plis(sent) == 2
 
 
 async def test_tap_replaces_the_decoding_receiver_of_every_transceiver() -> None:
@@ -492,21 +556,17 @@ async def test_a_keyframe_request_waits_while_fresh_losses_are_recovered(wired) 
     transport, tap, _, sent = wired
     await transport._handle_rtp_data(rtp(1, b"\x41x").serialize(), arrival_time_ms=0)
     await transport._handle_rtp_data(rtp(3, b"\x41x").serialize(), arrival_time_ms=0)  # 2 lost
-
-    def plis() -> int:
-        return sum(1 for packet in sent if struct.unpack("!BB", packet[:2])[1] == 206)
-
     request = asyncio.ensure_future(tap.request_keyframe(after_recovery=True))
     await asyncio.sleep(PLI_HOLD / 3)
-    assert plis() == 0 and not request.done()  # waiting for the retransmission
+    assert plis(sent) == 0 and not request.done()  # waiting for the retransmission
     await transport._handle_rtp_data(rtp(2, b"\x41x").serialize(), arrival_time_ms=0)
-    assert await asyncio.wait_for(request, PLI_HOLD) is True and plis() == 1
+    assert await asyncio.wait_for(request, PLI_HOLD) is True and plis(sent) == 1
 
     await transport._handle_rtp_data(rtp(5, b"\x41x").serialize(), arrival_time_ms=0)  # 4 lost
     tap.pli = PliPacing()  # (the pacing of PLIs is another rule: media/pli.py)
-    assert await tap.request_keyframe() is True and plis() == 2  # for a loss: at once
+    assert await tap.request_keyframe() is True and plis(sent) == 2  # for a loss: at once
     await asyncio.sleep(PLI_HOLD)  # by now probably lost for good
     tap.pli = PliPacing()
     started = asyncio.get_running_loop().time()
-    assert await tap.request_keyframe(after_recovery=True) is True and plis() == 3
+    assert await tap.request_keyframe(after_recovery=True) is True and plis(sent) == 3
     assert asyncio.get_running_loop().time() - started < PLI_HOLD / 3

@@ -42,9 +42,11 @@ from .rtp import sequence_unwrapper, timestamp_unwrapper
 
 # The last NACK goes out at NACK_MAX_AGE; its answer needs a round trip more.
 REORDER_WINDOW = NACK_MAX_AGE + 2 * NACK_INTERVAL
-# Most retransmissions come within 0.2 s (measured against LiveKit at 5 % loss both
-# ways: median 40-60 ms, 99th percentile 150-300 ms).
-KEYFRAME_AFTER = 0.3
+# Nearly every retransmission comes within 0.2 s (measured against LiveKit at 5 % loss
+# both ways, a minute: 1,539 packets recovered, median 44 ms, 99th percentile 152 ms,
+# 3 after 0.2 s). A PLI for one that would have come costs a keyframe; each 0.1 s
+# waited for one lost for good costs three frames.
+KEYFRAME_AFTER = 0.2
 MAX_FRAME_PACKETS = 2048  # 2.4 MB at 1,200 bytes: beyond any real picture
 
 

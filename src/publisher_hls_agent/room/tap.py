@@ -144,6 +144,7 @@ class TapReceiver(RTCRtpReceiver):
         self._rtcp_task: asyncio.Task[None] | None = None
         self._nack_task: asyncio.Task[None] | None = None
         self._gap = asyncio.Event()  # set when a NACK list has something to ask for
+        self._sending: set[asyncio.Task[None]] = set()  # repeated PLIs on their way
         self._failures = 0
         self._registered = False
 
@@ -244,9 +245,13 @@ class TapReceiver(RTCRtpReceiver):
         reception.add(packet.sequence_number, seen)  # NACKs go out on the loop's clock
         if reception.nacks is not None and reception.nacks.missing and not self._gap.is_set():
             self._gap.set()
-        if self.pli.awaiting and self.starts_keyframe is not None and (
-                packet.payload and self.starts_keyframe(packet.payload)):
-            self.pli.keyframe_arrived()
+        pli = self.pli
+        if (pli.awaiting or pli.deferred) and self.starts_keyframe is not None and (
+                packet.payload):
+            if self.starts_keyframe(packet.payload):
+                pli.keyframe_arrived()
+            elif pli.due(seen):
+                self._pli_unasked(seen)
         if self._sink is not None and packet.payload:
             if packet.payload_type in self._red_types:
                 self._sink.on_red(packet, arrival)
@@ -269,16 +274,33 @@ class TapReceiver(RTCRtpReceiver):
             await asyncio.sleep(NACK_TICK)
         now = time.monotonic()
         if not self.pli.may_send(now):
+            self.pli.defer()
             return True
         logger.debug("PLI for %08x (%s; %s)", self._media_ssrc,
                      "a keyframe wanted" if after_recovery else "after a loss",
                      "again: no keyframe came" if self.pli.awaiting else "first")
         self.pli.sent(now)
-        await self._send(bytes(RtcpPsfbPacket(fmt=RTCP_PSFB_PLI, ssrc=self._own_ssrc,
-                                              media_ssrc=self._media_ssrc)))
+        await self._send(self._pli_packet(self._own_ssrc, self._media_ssrc))
         return True
 
     # --- internals ---------------------------------------------------------------------
+
+    def _pli_unasked(self, now: float) -> None:
+        """Send the PLI ``PliPacing.due`` says is due, from the packet path: marked sent
+        at once, so that the packets read with this one do not send it again."""
+        if self._media_ssrc is None or self._own_ssrc is None:
+            return
+        logger.debug("PLI for %08x (%s)", self._media_ssrc,
+                     "again: no keyframe came" if self.pli.awaiting else "deferred")
+        self.pli.sent(now)
+        task = asyncio.get_running_loop().create_task(
+            self._send(self._pli_packet(self._own_ssrc, self._media_ssrc)))
+        self._sending.add(task)  # the loop keeps only a weak reference
+        task.add_done_callback(self._sending.discard)
+
+    @staticmethod
+    def _pli_packet(own_ssrc: int, media_ssrc: int) -> bytes:
+        return bytes(RtcpPsfbPacket(fmt=RTCP_PSFB_PLI, ssrc=own_ssrc, media_ssrc=media_ssrc))
 
     def _recovering_since(self) -> float | None:
         """When the packet missing longest on this track was found missing, if any."""
