@@ -211,6 +211,19 @@ def test_playlist_event_window_and_end() -> None:
         window.end().add(Segment("x.ts", 1.0, 9))
 
 
+def test_a_segment_past_the_target_raises_it_so_every_playlist_stays_valid() -> None:
+    """A starved browser answered the keyframe request 2.7 s late: its segment cannot
+    be cut before that keyframe, so the playlist's target grows to hold it, and never
+    shrinks again."""
+    playlist = Playlist(target_duration=3)
+    for i, seconds in enumerate([2.0, 4.688, 2.0, 3.49]):
+        playlist, _ = playlist.add(Segment(f"s{i}.ts", seconds, i))
+        assert all(rounded_duration(s.duration) <= playlist.target_duration
+                   for s in playlist.segments)
+    assert playlist.target_duration == 5
+    assert "#EXT-X-TARGETDURATION:5\n" in render(playlist.end())
+
+
 @pytest.mark.parametrize("target", [1, 1.5, 2, 4, 6, 10])
 def test_target_duration_leaves_room_for_late_keyframes(target: float) -> None:
     assert rounded_duration(target + 0.49) <= target_duration_for(target)

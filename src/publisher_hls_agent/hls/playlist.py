@@ -32,7 +32,13 @@ class Playlist:
     ended: bool = False
 
     def add(self, segment: Segment) -> tuple[Playlist, list[Segment]]:
-        """The playlist with ``segment`` appended, and the segments that slid out."""
+        """The playlist with ``segment`` appended, and the segments that slid out.
+
+        A segment longer than the target duration (a passthrough publisher whose
+        keyframe came seconds late: nothing can be cut before it) raises the target
+        to fit. RFC 8216 asks for a target that never changes, and for EXTINFs within
+        it; of the two, this keeps the second, so that every playlist written is valid
+        on its own, the final one (the recording) included."""
         if self.ended:
             raise ValueError("cannot add a segment to an ended playlist")
         segments = (*self.segments, segment)
@@ -41,7 +47,9 @@ class Playlist:
             removed = list(segments[: len(segments) - self.max_segments])
             segments = segments[len(removed):]
         dropped = self.dropped_discontinuities + sum(s.discontinuity for s in removed)
-        return replace(self, segments=segments, dropped_discontinuities=dropped), removed
+        target = max(self.target_duration, rounded_duration(segment.duration))
+        return replace(self, target_duration=target, segments=segments,
+                       dropped_discontinuities=dropped), removed
 
     def end(self) -> Playlist:
         return replace(self, ended=True)

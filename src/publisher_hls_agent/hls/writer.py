@@ -11,6 +11,7 @@ silence wait to see whether the publisher comes back).
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,6 +26,8 @@ from .mpegts import Streams, TsMuxer
 from .playlist import Playlist, Segment, render
 from .tail import Mark, Pending, TailHold
 from .tsformat import CLOCK
+
+logger = logging.getLogger(__name__)
 
 # A segment whose real media ends this much before it does is held (tail.py). Below
 # the recorder's stall (pipeline.STALL, 0.7 s), after which it repeats the last picture;
@@ -42,7 +45,8 @@ def target_duration_for(segment_duration: float) -> int:
     Segments are cut at the first keyframe once the target has passed, so they run a
     little over it (the keyframe asked for at the boundary takes a frame or a few to
     arrive). One second of headroom keeps every rounded EXTINF within the target, which
-    RFC 8216 forbids changing once published.
+    RFC 8216 forbids changing once published; only a keyframe that comes later than
+    that makes the playlist raise it (``Playlist.add``).
     """
     return max(1, math.ceil(segment_duration)) + 1
 
@@ -206,11 +210,17 @@ class SegmentedWriter:
                                max(0, segment.end - segment.start) / CLOCK, len(data),
                                segment.discontinuity)
         self.segments.append(record)
+        target = self._playlist.target_duration
         self._playlist, removed = self._playlist.add(Segment(
             uri=name, duration=record.duration, sequence=segment.sequence,
             discontinuity=segment.discontinuity,
             program_date_time=self._started_at + timedelta(seconds=segment.start / CLOCK),
             map_uri=segment.map_uri))
+        if self._playlist.target_duration != target:
+            logger.warning("%s/%s lasts %.3f s, past the playlist's target duration: the "
+                           "target is now %d s (the publisher's keyframe came late)",
+                           self.folder.name, name, record.duration,
+                           self._playlist.target_duration)
         self._output.flush()
         playlist = render(self._playlist).encode()
         atomic_write(self.folder / PLAYLIST_NAME, playlist)
