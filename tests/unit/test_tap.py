@@ -46,7 +46,7 @@ from publisher_hls_agent.room.express import (
     parse_rtp,
     read_in_batches,
 )
-from publisher_hls_agent.room.tap import TapReceiver, tap_transceivers
+from publisher_hls_agent.room.tap import RTCP_ARRIVAL, TapReceiver, tap_transceivers
 
 pytestmark = pytest.mark.unit
 
@@ -326,9 +326,36 @@ async def test_the_express_lane_decrypts_and_routes_srtp_at_once(wired) -> None:
     for other in (sender.protect_rtcp(report), stun, dtls):
         protocol.datagram_received(other, ("x", 1))
     assert sink.packets == [(MEDIA_SSRC, 20, b"\x65idr"), (MEDIA_SSRC, 21, b"\x41p")]
-    assert len(protocol.slow) == 3  # RTCP, STUN and DTLS took aiortc's road
+    assert protocol.slow == [stun, dtls]  # STUN and DTLS took aiortc's road
+    read_at = time.monotonic()
+    await asyncio.sleep(0)  # SRTCP is handled by aiortc's RTCP code, in a task of its own
+    [received] = sink.reports
+    assert received.rtp_timestamp == 1 and 0 <= read_at - received.received_at < 0.05
     protocol.datagram_received(b"\x80" + os.urandom(40), ("x", 1))  # does not decrypt
-    assert len(sink.packets) == 2
+    protocol.datagram_received(b"\x80\xc8" + os.urandom(40), ("x", 1))  # nor this RTCP
+    await asyncio.sleep(0)
+    assert len(sink.packets) == 2 and len(sink.reports) == 1
+
+
+async def test_a_sender_report_is_dated_by_its_arrival(wired) -> None:  # type: ignore[no-untyped-def]
+    """Handled late (a busy process reads its socket a second late), a sender report
+    still counts from its arrival: for the A/V alignment, and for our receiver reports'
+    DLSR, from which the SFU computes the RTT it waits before answering a NACK."""
+    transport, tap, sink, _ = wired
+    await transport._handle_rtp_data(rtp(1, b"\x41x").serialize(), arrival_time_ms=0)
+    report = RtcpSrPacket(ssrc=MEDIA_SSRC, sender_info=RtcpSenderInfo(
+        ntp_timestamp=(3_900_000_000 << 32) | (1 << 31), rtp_timestamp=9, packet_count=1,
+        octet_count=3))
+    arrived = time.monotonic() - 1.0
+    token = RTCP_ARRIVAL.set(arrived)
+    try:
+        await transport._handle_rtcp_data(bytes(report))
+    finally:
+        RTCP_ARRIVAL.reset(token)
+    assert [r.received_at for r in sink.reports] == [arrived]
+    block = tap._reception[MEDIA_SSRC].report(MEDIA_SSRC, arrived + 0.25)
+    assert block.lsr == (3_900_000_000 << 16 | 1 << 15) & 0xFFFFFFFF
+    assert block.dlsr == 0.25 * 65536
 
 
 def test_the_receive_buffer_holds_seconds_of_media() -> None:

@@ -6,8 +6,10 @@ receive task wakes up to take it, a future and a task switch per packet. Once th
 handshake is done, SRTP packets need none of that: this reads the nominated pair's
 socket itself (or, where it cannot, wraps the pair's datagram callback) so that SRTP
 (never STUN, never DTLS: RFC 7983 tells them apart by the first byte) is decrypted,
-parsed and routed on the spot. RTCP and everything else still take aiortc's road, so
-nothing changes for them.
+parsed and routed on the spot. SRTCP is decrypted here too and handed to aiortc's own
+RTCP handling, in a task that knows when its datagram arrived (``tap.RTCP_ARRIVAL``:
+a sender report's arrival is what receiver reports and the A/V alignment measure from).
+STUN and DTLS still take aiortc's road, so nothing changes for them.
 
 The header is parsed here too, without its extensions: aiortc parses every one of them
 (abs-send-time, transport-cc, audio level...) into a new object per packet, and nothing
@@ -31,7 +33,7 @@ retransmissions came in time (``media/assembler.py`` counts a gap's wait in arri
 time), and the start alignment of the first frames would be off by the lag.
 
 Like ``tap.py`` this is pinned to aiortc 1.16.0 and aioice 0.13.0: it relies on
-``RTCDtlsTransport._rx_srtp`` and ``_rtp_router``, on
+``RTCDtlsTransport._rx_srtp``, ``_rtp_router`` and ``_handle_rtcp_data``, on
 ``RTCIceTransport._connection`` and on aioice's ``Connection._nominated`` pairs and
 their ``protocol``, and on asyncio's selector datagram transport (``_sock``, ``_loop``
 and the loop's ``_remove_reader``); ``tests/unit/test_tap.py`` fails
@@ -53,7 +55,7 @@ import pylibsrtp
 from aiortc.rtcdtlstransport import RTCDtlsTransport
 from aiortc.rtp import HeaderExtensions, RtpPacket, is_rtcp
 
-from .tap import TapReceiver
+from .tap import RTCP_ARRIVAL, TapReceiver
 
 logger = logging.getLogger(__name__)
 
@@ -105,9 +107,35 @@ def open_express_lane(dtls: RTCDtlsTransport) -> bool:
         return False
     router = dtls._rtp_router
     failures = 0
+    handling: set[asyncio.Task[None]] = set()  # RTCP being handled (the loop keeps weak refs)
+
+    def handled(task: asyncio.Task[None]) -> None:
+        nonlocal failures
+        handling.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            failures += 1
+            if failures in (1, 100):
+                logger.error("a receiver failed on RTCP", exc_info=task.exception())
+
+    def receive_rtcp(data: bytes, arrival: float | None) -> None:
+        try:
+            clear = srtp.unprotect_rtcp(data)
+        except pylibsrtp.Error:
+            return  # what aiortc does too
+        # The task copies the context as it is now: its handlers see this arrival.
+        token = RTCP_ARRIVAL.set(time.monotonic() if arrival is None else arrival)
+        try:
+            task = asyncio.get_running_loop().create_task(dtls._handle_rtcp_data(clear))
+        finally:
+            RTCP_ARRIVAL.reset(token)
+        handling.add(task)
+        task.add_done_callback(handled)
 
     def receive(data: bytes, arrival: float | None) -> None:
         nonlocal failures
+        if is_rtcp(data):
+            receive_rtcp(data, arrival)
+            return
         try:
             packet = parse_rtp(srtp.unprotect(data))
         except (pylibsrtp.Error, ValueError):
@@ -204,7 +232,7 @@ def read_in_batches(transport: Any, protocol: Any,
     ``transport`` out of epoll, and at the loop's next turn while a backlog lasts. True
     if the transport is the selector loop's datagram transport this can do it for.
     What the transport did per datagram is done for each: errors go to
-    ``error_received``, data to the protocol; SRTP (RFC 7983's first byte, not RTCP) to
+    ``error_received``, data to the protocol; SRTP and SRTCP (RFC 7983's first byte) to
     ``srtp`` if given, with its arrival on the ``time.monotonic`` clock (None where the
     kernel does not date datagrams)."""
     sock = getattr(transport, "_sock", None)
@@ -233,7 +261,7 @@ def read_in_batches(transport: Any, protocol: Any,
             except OSError as exc:  # an ICMP error, say: the transport's own handling
                 protocol.error_received(exc)
                 return False
-            if srtp is None or not _is_srtp(data):
+            if srtp is None or not _is_srtp_or_srtcp(data):
                 slow(data, addr)
                 continue
             arrival = None if dated is None else dated + shift
@@ -296,7 +324,7 @@ def _wrap(protocol: Any, receive: Callable[[bytes, float | None], None]) -> None
     slow = protocol.datagram_received
 
     def datagram_received(data: bytes, addr: tuple[Any, ...]) -> None:
-        if _is_srtp(data):
+        if _is_srtp_or_srtcp(data):
             receive(data, None)
         else:
             slow(data, addr)
@@ -304,6 +332,6 @@ def _wrap(protocol: Any, receive: Callable[[bytes, float | None], None]) -> None
     protocol.datagram_received = datagram_received
 
 
-def _is_srtp(data: bytes) -> bool:
-    """RTP, not RTCP, by RFC 7983's first byte (128-191) and RFC 5761's payload type."""
-    return 127 < data[0] < 192 and not is_rtcp(data)
+def _is_srtp_or_srtcp(data: bytes) -> bool:
+    """RTP or RTCP, by RFC 7983's first byte (128-191): not STUN, not DTLS."""
+    return 127 < data[0] < 192

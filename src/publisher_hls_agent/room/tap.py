@@ -19,6 +19,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
+from contextvars import ContextVar
 from typing import Any, Protocol
 
 from aiortc import RTCPeerConnection, RTCRtpReceiver
@@ -55,6 +56,11 @@ RTCP_INTERVAL = 1.0
 # sent at once, the PLI would stop the retransmissions about to fill them. A keyframe
 # wanted for a loss (the readers', media/assembler.py) goes at once.
 PLI_HOLD = KEYFRAME_AFTER
+# When the datagram of the RTCP being handled reached the machine (``time.monotonic``),
+# for the task that handles it (``express.py``); None: it is reaching us now. A sender
+# report dated when it is handled would make our receiver reports' DLSR short by the
+# wait, and the SFU's RTT for us long: it then ignores our first NACK of each packet.
+RTCP_ARRIVAL: ContextVar[float | None] = ContextVar("rtcp_arrival", default=None)
 NACK_TICK = 0.02  # the finest step of the NACK schedule, as libwebrtc's
 DTLS_CONNECT_TIMEOUT = 15.0
 
@@ -200,7 +206,9 @@ class TapReceiver(RTCRtpReceiver):
 
     async def _handle_rtcp_packet(self, packet: Any) -> None:
         if isinstance(packet, RtcpSrPacket):
-            now = time.monotonic()
+            now = RTCP_ARRIVAL.get()
+            if now is None:
+                now = time.monotonic()
             info = packet.sender_info
             reception = self._reception.get(packet.ssrc)
             if reception is not None:
