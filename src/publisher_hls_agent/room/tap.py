@@ -150,7 +150,7 @@ class TapReceiver(RTCRtpReceiver):
         self._rtcp_task: asyncio.Task[None] | None = None
         self._nack_task: asyncio.Task[None] | None = None
         self._gap = asyncio.Event()  # set when a NACK list has something to ask for
-        self._sending: set[asyncio.Task[None]] = set()  # repeated PLIs on their way
+        self._sending: set[asyncio.Task[None]] = set()  # PLIs sent unasked, on their way
         self._failures = 0
         self._registered = False
 
