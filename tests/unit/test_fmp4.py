@@ -73,6 +73,16 @@ def test_holes_are_filled_with_silence_and_duplicates_dropped() -> None:
     assert (timeline.silence_inserted, timeline.packets_dropped) == (2880, 1)
 
 
+def test_the_end_is_filled_with_silence_only_when_the_gap_is_short() -> None:
+    timeline = OpusTimeline(channels=1)
+    assert timeline.fill_to(960, most=960) == []  # nothing came: nothing to continue
+    timeline.push(bytes([0x78, 1, 2]), 0)  # 20 ms
+    assert timeline.fill_to(960 * 3, most=960) == []  # further than ``most``: left alone
+    assert [(f.pts, f.duration) for f in timeline.fill_to(960 * 3, most=960 * 2)] == [
+        (960, 960), (1920, 960)]
+    assert timeline.fill_to(960 * 3, most=960 * 2) == []  # already there
+
+
 def test_a_new_picture_size_gets_its_own_init_segment(tmp_path: Path) -> None:
     write_size_changes(tmp_path)
     playlist = (tmp_path / "playlist.m3u8").read_text()

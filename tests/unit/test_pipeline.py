@@ -154,7 +154,7 @@ def test_a_keyframe_the_audio_never_reached_does_not_end_it_on_a_silent_segment(
     def video(index: int, asked: bool) -> bytes:
         return h264.to_annexb([SPS, PPS, IDR] if index % 60 == 0 else [SLICE])
 
-    feed.run(6.1, opus_packets, video, audio_until=5.95)
+    feed.run(6.1, opus_packets, video, audio_until=5.5)
     report = check_structure(tmp_path)
     assert report.ok, report.render()
     assert [round(s.extinf, 1) for s in report.segments] == [2.0, 2.0, 2.1]
@@ -461,3 +461,20 @@ def test_silence_is_kept_where_there_is_no_picture_to_freeze(
     writer.finish(pipeline.finish())
     assert check_structure(tmp_path).ok
     assert writer.trimmed == 0 and writer.end_pts / 90000 >= 7.9
+
+
+def test_audio_that_ends_before_the_video_is_filled_to_its_end(
+        tmp_path: Path, opus_packets: list[bytes]) -> None:
+    """A browser's microphone ended 0.9 s before its camera (the page closing): the
+    keyframe that came meanwhile, released to the writer without waiting any longer for
+    audio, cut a last segment with no audio, which check (and players) refuse. The audio
+    is filled with silence to the end of the video."""
+    feed = Feed(tmp_path)
+
+    def video(index: int, asked: bool) -> bytes:
+        return h264.to_annexb([SPS, PPS, IDR] if index % 60 == 0 else [SLICE])
+
+    feed.run(6.6, opus_packets, video, audio_until=5.5)
+    report = check_structure(tmp_path)
+    assert report.ok, report.render()
+    assert [round(s.extinf, 1) for s in report.segments] == [2.0, 2.0, 2.0, 0.6]

@@ -76,6 +76,13 @@ class OpusToAac:
         self._next = position
         return out
 
+    def fill_to(self, until: int, most: int) -> list[AudioFrame]:
+        """Silence from the end of the last packet to ``until`` (samples), if that is
+        at most ``most`` samples; the frames the encoder finished meanwhile."""
+        if self._next is None or not 0 < until - self._next <= most:
+            return []
+        return self._encode_silence(until - self._next)
+
     def flush(self) -> list[AudioFrame]:
         return self._encode(None)
 

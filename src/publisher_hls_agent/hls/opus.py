@@ -73,5 +73,12 @@ class OpusTimeline:
         self.silence_inserted += sum(frame.duration for frame in out)
         return out
 
+    def fill_to(self, until: int, most: int) -> list[AudioFrame]:
+        """Silence from the end of the last packet to ``until`` (samples), if that is
+        at most ``most`` samples."""
+        if self._next is None or not 0 < until - self._next <= most:
+            return []
+        return self._fill(until)
+
     def flush(self) -> list[AudioFrame]:
         return []  # nothing is held back: packets pass as they come

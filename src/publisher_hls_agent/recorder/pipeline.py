@@ -44,6 +44,11 @@ OPUS_LOOKAHEAD = 312
 AUDIO_MOVE_WAIT = 5.0
 # Smaller moves than this are not made: an eighth of a 20 ms frame, not heard.
 AUDIO_MOVE_LEAST = 120  # 48 kHz samples, 2.5 ms
+# At the end, audio that stopped before the video (a browser's microphone ends before
+# its camera as the page closes) is filled with silence to the video's end, if it
+# stopped at most this long before (48 kHz samples). Beyond, the microphone had gone
+# long before, and only the open segment could take the silence anyway.
+END_FILL_MOST = 10 * AUDIO_RATE
 
 
 @dataclass
@@ -251,10 +256,14 @@ class RecordingPipeline:
 
         What the flush releases extends the open segment: a keyframe there, due for a
         cut, would begin a last segment of a few frames that no audio reaches (the
-        session ended before the audio caught up), which players refuse."""
+        session ended before the audio caught up), which players refuse. Audio that
+        ended before the video is filled with silence to its end, for the same reason:
+        a keyframe that came after the last sound began a segment no audio reached."""
         self._finishing = True
         if self._audio is not None:
-            for frame in self._audio.flush():
+            filled = ([] if self._last_video_pts is None else self._audio.fill_to(
+                (self._last_video_pts + self._last_video_step) * 8 // 15, END_FILL_MOST))
+            for frame in [*filled, *self._audio.flush()]:
                 self._push_audio(frame, float("inf"))
         for stream, when, item in self._mixer.flush():
             self._release(stream, when, item)
