@@ -250,6 +250,23 @@ async def test_the_tap_repeats_an_unanswered_pli_a_few_times_unasked(wired) -> N
     assert plis(sent) == 2 + MAX_RETRIES
 
 
+async def test_a_pli_found_due_is_not_sent_when_a_keyframe_follows_in_the_same_read(
+        wired) -> None:  # type: ignore[no-untyped-def]
+    """The socket is read in batches: the repeat a packet finds due waits for the rest
+    of the batch, and a keyframe there answers it. Sent anyway, it would stop the SFU's
+    retransmissions until the next keyframe."""
+    transport, tap, _, sent = wired
+    tap.starts_keyframe = lambda payload: payload[0] & 0x1F == 5  # an IDR slice
+    tap.pli.throttle = 60.0
+    await transport._handle_rtp_data(rtp(1, b"\x41x").serialize(), arrival_time_ms=0)
+    assert await tap.request_keyframe() is True and plis(sent) == 1
+    await asyncio.sleep(RETRY)
+    tap.receive_rtp(rtp(2, b"\x41x"))  # finds the repeat due
+    tap.receive_rtp(rtp(3, b"\x65x"))  # the keyframe, in the same read
+    await asyncio.sleep(0)
+    assert plis(sent) == 1 and not tap.pli.awaiting
+
+
 async def test_a_pli_asked_for_within_the_throttle_goes_once_past_it(wired) -> None:  # type: ignore[no-untyped-def]
     """A keyframe came and was broken by a packet lost for good: the PLI for it waits
     for the SFU's throttle, then goes with the next packet, nobody asking again."""

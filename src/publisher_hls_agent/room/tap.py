@@ -295,16 +295,23 @@ class TapReceiver(RTCRtpReceiver):
 
     def _pli_unasked(self, now: float) -> None:
         """Send the PLI ``PliPacing.due`` says is due, from the packet path: marked sent
-        at once, so that the packets read with this one do not send it again."""
+        at once, so that the packets read with this one do not send it again, and sent
+        once they are all read, unless a keyframe began among them."""
         if self._media_ssrc is None or self._own_ssrc is None:
             return
         logger.debug("PLI for %08x (%s)", self._media_ssrc,
                      "again: no keyframe came" if self.pli.awaiting else "deferred")
         self.pli.sent(now)
         task = asyncio.get_running_loop().create_task(
-            self._send(self._pli_packet(self._own_ssrc, self._media_ssrc)))
+            self._send_unless_answered(self._pli_packet(self._own_ssrc, self._media_ssrc)))
         self._sending.add(task)  # the loop keeps only a weak reference
         task.add_done_callback(self._sending.discard)
+
+    async def _send_unless_answered(self, pli: bytes) -> None:
+        # A keyframe read after the packet that found the PLI due, in the same batch:
+        # the PLI would only stop the SFU's retransmissions until the next keyframe.
+        if self.pli.awaiting:
+            await self._send(pli)
 
     @staticmethod
     def _pli_packet(own_ssrc: int, media_ssrc: int) -> bytes:
