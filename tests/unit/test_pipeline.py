@@ -144,17 +144,17 @@ def test_video_that_stops_freezes_and_segments_keep_their_length(
     assert feed.requests > 0
 
 
+def keyframe_every_two_seconds(index: int, asked: bool) -> bytes:
+    """Frame ``index`` of a 30 fps camera with a keyframe every 60 frames."""
+    return h264.to_annexb([SPS, PPS, IDR] if index % 60 == 0 else [SLICE])
+
+
 def test_a_keyframe_the_audio_never_reached_does_not_end_it_on_a_silent_segment(
         tmp_path: Path, opus_packets: list[bytes]) -> None:
     """The session ends with a keyframe (a PLI's answer, due for a cut) whose audio had
     not come yet: flushed at the end, it used to begin a last segment of a few frames
     and no audio, which check (and players) refuse. It extends the open one instead."""
-    feed = Feed(tmp_path)
-
-    def video(index: int, asked: bool) -> bytes:
-        return h264.to_annexb([SPS, PPS, IDR] if index % 60 == 0 else [SLICE])
-
-    feed.run(6.1, opus_packets, video, audio_until=5.5)
+    Feed(tmp_path).run(6.1, opus_packets, keyframe_every_two_seconds, audio_until=5.95)
     report = check_structure(tmp_path)
     assert report.ok, report.render()
     assert [round(s.extinf, 1) for s in report.segments] == [2.0, 2.0, 2.1]
@@ -465,16 +465,11 @@ def test_silence_is_kept_where_there_is_no_picture_to_freeze(
 
 def test_audio_that_ends_before_the_video_is_filled_to_its_end(
         tmp_path: Path, opus_packets: list[bytes]) -> None:
-    """A browser's microphone ended 0.9 s before its camera (the page closing): the
-    keyframe that came meanwhile, released to the writer without waiting any longer for
-    audio, cut a last segment with no audio, which check (and players) refuse. The audio
-    is filled with silence to the end of the video."""
-    feed = Feed(tmp_path)
-
-    def video(index: int, asked: bool) -> bytes:
-        return h264.to_annexb([SPS, PPS, IDR] if index % 60 == 0 else [SLICE])
-
-    feed.run(6.6, opus_packets, video, audio_until=5.5)
+    """A browser's microphone ended 1.1 s before its camera (the page closing): the
+    keyframe that came 0.5 s after the last sound, released to the writer without
+    waiting any longer for audio, cut a last segment with no audio, which check (and
+    players) refuse. The audio is filled with silence to the end of the video."""
+    Feed(tmp_path).run(6.6, opus_packets, keyframe_every_two_seconds, audio_until=5.5)
     report = check_structure(tmp_path)
     assert report.ok, report.render()
     assert [round(s.extinf, 1) for s in report.segments] == [2.0, 2.0, 2.0, 0.6]
